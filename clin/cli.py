@@ -1,0 +1,181 @@
+"""The ``clin`` command: a thin layer that parses options, calls library functions, and
+renders with rich. User errors print one line to stderr and exit with code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from memory import Memory, MemoryStoreError, run_readonly_query
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from envs.base import EnvError
+
+from .errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+memory_app = typer.Typer(no_args_is_help=True, help="Inspect the memory database.")
+app.add_typer(memory_app, name="memory")
+
+out = Console()
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DbOpt = Annotated[
+    Path,
+    typer.Option("--db", envvar="CLIN_DB", help="SQLite file (default ./clin.db, or $CLIN_DB)."),
+]
+
+
+class CliError(Exception):
+    """Raised inside commands for user errors; printed as one line, exit code 2."""
+
+
+@app.command()
+def run(
+    task: Annotated[str, typer.Option(help="ScienceWorld task, e.g. grow-plant (`clin tasks`).")],
+    trials: Annotated[int, typer.Option(help="Number of trials (memory carries over).")] = 5,
+    variation: Annotated[int, typer.Option(help="Task variation index.")] = 0,
+    model: Annotated[
+        Optional[str],
+        typer.Option(help="local | local:PATH.gguf | openai:MODEL (default: local without "
+                     "OPENAI_API_KEY)."),
+    ] = None,
+    base_url: Annotated[
+        Optional[str],
+        typer.Option(envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint URL."),
+    ] = None,
+    max_steps: Annotated[int, typer.Option(help="Step limit per trial.")] = 100,
+    simplification: Annotated[str, typer.Option(help="ScienceWorld simplifications.")] = "easy",
+    db: DbOpt = Path("clin.db"),
+) -> None:
+    """Run TRIALS trials of a task; reflection after each trial writes memory for the next."""
+    from .session import RunRequest, run_session
+
+    if trials < 1:
+        raise CliError("--trials must be at least 1")
+    if max_steps < 1:
+        raise CliError("--max-steps must be at least 1")
+    request = RunRequest(
+        task=task, trials=trials, variation=variation, model=model, base_url=base_url,
+        max_steps=max_steps, simplification=simplification, db=db,
+    )
+    with Progress(
+        TextColumn("[bold]trial {task.fields[trial]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("score {task.fields[score]:>5}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[action]}", style="dim"),
+        console=out,
+    ) as progress:
+        bars: dict[int, int] = {}
+
+        def on_step(ev) -> None:  # noqa: ANN001 - StepEvent
+            if ev.trial not in bars:
+                bars[ev.trial] = progress.add_task(
+                    "", total=ev.max_steps, trial=ev.trial, score=0, action=""
+                )
+            progress.update(bars[ev.trial], completed=ev.step, score=f"{ev.score:g}",
+                            action=ev.action[:50])
+
+        def on_trial(res) -> None:  # noqa: ANN001 - TrialResult
+            if res.idx in bars:
+                progress.update(bars[res.idx], total=res.steps, completed=res.steps)
+
+        summary = run_session(request, on_step=on_step, on_trial=on_trial, notice=err.print)
+    table = Table(title=f"run {summary.run_id}: {task} v{variation} ({summary.model})")
+    for col in ("trial", "score", "steps", "completed", "stop", "learnings", "prompt tok",
+                "completion tok"):
+        table.add_column(col, justify="right" if col not in ("stop",) else "left")
+    for r in summary.trials:
+        table.add_row(
+            str(r.idx), f"{r.score:g}", str(r.steps), "yes" if r.completed else "no",
+            r.stop_reason, str(r.outcome.written), str(r.prompt_tokens),
+            str(r.completion_tokens),
+        )
+    out.print(table)
+    out.print(f"stored in {db} (run {summary.run_id}); try: clin memory list --task {task}")
+
+
+@app.command()
+def tasks() -> None:
+    """List ScienceWorld tasks with their variation counts."""
+    from envs.scienceworld import ScienceWorld
+
+    with ScienceWorld() as env:
+        infos = env.tasks()
+    table = Table("task", "variations")
+    for t in infos:
+        table.add_row(t.name, str(t.variations))
+    out.print(table)
+
+
+@memory_app.command("list")
+def memory_list(
+    task: Annotated[Optional[str], typer.Option(help="Only learnings for this task.")] = None,
+    variation: Annotated[Optional[int], typer.Option(help="Only this variation.")] = None,
+    db: DbOpt = Path("clin.db"),
+) -> None:
+    """Show current learnings (with support and confidence)."""
+    sql = "SELECT id, task, variation, confidence, support, mean_score, text FROM v_learnings"
+    where, params = [], []
+    if task is not None:
+        where.append("task = ?")
+        params.append(task)
+    if variation is not None:
+        where.append("variation = ?")
+        params.append(str(variation))
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY task, variation, confidence = 'should' DESC, support DESC, id"
+    _print_query(db, sql, params, empty="no learnings stored yet for that selection")
+
+
+@memory_app.command("sql")
+def memory_sql(
+    query: Annotated[str, typer.Argument(help="One read-only SELECT statement.")],
+    db: DbOpt = Path("clin.db"),
+) -> None:
+    """Run a read-only SQL query against the database (writes are refused)."""
+    _print_query(db, query, [], empty="(no rows)")
+
+
+def _print_query(db: Path, sql: str, params: list, empty: str) -> None:
+    if not db.exists():
+        raise CliError(f"database {db} does not exist yet: run `clin run` first or pass --db")
+    Memory(db).close()  # applies pending migrations so views exist; refuses non-SQLite files
+    cols, rows = run_readonly_query(db, sql, params)
+    if not rows:
+        out.print(empty)
+        return
+    table = Table(*cols)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    out.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (tests call it in-process)."""
+    import click
+
+    try:
+        app(args=argv, prog_name="clin", standalone_mode=False)
+    except (CliError, UserError, EnvError, MemoryStoreError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        return 2
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.exceptions.Abort:
+        err.print("aborted", markup=False)
+        return 130
+    except KeyboardInterrupt:
+        err.print("interrupted: finished trials are kept in the database", markup=False)
+        return 130
+    return 0
+

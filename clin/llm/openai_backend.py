@@ -1,0 +1,114 @@
+"""Any OpenAI-compatible chat endpoint (OpenAI, vLLM, Ollama, llama.cpp server, LM Studio)."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from ..errors import LLMUnavailable, TransientLLMError
+from .base import Completion, Message
+from .retry import call_with_retries
+
+
+class OpenAIChat:
+    """``openai:<model>``. The client is built with ``max_retries=0``: retries happen once, in
+    :func:`call_with_retries`, and only for transient errors."""
+
+    enforces_schema = False
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        attempts: int = 5,
+        structured: bool | None = None,
+        temperature: float = 0.0,
+    ) -> None:
+        import openai
+
+        self.model = model
+        self.name = f"openai:{model}"
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        key = api_key or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            if self.base_url is None:
+                raise LLMUnavailable(
+                    "OPENAI_API_KEY is not set: export it, or pass --base-url for a local "
+                    "OpenAI-compatible server, or use --model local"
+                )
+            key = "not-needed"  # local servers usually ignore the key
+        self.attempts = attempts
+        self.temperature = temperature
+        # Structured outputs are an OpenAI feature; other servers vary, so ask for it only
+        # on api.openai.com unless told otherwise.
+        self.structured = self.base_url is None if structured is None else structured
+        self._client = openai.OpenAI(
+            api_key=key, base_url=self.base_url, timeout=timeout, max_retries=0
+        )
+
+    def complete(
+        self,
+        messages: list[Message],
+        *,
+        json_schema: dict[str, Any] | None = None,
+        max_tokens: int = 256,
+    ) -> Completion:
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": [m.model_dump() for m in messages],
+            "max_tokens": max_tokens,
+            "temperature": self.temperature,
+        }
+        if json_schema is not None and self.structured:
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": json_schema},
+            }
+        t0 = time.perf_counter()
+        resp, tries = call_with_retries(lambda: self._call(kwargs), attempts=self.attempts)
+        usage = getattr(resp, "usage", None)
+        return Completion(
+            text=resp.choices[0].message.content or "",
+            model=self.name,
+            prompt_tokens=getattr(usage, "prompt_tokens", None),
+            completion_tokens=getattr(usage, "completion_tokens", None),
+            latency_ms=(time.perf_counter() - t0) * 1000,
+            attempts=tries,
+        )
+
+    def _call(self, kwargs: dict[str, Any]) -> Any:
+        import openai
+
+        where = self.base_url or "api.openai.com"
+        try:
+            resp = self._client.chat.completions.create(**kwargs)
+        except (openai.APITimeoutError, openai.RateLimitError, openai.InternalServerError) as exc:
+            raise TransientLLMError(f"{type(exc).__name__}: {exc}") from exc
+        except openai.APIConnectionError as exc:
+            raise TransientLLMError(f"cannot reach {where}: {exc}") from exc
+        except openai.AuthenticationError:
+            raise LLMUnavailable(
+                f"{where} rejected the API key (401): check OPENAI_API_KEY"
+            ) from None
+        except openai.NotFoundError:
+            raise LLMUnavailable(
+                f"model {self.model!r} was not found at {where}: check --model"
+            ) from None
+        except openai.BadRequestError as exc:
+            raise LLMUnavailable(f"{where} refused the request: {_short(exc)}") from None
+        except openai.APIStatusError as exc:
+            if exc.status_code >= 500 or exc.status_code == 429:
+                raise TransientLLMError(f"HTTP {exc.status_code}") from exc
+            raise LLMUnavailable(f"{where} answered HTTP {exc.status_code}: {_short(exc)}") from None
+        if not getattr(resp, "choices", None):
+            raise TransientLLMError("the endpoint returned no choices")
+        return resp
+
+
+def _short(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300]

@@ -1,0 +1,65 @@
+"""Wire a ``clin run`` request into real parts: database, environment, LLM, ADAPT protocol.
+
+Cheap checks run first (model spec, database, task, variation) so a typo fails in a second,
+before a JVM or a model is loaded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from memory import Memory
+from pydantic import BaseModel
+
+from envs.scienceworld import ScienceWorld
+from trials.runner import AdaptConfig, RunSummary, run_adapt
+
+from .agent import AgentSettings, StepEvent, TrialResult
+from .llm.base import ChatLLM
+from .llm.spec import build_llm, default_spec, parse_spec
+
+DEMO_NOTE = (
+    "note: SmolLM2-135M is a demo model that runs offline, not a solver; expect low scores. "
+    "Use --model openai:<name> (or --base-url for a local server) for real results."
+)
+
+
+class RunRequest(BaseModel):
+    task: str
+    trials: int = 5
+    variation: int = 0
+    model: str | None = None
+    base_url: str | None = None
+    max_steps: int = 100
+    simplification: str = "easy"
+    db: Path = Path("clin.db")
+
+
+def run_session(
+    req: RunRequest,
+    *,
+    llm: ChatLLM | None = None,
+    on_step: Callable[[StepEvent], None] | None = None,
+    on_trial: Callable[[TrialResult], None] | None = None,
+    notice: Callable[[str], Any] = print,
+) -> RunSummary:
+    spec = req.model or default_spec()
+    if llm is None:
+        parse_spec(spec)
+    with Memory(req.db) as mem, ScienceWorld(req.simplification) as env:
+        env.check(req.task, req.variation)
+        if llm is None:
+            llm = build_llm(spec, base_url=req.base_url)
+        notice(f"model: {llm.name}")
+        if spec.startswith("local") and req.model is None or spec == "local":
+            notice(DEMO_NOTE)
+        cfg = AdaptConfig(
+            task=req.task, variation=req.variation, trials=req.trials,
+            settings=AgentSettings(max_steps=req.max_steps),
+        )
+        return run_adapt(
+            cfg, env=env, llm=llm, mem=mem, on_step=on_step, on_trial=on_trial,
+            run_config={"model_spec": spec, "base_url": req.base_url,
+                        "simplification": req.simplification},
+        )

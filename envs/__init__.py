@@ -1,0 +1,23 @@
+"""Text environments behind one small protocol (:class:`envs.base.TextEnv`)."""
+
+from .base import (
+    BadVariation,
+    EnvCrashed,
+    EnvError,
+    EnvUnavailable,
+    Observation,
+    TaskInfo,
+    TextEnv,
+    UnknownTask,
+)
+
+__all__ = [
+    "BadVariation",
+    "EnvCrashed",
+    "EnvError",
+    "EnvUnavailable",
+    "Observation",
+    "TaskInfo",
+    "TextEnv",
+    "UnknownTask",
+]

@@ -1,0 +1,58 @@
+"""Read-only SQL over a memory database, safe to expose to users (``clin memory sql``).
+
+Three layers: the file is opened ``mode=ro``; ``PRAGMA query_only``; and an authorizer that
+allows reads only (no ATTACH, no PRAGMA, no writes). ``sqlite3`` itself refuses several
+statements in one call.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from .errors import DatabaseError, QueryError
+
+_ALLOWED = {
+    sqlite3.SQLITE_SELECT,
+    sqlite3.SQLITE_READ,
+    sqlite3.SQLITE_FUNCTION,
+    getattr(sqlite3, "SQLITE_RECURSIVE", 33),
+}
+
+
+def _authorizer(action: int, arg1: Any, arg2: Any, dbname: Any, source: Any) -> int:
+    return sqlite3.SQLITE_OK if action in _ALLOWED else sqlite3.SQLITE_DENY
+
+
+def run_readonly_query(
+    path: str | os.PathLike[str], sql: str, params: list[Any] | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run one read-only statement; return (column names, rows). Raises QueryError."""
+    p = Path(path)
+    if not p.exists():
+        raise DatabaseError(f"database {p} does not exist")
+    try:
+        conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"cannot open {p} read-only: {exc}") from None
+    try:
+        conn.execute("PRAGMA query_only = 1")
+        conn.set_authorizer(_authorizer)
+        try:
+            cur = conn.execute(sql, params or [])
+            rows = cur.fetchall()
+        except sqlite3.DatabaseError as exc:
+            msg = str(exc)
+            if "not authorized" in msg or "readonly" in msg or "read-only" in msg:
+                raise QueryError("only read-only SELECT queries are allowed") from None
+            if "file is not a database" in msg:
+                raise DatabaseError(f"{p} is not a SQLite database") from None
+            raise QueryError(f"SQL error: {msg}") from None
+        except sqlite3.ProgrammingError as exc:
+            raise QueryError(f"SQL error: {exc}") from None
+        cols = [d[0] for d in cur.description] if cur.description else []
+        return cols, rows
+    finally:
+        conn.close()

@@ -49,6 +49,9 @@ def run(
     ] = None,
     max_steps: Annotated[int, typer.Option(help="Step limit per trial.")] = 100,
     simplification: Annotated[str, typer.Option(help="ScienceWorld simplifications.")] = "easy",
+    resume: Annotated[
+        bool, typer.Option(help="Continue the last unfinished run of this task/variation.")
+    ] = False,
     db: DbOpt = Path("clin.db"),
 ) -> None:
     """Run TRIALS trials of a task; reflection after each trial writes memory for the next."""
@@ -60,7 +63,7 @@ def run(
         raise CliError("--max-steps must be at least 1")
     request = RunRequest(
         task=task, trials=trials, variation=variation, model=model, base_url=base_url,
-        max_steps=max_steps, simplification=simplification, db=db,
+        max_steps=max_steps, simplification=simplification, db=db, resume=resume,
     )
     with Progress(
         TextColumn("[bold]trial {task.fields[trial]}"),

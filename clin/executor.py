@@ -26,7 +26,7 @@ CANDIDATES = 8
 _ARTICLES = re.compile(r"\b(the|a|an|some)\b")
 _NONWORD = re.compile(r"[^a-z0-9 ]+")
 _SYNONYMS = [
-    (re.compile(r"^(go|walk|move|head) (to )?(the )?"), "go to "),
+    (re.compile(r"^(go|walk|head) (to )?(the )?"), "go to "),
     (re.compile(r"^take "), "pick up "),
     (re.compile(r"^grab "), "pick up "),
     (re.compile(r"^(turn on|switch on) "), "activate "),
@@ -36,6 +36,8 @@ _SYNONYMS = [
     (re.compile(r"^put (.+) (in|into|on) "), r"move \1 to "),
     (re.compile(r"^pour (.+) in "), r"pour \1 into "),
 ]
+_PAIRS = [("open", "close"), ("close", "open"), ("activate", "deactivate"),
+          ("deactivate", "activate")]
 
 
 class Grounded(BaseModel):
@@ -72,6 +74,13 @@ def ground(proposal: str, valid_actions: Sequence[str]) -> Grounded:
     for variant in (norm, norm.replace("go to ", "teleport to "), norm.replace("teleport to ", "go to ")):
         if variant in by_norm:
             return Grounded(action=by_norm[variant], method="normalized")
+    # "open X" when only "close X" is listed means X is already open: the simulator answers
+    # that itself, which is more informative than swapping in an unrelated action.
+    for verb, other in _PAIRS:
+        if norm.startswith(verb + " "):
+            twin = other + norm[len(verb):]
+            if twin in by_norm:
+                return Grounded(action=verb + by_norm[twin][len(other):], method="normalized")
     if not pool:
         raise GroundingError(f"no valid action starts like {proposal!r}", [])
     ranked = process.extract(

@@ -34,6 +34,7 @@ class RunRequest(BaseModel):
     max_steps: int = 100
     simplification: str = "easy"
     db: Path = Path("clin.db")
+    resume: bool = False
 
 
 def run_session(
@@ -62,4 +63,5 @@ def run_session(
             cfg, env=env, llm=llm, mem=mem, on_step=on_step, on_trial=on_trial,
             run_config={"model_spec": spec, "base_url": req.base_url,
                         "simplification": req.simplification},
+            resume=req.resume,
         )

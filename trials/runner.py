@@ -44,23 +44,31 @@ def run_adapt(
     on_step: Callable[[StepEvent], None] | None = None,
     on_trial: Callable[[TrialResult], None] | None = None,
     run_config: dict[str, Any] | None = None,
+    resume: bool = False,
 ) -> RunSummary:
     """Run ``cfg.trials`` trials; each trial's reflection conditions the next.
 
     The run row is closed as ``finished``, ``failed`` (an error) or ``interrupted``
     (Ctrl-C); a trial that did not reach its final transaction stays visibly unfinished.
+    With ``resume``, the latest unfinished run of the same scope continues: its completed
+    trials are kept, unfinished ones are marked ``interrupted`` and run again.
     """
     scope = scope_for(env, cfg)
-    run_id = mem.start_run(
-        protocol="adapt",
-        model=llm.name,
-        scope=scope,
-        trials_requested=cfg.trials,
-        config={**cfg.model_dump(), **(run_config or {})},
-    )
+    run_id = find_resumable(mem, scope) if resume else None
+    done = 0
+    if run_id is not None:
+        done = reopen_run(mem, run_id, cfg.trials)
+    else:
+        run_id = mem.start_run(
+            protocol="adapt",
+            model=llm.name,
+            scope=scope,
+            trials_requested=cfg.trials,
+            config={**cfg.model_dump(), **(run_config or {})},
+        )
     results: list[TrialResult] = []
     try:
-        for idx in range(1, cfg.trials + 1):
+        for idx in range(done + 1, cfg.trials + 1):
             result = run_trial(
                 env=env, llm=llm, mem=mem, run_id=run_id, scope=scope, idx=idx,
                 task=cfg.task, variation=cfg.variation, settings=cfg.settings,
@@ -80,6 +88,37 @@ def run_adapt(
         raise
     mem.finish_run(run_id, "finished")
     return RunSummary(run_id=run_id, model=llm.name, trials=results)
+
+
+def find_resumable(mem: Memory, scope: Scope) -> int | None:
+    """The latest ADAPT run of ``scope`` that did not finish, if any."""
+    where, params = scope.exact_filter()
+    rows = list(mem.db.query(
+        f"SELECT id FROM runs WHERE protocol = 'adapt' AND status != 'finished' AND {where} "
+        "ORDER BY id DESC LIMIT 1",
+        params,
+    ))
+    return rows[0]["id"] if rows else None
+
+
+def reopen_run(mem: Memory, run_id: int, trials: int) -> int:
+    """Mark the run running again and its unfinished trials interrupted; return how many
+    trials completed (they are not re-run)."""
+    with mem.transaction() as conn:
+        conn.execute(
+            "UPDATE trials SET status = 'interrupted', stop_reason = 'resumed' "
+            "WHERE run_id = ? AND status = 'running'",
+            [run_id],
+        )
+        conn.execute(
+            "UPDATE runs SET status = 'running', finished_at = NULL, error = NULL, "
+            "trials_requested = ? WHERE id = ?",
+            [trials, run_id],
+        )
+        (done,) = conn.execute(
+            "SELECT count(*) FROM trials WHERE run_id = ? AND status = 'completed'", [run_id]
+        ).fetchone()
+    return int(done)
 
 
 def _close_unfinished(mem: Memory, run_id: int, status: str, error: str | None = None) -> None:

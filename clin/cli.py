@@ -4,17 +4,17 @@ renders with rich. User errors print one line to stderr and exit with code 2."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
-from memory import Memory, MemoryStoreError, run_readonly_query
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from envs.base import EnvError
+from memory import Memory, MemoryStoreError, run_readonly_query
 
-from .errors import UserError
+from .errors import LLMError, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 memory_app = typer.Typer(no_args_is_help=True, help="Inspect the memory database.")
@@ -39,12 +39,12 @@ def run(
     trials: Annotated[int, typer.Option(help="Number of trials (memory carries over).")] = 5,
     variation: Annotated[int, typer.Option(help="Task variation index.")] = 0,
     model: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(help="local | local:PATH.gguf | openai:MODEL (default: local without "
                      "OPENAI_API_KEY)."),
     ] = None,
     base_url: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint URL."),
     ] = None,
     max_steps: Annotated[int, typer.Option(help="Step limit per trial.")] = 100,
@@ -76,7 +76,7 @@ def run(
     ) as progress:
         bars: dict[int, int] = {}
 
-        def on_step(ev) -> None:  # noqa: ANN001 - StepEvent
+        def on_step(ev) -> None:
             if ev.trial not in bars:
                 bars[ev.trial] = progress.add_task(
                     "", total=ev.max_steps, trial=ev.trial, score=0, action=""
@@ -84,7 +84,7 @@ def run(
             progress.update(bars[ev.trial], completed=ev.step, score=f"{ev.score:g}",
                             action=ev.action[:50])
 
-        def on_trial(res) -> None:  # noqa: ANN001 - TrialResult
+        def on_trial(res) -> None:
             if res.idx in bars:
                 progress.update(bars[res.idx], total=res.steps, completed=res.steps)
 
@@ -118,8 +118,8 @@ def tasks() -> None:
 
 @memory_app.command("list")
 def memory_list(
-    task: Annotated[Optional[str], typer.Option(help="Only learnings for this task.")] = None,
-    variation: Annotated[Optional[int], typer.Option(help="Only this variation.")] = None,
+    task: Annotated[str | None, typer.Option(help="Only learnings for this task.")] = None,
+    variation: Annotated[int | None, typer.Option(help="Only this variation.")] = None,
     db: DbOpt = Path("clin.db"),
 ) -> None:
     """Show current learnings (with support and confidence)."""
@@ -160,6 +160,11 @@ def _print_query(db: Path, sql: str, params: list, empty: str) -> None:
     out.print(table)
 
 
+from .cli_eval import register as _register_eval  # noqa: E402 - after app is built
+
+_register_eval(app)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (tests call it in-process)."""
     import click
@@ -168,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         app(args=argv, prog_name="clin", standalone_mode=False)
     except (CliError, UserError, EnvError, MemoryStoreError) as exc:
         err.print(f"error: {exc}", markup=False)
+        return 2
+    except LLMError as exc:  # transient errors that outlasted the retries
+        err.print(f"error: the LLM kept failing: {exc}; finished trials are kept, "
+                  "continue with --resume", markup=False)
         return 2
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)

@@ -43,5 +43,8 @@ def call_with_retries(
         sleep=sleep,
         reraise=True,
     )
-    result = retrying(fn)
+    try:
+        result = retrying(fn)
+    except TransientLLMError as exc:
+        raise TransientLLMError(f"{exc} (gave up after {tries} attempts)") from exc
     return result, tries

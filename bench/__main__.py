@@ -1,0 +1,99 @@
+"""``python -m bench [perf|prompts|local|sim|all]``: run benchmarks, print rich tables, and
+record the figures in bench/RESULTS.md. A thin CLI over the benchmark modules."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from .stats import BenchTable, machine
+
+WHICH = ("perf", "prompts", "local", "sim", "all")
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    from .local import DEFAULT_STEPS, DEFAULT_TRIALS
+    from .sim import DEFAULT_STEPS as SIM_STEPS
+
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("which", nargs="*", default=["all"], choices=WHICH,
+                   help="benchmarks to run (default: all)")
+    p.add_argument("--trials", type=int, default=DEFAULT_TRIALS,
+                   help="local: trials per prefix-cache setting (issue: 5)")
+    p.add_argument("--max-steps", type=int, default=DEFAULT_STEPS,
+                   help="local: steps per trial (issue: 100)")
+    p.add_argument("--sim-steps", type=int, default=SIM_STEPS, help="sim: steps per episode")
+    p.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
+    return p.parse_args(argv)
+
+
+def show(console: Console, t: BenchTable) -> None:
+    table = Table(title=t.title, title_justify="left")
+    for c in t.columns:
+        table.add_column(c, justify="right" if c != t.columns[0] else "left")
+    for r in t.rows:
+        table.add_row(*r)
+    console.print(table)
+    for n in t.notes:
+        console.print(f"  - {n}", highlight=False)
+    console.print()
+
+
+def run(which: set[str], args: argparse.Namespace, console: Console) -> list[BenchTable]:
+    tables: list[BenchTable] = []
+    if which & {"perf", "prompts", "local"}:
+        from envs.scienceworld import ScienceWorld
+
+        with ScienceWorld() as env:
+            if which & {"perf", "prompts"}:
+                from .overhead import overhead_table
+                from .replay import run_replay
+                from .tokens import default_counter, prompts_table
+
+                with console.status("replaying the gold path of grow-plant 0..."):
+                    replay = run_replay(env)
+                if "perf" in which:
+                    tables.append(overhead_table(replay))
+                    show(console, tables[-1])
+                if "prompts" in which:
+                    tables.append(prompts_table(replay, default_counter()))
+                    show(console, tables[-1])
+            if "local" in which:
+                from .local import local_table, run_local
+
+                runs = []
+                for cache in (True, False):
+                    with console.status(f"local model, prefix cache {cache}..."):
+                        runs.append(run_local(env, prefix_cache=cache, trials=args.trials,
+                                              max_steps=args.max_steps))
+                tables.append(local_table(runs, args.trials, args.max_steps))
+                show(console, tables[-1])
+    if "sim" in which:
+        from .sim import sim_table
+
+        with console.status("ScienceWorld in 1, 2, 4 processes..."):
+            tables.append(sim_table(args.sim_steps))
+        show(console, tables[-1])
+    return tables
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    which = set(WHICH[:-1]) if "all" in args.which else set(args.which)
+    console = Console()
+    tables = run(which, args, console)
+    if not args.no_write:
+        from . import results
+
+        command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
+        path = results.write(tables, command.strip(), machine())
+        console.print(f"figures written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

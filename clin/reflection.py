@@ -115,6 +115,6 @@ def reflect(
         outcome=outcome, structured=structured,
     )
     completion = llm.complete(
-        messages, json_schema=reflection_schema() if structured else None, max_tokens=600
+        messages, json_schema=reflection_schema() if structured else None, max_tokens=400
     )
     return parse_reflection(completion.text), completion, messages

@@ -37,7 +37,7 @@ def call_with_retries(
 
     retrying = Retrying(
         stop=stop_after_attempt(attempts),
-        wait=wait_exponential_jitter(initial=initial_wait, max=max_wait),
+        wait=wait_exponential_jitter(multiplier=initial_wait, max=max_wait),
         retry=retry_if_exception_type(TransientLLMError),
         before=count,
         sleep=sleep,

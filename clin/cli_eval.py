@@ -1,0 +1,151 @@
+"""``clin eval`` and ``clin report``: thin commands over :mod:`trials.eval` and
+:mod:`trials.report`. User errors raise :class:`UserError` (one line, exit code 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .errors import UserError
+
+out = Console()
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DbOpt = Annotated[
+    Path,
+    typer.Option("--db", envvar="CLIN_DB", help="SQLite file (default ./clin.db, or $CLIN_DB)."),
+]
+
+
+def _tasks(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [t.strip() for t in value.split(",") if t.strip()]
+    if not names:
+        raise UserError("--tasks is empty: give task names separated by commas")
+    return names
+
+
+def eval_cmd(
+    protocol: Annotated[str, typer.Option(help="adapt | gen-env | gen-task")] = "adapt",
+    tasks: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated tasks (default: the CLIN paper's 18)."),
+    ] = None,
+    source_tasks: Annotated[
+        str | None,
+        typer.Option(help="gen-task: tasks whose episodes feed the meta-memory "
+                     "(default: the other --tasks)."),
+    ] = None,
+    train_variations: Annotated[int, typer.Option(help="GEN: training variations per task.")] = 3,
+    test_variations: Annotated[int, typer.Option(help="Test variations per task.")] = 1,
+    trials: Annotated[int, typer.Option(help="Trials per episode.")] = 5,
+    max_steps: Annotated[int, typer.Option(help="Step limit per trial.")] = 100,
+    model: Annotated[
+        str | None, typer.Option(help="local | local:PATH.gguf | openai:MODEL")
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint URL."),
+    ] = None,
+    simplification: Annotated[str, typer.Option(help="ScienceWorld simplifications.")] = "easy",
+    workers: Annotated[int, typer.Option(help="Parallel episodes (one JVM + model each).")] = 1,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the latest unfinished eval (its settings "
+                           "are reused); finished trials are not re-run.")
+    ] = False,
+    eval_id: Annotated[
+        int | None, typer.Option("--eval-id", help="With --resume: which eval.")
+    ] = None,
+    db: DbOpt = Path("clin.db"),
+) -> None:
+    """Run an evaluation protocol over many episodes (ADAPT, GEN-ENV or GEN-TASK)."""
+    from clin.llm.spec import default_spec, parse_spec
+    from trials.eval import run_eval
+    from trials.protocols import PAPER_TASKS, EvalConfig
+
+    if workers < 1:
+        raise UserError("--workers must be at least 1")
+    cfg = None
+    if not resume:
+        if protocol not in ("adapt", "gen-env", "gen-task"):
+            raise UserError(f"unknown --protocol {protocol!r}: use adapt, gen-env or gen-task")
+        for name, value in (("--trials", trials), ("--max-steps", max_steps),
+                            ("--test-variations", test_variations)):
+            if value < 1:
+                raise UserError(f"{name} must be at least 1")
+        spec = model or default_spec()
+        parse_spec(spec)
+        cfg = EvalConfig(
+            protocol=protocol, tasks=_tasks(tasks) or list(PAPER_TASKS),
+            source_tasks=_tasks(source_tasks), train_variations=train_variations,
+            test_variations=test_variations, trials=trials, max_steps=max_steps,
+            simplification=simplification, model=spec, base_url=base_url,
+        )
+    elif eval_id is not None and eval_id < 1:
+        raise UserError("--eval-id must be a positive eval id")
+    with Progress(
+        TextColumn("[bold]eval {task.fields[eval]} {task.fields[phase]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("trials"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[running]}", style="dim"),
+        console=out,
+    ) as progress:
+        bar = progress.add_task("", total=None, eval="", phase="", running="")
+
+        def on_start(row) -> None:
+            verb = "resuming" if resume else "started"
+            err.print(f"{verb} eval {row.id} ({row.protocol}, model {row.config.model}, "
+                      f"memory namespace {row.namespace})")
+            progress.update(bar, eval=row.id)
+
+        def on_progress(p) -> None:
+            progress.update(bar, total=p.total, completed=p.done, phase=p.phase,
+                            running="; ".join(p.running)[:90])
+
+        summary = run_eval(db, cfg, resume=resume, eval_id=eval_id, workers=workers,
+                           on_progress=on_progress, on_start=on_start)
+    out.print(f"eval {summary.eval_id} {summary.status}: {summary.trials_done}/"
+              f"{summary.trials_total} trials ({summary.ran_trials} run now), "
+              f"{summary.metas} meta-memories; see: clin report --run {summary.eval_id}"
+              f"{'' if str(db) == 'clin.db' else f' --db {db}'}")
+
+
+def report_cmd(
+    run: Annotated[
+        int | None, typer.Option("--run", help="Eval id (default: the latest eval).")
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Directory for report.md, report.html and PNGs.")
+    ] = Path("clin-report"),
+    db: DbOpt = Path("clin.db"),
+) -> None:
+    """Paper-style tables and plots for an eval, all computed by SQL views over the database."""
+    from memory import Memory
+    from trials.report import build_report, write_report
+
+    if not db.exists():
+        raise UserError(f"database {db} does not exist yet: run `clin eval` first or pass --db")
+    with Memory(db) as mem:  # applies pending migrations, so the views exist
+        rep = build_report(mem, run)
+    files = write_report(rep, out_dir)
+    table = Table(title=rep.title)
+    for col in rep.columns:
+        table.add_column(col.short or col.label, justify="left" if col.key in ("task", "grp") else "right")
+    for row in [*rep.rows, *rep.group_rows]:
+        table.add_row(*(col.fmt(row.get(col.key)) for col in rep.columns))
+    out.print(table)
+    out.print(f"wrote {', '.join(str(f) for f in files)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``eval`` and ``report`` to the ``clin`` app."""
+    app.command("eval")(eval_cmd)
+    app.command("report")(report_cmd)

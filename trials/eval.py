@@ -1,0 +1,303 @@
+"""Run an evaluation (ADAPT / GEN-ENV / GEN-TASK) over many episodes, in one process or in a
+pool of worker processes, resumably.
+
+Phases run in order (training episodes, meta-memories, test episodes); the jobs inside a phase
+are independent. Each worker process owns its own ScienceWorld JVM, LLM and SQLite
+connection; the file is shared (WAL, ``BEGIN IMMEDIATE``, busy timeout), and every row a job
+writes says which eval/episode it belongs to, so ``--resume`` skips what finished.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+import pickle
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from clin.errors import UserError
+from clin.llm.base import ChatLLM
+from envs.base import TextEnv
+from memory import Memory
+
+from . import evaldb
+from .episode import run_episode
+from .meta import build_meta
+from .protocols import EvalConfig, EvalPlan, MetaPlan, plan, validate
+
+LLMFactory = Callable[[], ChatLLM]
+EnvFactory = Callable[[], TextEnv]
+POLL_S = 0.5
+
+
+class Progress(BaseModel):
+    """What a live display shows: trials completed of all planned, and what runs now."""
+
+    eval_id: int
+    done: int
+    total: int
+    running: list[str]
+    phase: str
+
+
+class EvalSummary(BaseModel):
+    eval_id: int
+    protocol: str
+    status: str
+    trials_done: int
+    trials_total: int
+    ran_trials: int  # trials run by this call (a resumed eval skips finished ones)
+    metas: int
+
+
+def default_llm_factory(spec: str, base_url: str | None = None) -> LLMFactory:
+    from clin.llm.spec import build_llm
+
+    return functools.partial(build_llm, spec, base_url=base_url)
+
+
+def default_env_factory(simplification: str) -> EnvFactory:
+    from envs.scienceworld import ScienceWorld
+
+    return functools.partial(ScienceWorld, simplification)
+
+
+def resolve(mem: Memory, cfg: EvalConfig | None, *, resume: bool,
+            eval_id: int | None = None) -> tuple[EvalConfig, evaldb.EvalRow | None]:
+    """The config to run: the given one, or for --resume the stored one of the eval."""
+    if not resume:
+        if cfg is None:
+            raise ValueError("a new eval needs a config")
+        return cfg, None
+    eval_id = eval_id or evaldb.latest_eval(mem, unfinished=True)
+    if eval_id is None:
+        raise UserError("nothing to resume: every eval in this database has finished")
+    try:
+        row = evaldb.get_eval(mem, eval_id)
+    except LookupError:
+        raise UserError(f"no eval {eval_id} in this database") from None
+    if row.status == "finished":
+        raise UserError(f"eval {eval_id} has already finished")
+    return row.config, row
+
+
+def prepare(mem: Memory, env: TextEnv, cfg: EvalConfig,
+            row: evaldb.EvalRow | None) -> tuple[evaldb.EvalRow, EvalPlan]:
+    """Create the eval (or reopen ``row``) and store its planned episodes."""
+    validate(cfg, [t.name for t in env.tasks()])
+    split = getattr(env, "split", None)
+    if split is None:
+        raise UserError(f"environment {env.name} has no train/test variation splits")
+    if row is None:
+        row = evaldb.create_eval(mem, cfg)
+    else:
+        evaldb.set_eval_status(mem, row.id, "running")
+    the_plan = plan(cfg, row.namespace, split)
+    evaldb.ensure_episodes(mem, row.id, the_plan.episodes)
+    return row, the_plan
+
+
+def run_eval(
+    db: str | os.PathLike[str],
+    cfg: EvalConfig | None,
+    *,
+    resume: bool = False,
+    eval_id: int | None = None,
+    workers: int = 1,
+    env: TextEnv | None = None,
+    llm: ChatLLM | None = None,
+    llm_factory: LLMFactory | None = None,
+    env_factory: EnvFactory | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_start: Callable[[evaldb.EvalRow], None] | None = None,
+) -> EvalSummary:
+    """Run (or resume) an eval to the end; the eval row ends ``finished``, ``interrupted``
+    (Ctrl-C) or ``failed``, and no trial of it is left ``running``.
+
+    With ``workers == 1`` the given ``env``/``llm`` are used in this process (built from the
+    factories when missing); with more, each worker builds its own from the factories, which
+    must be picklable (the defaults are)."""
+    if workers < 1:
+        raise UserError("--workers must be at least 1")
+    mem = Memory(db)
+    own_env = env is None
+    try:
+        cfg, old = resolve(mem, cfg, resume=resume, eval_id=eval_id)
+        if env is None:
+            env = (env_factory or default_env_factory(cfg.simplification))()
+        row, the_plan = prepare(mem, env, cfg, old)
+        if on_start:
+            on_start(row)
+        llm_factory = llm_factory or default_llm_factory(cfg.model, cfg.base_url)
+        env_factory = env_factory or default_env_factory(cfg.simplification)
+        total = sum(e.trials for e in the_plan.episodes)
+        before, _ = evaldb.progress(mem, row.id)
+        if workers == 1:
+            runner: _Runner = _InProcess(mem, env, llm, llm_factory, row, total, on_progress)
+        else:
+            if own_env:
+                env.close()
+                own_env = False
+            runner = _Pool(Path(db), workers, llm_factory, env_factory, mem, row, total,
+                           on_progress)
+        try:
+            try:
+                runner.phase("train", [("episode", e.key) for e in the_plan.train])
+                runner.phase("meta", [("meta", m.model_dump_json()) for m in the_plan.metas])
+                runner.phase("test", [("episode", e.key) for e in the_plan.test])
+            except BaseException:
+                runner.close(ok=False)
+                raise
+            runner.close(ok=True)
+        except KeyboardInterrupt:
+            evaldb.close_unfinished(mem, row.id, "interrupted")
+            evaldb.set_eval_status(mem, row.id, "interrupted")
+            raise
+        except BaseException as exc:
+            evaldb.close_unfinished(mem, row.id, "failed")
+            evaldb.set_eval_status(mem, row.id, "failed", f"{type(exc).__name__}: {exc}")
+            raise
+        evaldb.set_eval_status(mem, row.id, "finished")
+        done, _ = evaldb.progress(mem, row.id)
+        metas = mem.db.execute("SELECT count(*) FROM meta_memories WHERE eval_id = ? AND "
+                               "status = 'done'", [row.id]).fetchone()[0]
+        return EvalSummary(eval_id=row.id, protocol=cfg.protocol, status="finished",
+                           trials_done=done, trials_total=total, ran_trials=done - before,
+                           metas=metas)
+    finally:
+        if own_env and env is not None:
+            env.close()
+        mem.close()
+
+
+# ---------------------------------------------------------------------- jobs
+def run_job(mem: Memory, env: TextEnv, llm: ChatLLM, eval_id: int, kind: str, arg: str,
+            on_step: Callable[..., None] | None = None) -> None:
+    """One unit of work, the same in this process or in a worker: an episode (``arg`` is its
+    key) or a meta-memory (``arg`` is its MetaPlan as JSON)."""
+    row = evaldb.get_eval(mem, eval_id)
+    if kind == "episode":
+        run_episode(mem=mem, env=env, llm=llm, eval_id=eval_id, cfg=row.config, key=arg,
+                    on_step=on_step)
+        return
+    meta = MetaPlan.model_validate_json(arg)
+    build_meta(mem=mem, llm=llm, eval_id=eval_id, cfg=row.config, meta=meta,
+               target=_target_description(mem, env, eval_id, meta))
+
+
+def _target_description(mem: Memory, env: TextEnv, eval_id: int, meta: MetaPlan) -> str:
+    """The task the meta-memory is for, as the agent will read it (its first test variation)."""
+    task = meta.key.split("/", 1)[1]
+    rows = list(mem.db.query(
+        "SELECT variation FROM eval_episodes WHERE eval_id = ? AND task = ? AND phase = 'test' "
+        "ORDER BY id LIMIT 1", [eval_id, task]))
+    if not rows:
+        return task
+    env.reset(task, rows[0]["variation"])
+    return f"{task}: {env.task_description()}"
+
+
+class _Runner:
+    def __init__(self, mem: Memory, row: evaldb.EvalRow, total: int,
+                 on_progress: Callable[[Progress], None] | None) -> None:
+        self.mem, self.row, self.total, self.on_progress = mem, row, total, on_progress
+        self.current = ""
+
+    def report(self) -> None:
+        if self.on_progress:
+            done, running = evaldb.progress(self.mem, self.row.id)
+            self.on_progress(Progress(eval_id=self.row.id, done=done, total=self.total,
+                                      running=running, phase=self.current))
+
+    def phase(self, name: str, jobs: list[tuple[str, str]]) -> None:
+        raise NotImplementedError
+
+    def close(self, ok: bool) -> None:
+        """Release workers; ``ok=False`` stops them at once (Ctrl-C, a failed job)."""
+
+
+class _InProcess(_Runner):
+    def __init__(self, mem: Memory, env: TextEnv, llm: ChatLLM | None, factory: LLMFactory,
+                 row: evaldb.EvalRow, total: int,
+                 on_progress: Callable[[Progress], None] | None) -> None:
+        super().__init__(mem, row, total, on_progress)
+        self.env, self.llm, self.factory = env, llm, factory
+
+    def phase(self, name: str, jobs: list[tuple[str, str]]) -> None:
+        self.current = name
+        self.report()
+        for kind, arg in jobs:
+            if self.llm is None:
+                self.llm = self.factory()
+            run_job(self.mem, self.env, self.llm, self.row.id, kind, arg,
+                    on_step=lambda _ev: self.report())
+            self.report()
+
+
+class _Pool(_Runner):
+    """Jobs of a phase go to a spawn-started process pool; progress is polled from SQLite."""
+
+    def __init__(self, db: Path, workers: int, llm_factory: LLMFactory,
+                 env_factory: EnvFactory, mem: Memory, row: evaldb.EvalRow, total: int,
+                 on_progress: Callable[[Progress], None] | None) -> None:
+        super().__init__(mem, row, total, on_progress)
+        ctx = multiprocessing.get_context("spawn")
+        self.pool = ctx.Pool(workers, initializer=_worker_init,
+                             initargs=(str(db), llm_factory, env_factory))
+
+    def phase(self, name: str, jobs: list[tuple[str, str]]) -> None:
+        self.current = name
+        pending = [self.pool.apply_async(_worker_job, (self.row.id, kind, arg))
+                   for kind, arg in jobs]
+        while pending:
+            self.report()
+            time.sleep(POLL_S)
+            for res in [r for r in pending if r.ready()]:
+                pending.remove(res)
+                res.get()  # re-raises a worker's exception here
+        self.report()
+
+    def close(self, ok: bool) -> None:
+        if ok:
+            self.pool.close()
+        else:
+            self.pool.terminate()
+        self.pool.join()
+
+
+# ---------------------------------------------------------------------- worker process
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(db: str, llm_factory: LLMFactory, env_factory: EnvFactory) -> None:
+    """Ctrl-C is the parent's to handle (it terminates the pool and marks what was running);
+    SIGTERM closes this worker's JVM before exiting."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _worker_exit)
+    _WORKER.update(mem=Memory(db), llm_factory=llm_factory, env=env_factory(), llm=None)
+
+
+def _worker_exit(*_: object) -> None:
+    env = _WORKER.get("env")
+    if env is not None:
+        env.close()
+    os._exit(1)
+
+
+def _worker_job(eval_id: int, kind: str, arg: str) -> None:
+    if _WORKER["llm"] is None:
+        _WORKER["llm"] = _WORKER["llm_factory"]()
+    try:
+        run_job(_WORKER["mem"], _WORKER["env"], _WORKER["llm"], eval_id, kind, arg)
+    except Exception as exc:  # the exception must pickle to reach the parent
+        try:
+            pickle.loads(pickle.dumps(exc))
+        except Exception:  # noqa: BLE001 - e.g. custom __init__ signatures
+            raise RuntimeError(f"worker {os.getpid()}: {type(exc).__name__}: {exc}") from None
+        raise

@@ -1,0 +1,163 @@
+"""Reads and writes of the eval tables (``evals``, ``eval_episodes``, ``meta_*``).
+
+Every write is one short ``BEGIN IMMEDIATE`` transaction through :meth:`Memory.transaction`,
+so worker processes sharing the file queue on the busy timeout instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel
+
+from memory import Memory, Scope
+from memory.store import now
+
+from .protocols import EpisodePlan, EvalConfig
+
+
+class EvalRow(BaseModel):
+    id: int
+    protocol: str
+    status: str
+    namespace: str
+    model: str | None
+    config: EvalConfig
+
+
+class EpisodeRow(BaseModel):
+    id: int
+    eval_id: int
+    key: str
+    phase: str
+    task: str
+    variation: int
+    trials: int
+    namespace: str
+    run_id: int | None
+    status: str
+
+
+def _rows(mem: Memory, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    return list(mem.db.query(sql, params or []))
+
+
+def create_eval(mem: Memory, cfg: EvalConfig, namespace: str | None = None) -> EvalRow:
+    """Insert an eval; its namespace defaults to ``eval-<id>`` so evals never share memory."""
+    with mem.transaction() as conn:
+        cur = conn.execute(
+            "INSERT INTO evals (protocol, status, namespace, model, config, started_at) "
+            "VALUES (?, 'running', '', ?, ?, ?)",
+            [cfg.protocol, cfg.model, cfg.model_dump_json(), now()],
+        )
+        eval_id = int(cur.lastrowid)
+        ns = namespace or f"eval-{eval_id}"
+        conn.execute("UPDATE evals SET namespace = ? WHERE id = ?", [ns, eval_id])
+    return get_eval(mem, eval_id)
+
+
+def get_eval(mem: Memory, eval_id: int) -> EvalRow:
+    rows = _rows(mem, "SELECT * FROM evals WHERE id = ?", [eval_id])
+    if not rows:
+        raise LookupError(f"no eval {eval_id}")
+    r = rows[0]
+    return EvalRow(id=r["id"], protocol=r["protocol"], status=r["status"],
+                   namespace=r["namespace"], model=r["model"],
+                   config=EvalConfig(**json.loads(r["config"])))
+
+
+def latest_eval(mem: Memory, *, unfinished: bool = False) -> int | None:
+    sql = "SELECT id FROM evals"
+    if unfinished:
+        sql += " WHERE status != 'finished'"
+    rows = _rows(mem, sql + " ORDER BY id DESC LIMIT 1")
+    return rows[0]["id"] if rows else None
+
+
+def set_eval_status(mem: Memory, eval_id: int, status: str, error: str | None = None) -> None:
+    with mem.transaction() as conn:
+        conn.execute(
+            "UPDATE evals SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+            [status, error, None if status == "running" else now(), eval_id],
+        )
+
+
+def ensure_episodes(mem: Memory, eval_id: int, plans: list[EpisodePlan]) -> None:
+    """Insert planned episodes that are not stored yet (idempotent, for resume)."""
+    with mem.transaction() as conn:
+        for p in plans:
+            conn.execute(
+                "INSERT OR IGNORE INTO eval_episodes (eval_id, key, phase, task, variation, "
+                "trials, namespace, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+                [eval_id, p.key, p.phase, p.task, p.variation, p.trials, p.namespace],
+            )
+
+
+def episode(mem: Memory, eval_id: int, key: str) -> EpisodeRow:
+    rows = _rows(mem, "SELECT * FROM eval_episodes WHERE eval_id = ? AND key = ?", [eval_id, key])
+    if not rows:
+        raise LookupError(f"eval {eval_id} has no episode {key}")
+    return EpisodeRow(**{k: rows[0][k] for k in EpisodeRow.model_fields})
+
+
+def set_episode(mem: Memory, episode_id: int, **fields: Any) -> None:
+    if fields.get("status") in ("finished", "failed", "interrupted"):
+        fields.setdefault("finished_at", now())
+    cols = ", ".join(f"{k} = ?" for k in fields)
+    with mem.transaction() as conn:
+        conn.execute(f"UPDATE eval_episodes SET {cols} WHERE id = ?", [*fields.values(),
+                                                                       episode_id])
+
+
+def completed_trials(mem: Memory, run_id: int) -> list[dict[str, Any]]:
+    """The completed trials of a run, one per index (the first that completed)."""
+    return _rows(
+        mem,
+        "SELECT idx, min(id) AS id, score FROM trials WHERE run_id = ? AND status = 'completed' "
+        "GROUP BY idx ORDER BY idx",
+        [run_id],
+    )
+
+
+def progress(mem: Memory, eval_id: int) -> tuple[int, list[str]]:
+    """(completed trials, one line per trial running now): what the live bar shows."""
+    done = _rows(
+        mem,
+        "SELECT count(*) AS n FROM eval_episodes e JOIN trials t ON t.run_id = e.run_id "
+        "WHERE e.eval_id = ? AND t.status = 'completed'",
+        [eval_id],
+    )[0]["n"]
+    running = [
+        f"{r['task']} v{r['variation']} trial {r['idx']} step {r['steps']}"
+        for r in _rows(
+            mem,
+            "SELECT e.task, e.variation, t.idx, t.steps FROM eval_episodes e "
+            "JOIN trials t ON t.run_id = e.run_id WHERE e.eval_id = ? AND t.status = 'running' "
+            "ORDER BY t.id",
+            [eval_id],
+        )
+    ]
+    return int(done), running
+
+
+def episode_scope(ep: EpisodeRow, agent: str, env: str) -> Scope:
+    return Scope(namespace=ep.namespace, agent=agent, env=env, task=ep.task,
+                 variation=ep.variation)
+
+
+def close_running_trials(mem: Memory, run_id: int, status: str) -> None:
+    """Mark trials left ``running`` (a crash, Ctrl-C, a killed worker) so they never count."""
+    for r in _rows(mem, "SELECT id FROM trials WHERE run_id = ? AND status = 'running'",
+                   [run_id]):
+        mem.mark_trial(r["id"], status, status)
+
+
+def close_unfinished(mem: Memory, eval_id: int, status: str) -> None:
+    """After an interrupted or failed eval: no episode or trial of it stays ``running``."""
+    for r in _rows(mem, "SELECT id, run_id FROM eval_episodes WHERE eval_id = ? "
+                   "AND status = 'running'", [eval_id]):
+        if r["run_id"] is not None:
+            close_running_trials(mem, r["run_id"], status)
+            mem.finish_run(r["run_id"], status, status)
+        set_episode(mem, r["id"], status=status)

@@ -1,0 +1,152 @@
+"""Meta-memory: what earlier episodes learned, summarized by the LLM into the four causal forms
+and stored at a broader scope, where later episodes' recall finds it as an ancestor.
+
+GEN-ENV stores it at the task scope (variation NULL), GEN-TASK at the environment scope
+(task NULL). Each meta-memory records which trial of which episode fed it (``meta_sources``)
+and which learnings it wrote (``meta_learnings``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+import prompts
+from clin.llm.base import ChatLLM, Completion, Message
+from clin.reflection import MAX_LEARNINGS, parse_reflection, reflection_schema
+from memory import Memory, ParseReport, Scope
+from memory.store import now
+
+from . import evaldb
+from .protocols import EvalConfig, MetaPlan
+
+_WRITTEN = ("added", "kept", "promoted", "revived")
+
+
+class MetaSource(BaseModel):
+    """The best trial of one source episode and the learnings its reflection wrote."""
+
+    episode_id: int
+    run_id: int
+    trial_id: int
+    task: str
+    variation: int
+    score: float
+    learnings: list[str]
+
+
+class MetaResult(BaseModel):
+    key: str
+    meta_id: int
+    sources: int
+    written: int
+    rejected: int
+    skipped: bool = False  # already built (resume)
+
+
+def best_sources(mem: Memory, eval_id: int, episode_keys: list[str]) -> list[MetaSource]:
+    """Per episode, its best completed trial (ties: the later, whose memory is more refined)
+    and the learnings as that trial's reflection left them."""
+    out: list[MetaSource] = []
+    for key in episode_keys:
+        ep = evaldb.episode(mem, eval_id, key)
+        if ep.run_id is None:
+            continue
+        rows = list(mem.db.query(
+            "SELECT id, idx, score FROM trials WHERE run_id = ? AND status = 'completed' "
+            "ORDER BY score DESC, idx DESC LIMIT 1", [ep.run_id]))
+        if not rows:
+            continue
+        best = rows[0]
+        texts = [r["text"] for r in mem.db.query(
+            "SELECT text FROM learning_events WHERE trial_id = ? AND event IN "
+            f"({', '.join('?' for _ in _WRITTEN)}) ORDER BY id", [best["id"], *_WRITTEN])]
+        out.append(MetaSource(episode_id=ep.id, run_id=ep.run_id, trial_id=best["id"],
+                              task=ep.task, variation=ep.variation, score=best["score"] or 0.0,
+                              learnings=list(dict.fromkeys(texts))))
+    return out
+
+
+def build_messages(mode: str, target: str, sources: list[MetaSource],
+                   structured: bool) -> list[Message]:
+    system = prompts.render("meta_memory_system", mode=mode, max_learnings=MAX_LEARNINGS,
+                            structured=structured)
+    user = prompts.render("meta_memory_user", mode=mode, target=target, sources=sources)
+    return [Message(role="system", content=system), Message(role="user", content=user)]
+
+
+def build_meta(
+    *, mem: Memory, llm: ChatLLM, eval_id: int, cfg: EvalConfig, meta: MetaPlan, target: str
+) -> MetaResult:
+    """Summarize the sources of ``meta`` and store the result at ``meta.scope``; idempotent:
+    a meta-memory already ``done`` is not rebuilt."""
+    row = _meta_row(mem, eval_id, meta.key)
+    if row is not None and row["status"] == "done":
+        return MetaResult(key=meta.key, meta_id=row["id"], sources=0,
+                          written=row["learnings_written"] or 0,
+                          rejected=row["learnings_rejected"] or 0, skipped=True)
+    scope = meta.scope(cfg.agent)
+    sources = best_sources(mem, eval_id, meta.source_keys)
+    report, call_id = ParseReport(), None
+    if any(s.learnings for s in sources):
+        structured = bool(getattr(llm, "enforces_schema", False))
+        messages = build_messages(cfg.protocol, target, sources, structured)
+        completion = llm.complete(messages, json_schema=reflection_schema() if structured
+                                  else None, max_tokens=600)
+        call_id = _record_call(mem, messages, completion)
+        report = parse_reflection(completion.text)
+    meta_id = row["id"] if row is not None else _insert_meta(mem, eval_id, meta.key, scope)
+    score = sum(s.score for s in sources) / len(sources) if sources else None
+    outcome = mem.apply_reflection(scope, report, score=score)
+    ids = _learning_ids(mem, scope, [a.key for a in report.accepted])
+    with mem.transaction() as conn:
+        conn.execute("DELETE FROM meta_sources WHERE meta_id = ?", [meta_id])
+        conn.execute("DELETE FROM meta_learnings WHERE meta_id = ?", [meta_id])
+        for s in sources:
+            conn.execute(
+                "INSERT INTO meta_sources (meta_id, source_episode_id, source_run_id, "
+                "source_trial_id, source_task, source_variation, source_score) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [meta_id, s.episode_id, s.run_id, s.trial_id, s.task, s.variation, s.score])
+        conn.executemany("INSERT OR IGNORE INTO meta_learnings (meta_id, learning_id) "
+                         "VALUES (?, ?)", [(meta_id, i) for i in ids])
+        conn.execute(
+            "UPDATE meta_memories SET status = 'done', llm_call_id = ?, learnings_written = ?, "
+            "learnings_rejected = ? WHERE id = ?",
+            [call_id, outcome.written, outcome.rejected, meta_id])
+    return MetaResult(key=meta.key, meta_id=meta_id, sources=len(sources),
+                      written=outcome.written, rejected=outcome.rejected)
+
+
+def _meta_row(mem: Memory, eval_id: int, key: str) -> dict[str, Any] | None:
+    rows = list(mem.db.query("SELECT * FROM meta_memories WHERE eval_id = ? AND key = ?",
+                             [eval_id, key]))
+    return rows[0] if rows else None
+
+
+def _insert_meta(mem: Memory, eval_id: int, key: str, scope: Scope) -> int:
+    with mem.transaction() as conn:
+        cur = conn.execute(
+            "INSERT INTO meta_memories (eval_id, key, namespace, agent, env, task, variation, "
+            "status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'building', ?)",
+            [eval_id, key, scope.namespace, scope.agent, scope.env, scope.task,
+             scope.variation, now()])
+        return int(cur.lastrowid)
+
+
+def _learning_ids(mem: Memory, scope: Scope, keys: list[str]) -> list[int]:
+    where, params = scope.exact_filter()
+    ids = []
+    for key in keys:
+        rows = list(mem.db.query(f"SELECT id FROM learnings WHERE {where} AND key = ?",
+                                 [*params, key]))
+        ids += [r["id"] for r in rows]
+    return ids
+
+
+def _record_call(mem: Memory, messages: list[Message], c: Completion) -> int:
+    return mem.add_llm_call(
+        purpose="meta", model=c.model, prompt_tokens=c.prompt_tokens,
+        completion_tokens=c.completion_tokens, latency_ms=c.latency_ms, attempts=c.attempts,
+        prompt="\n\n".join(f"[{m.role}]\n{m.content}" for m in messages), response=c.text)

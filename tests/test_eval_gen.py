@@ -1,0 +1,56 @@
+"""GEN-ENV end to end on real ScienceWorld: training episodes -> meta-memory at the task scope
+-> the test variation's first controller prompt shows it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from memory import Memory
+from tests.eval_helpers import META_LINE, REFLECTION_LINE, scripted
+from trials.eval import run_eval
+from trials.protocols import EvalConfig
+
+pytestmark = pytest.mark.scienceworld
+
+STEPS = 2
+PER_TRIAL = STEPS + 1  # controller calls + one reflection
+
+
+def test_gen_env_trial1_prompt_contains_meta_memory(sw, db_path: Path) -> None:
+    cfg = EvalConfig(protocol="gen-env", tasks=["find-living-thing"], train_variations=2,
+                     test_variations=1, trials=2, max_steps=STEPS, model="scripted")
+    llm = scripted(2 * 2 * PER_TRIAL + 1 + 2 * PER_TRIAL)  # train, meta, test
+    summary = run_eval(db_path, cfg, env=sw, llm=llm)
+    llm.assert_complete()
+    assert summary.status == "finished"
+    assert (summary.trials_done, summary.trials_total, summary.metas) == (6, 6, 1)
+
+    with Memory(db_path) as mem:
+        meta = list(mem.db.query("SELECT * FROM meta_memories"))
+        assert len(meta) == 1 and meta[0]["status"] == "done"
+        assert meta[0]["task"] == "find-living-thing" and meta[0]["variation"] is None
+        assert meta[0]["learnings_written"] == 1 and meta[0]["learnings_rejected"] == 1
+        # provenance: one best trial per training episode
+        src = list(mem.db.query(
+            "SELECT s.source_trial_id, e.phase, t.run_id = e.run_id AS same_run "
+            "FROM meta_sources s JOIN eval_episodes e ON e.id = s.source_episode_id "
+            "JOIN trials t ON t.id = s.source_trial_id WHERE s.meta_id = ?", [meta[0]["id"]]))
+        assert len(src) == 2 and {r["phase"] for r in src} == {"train"}
+        assert all(r["same_run"] for r in src)
+        # the meta prompt summarized what the training reflections wrote
+        call = mem.db.execute("SELECT prompt FROM llm_calls WHERE id = ?",
+                              [meta[0]["llm_call_id"]]).fetchone()[0]
+        assert REFLECTION_LINE in call and "variation" in call
+        # test trial 1: its first controller prompt shows the meta-memory (ancestor scope)
+        t1 = mem.db.execute(
+            "SELECT trial_id FROM v_eval_trials WHERE phase = 'test' AND trial = 1").fetchone()[0]
+        prompt = mem.db.execute(
+            "SELECT prompt FROM llm_calls WHERE trial_id = ? AND purpose = 'controller' "
+            "ORDER BY step_idx LIMIT 1", [t1]).fetchone()[0]
+        assert META_LINE in prompt
+        # ...and no training variation's own learning leaked into the test variation
+        assert REFLECTION_LINE not in prompt
+        view = list(mem.db.query("SELECT * FROM v_meta_memories"))
+        assert [r["text"] for r in view] == [META_LINE]

@@ -1,0 +1,64 @@
+"""An interrupted eval resumes where it stopped: finished trials are never re-run, the trial
+in flight is re-run under the same run, and the CLI refuses a resume with nothing to resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from clin.cli import main
+from memory import Memory
+from tests.eval_helpers import interrupt_after, scripted
+from trials.eval import run_eval
+from trials.protocols import EvalConfig
+
+pytestmark = pytest.mark.scienceworld
+
+PER_TRIAL = 3  # 2 controller calls + 1 reflection
+
+
+def test_resume_does_not_redo_finished_trials(sw, db_path: Path) -> None:
+    cfg = EvalConfig(protocol="adapt", tasks=["find-living-thing"], test_variations=2,
+                     trials=2, max_steps=2, model="scripted")
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C during episode 1, trial 2, step 1
+        run_eval(db_path, cfg, env=sw, llm=interrupt_after(PER_TRIAL))
+    with Memory(db_path) as mem:
+        assert mem.db.execute("SELECT status FROM evals").fetchone()[0] == "interrupted"
+        before = list(mem.db.query("SELECT id, run_id, idx, status FROM trials ORDER BY id"))
+        assert [(t["idx"], t["status"]) for t in before] == [(1, "completed"),
+                                                               (2, "interrupted")]
+        assert mem.db.execute("SELECT count(*) FROM trials WHERE status = 'running'"
+                              ).fetchone()[0] == 0
+
+    llm = scripted(PER_TRIAL * 3)  # exactly: ep 1 trial 2, ep 2 trials 1 and 2
+    summary = run_eval(db_path, None, resume=True, env=sw, llm=llm)
+    llm.assert_complete()
+    assert (summary.status, summary.trials_done, summary.ran_trials) == ("finished", 4, 3)
+    with Memory(db_path) as mem:
+        done = list(mem.db.query(
+            "SELECT trial_id, run_id, trial FROM v_eval_trials ORDER BY episode_id, trial"))
+        assert len(done) == 4
+        assert done[0]["trial_id"] == before[0]["id"]  # the finished trial was kept, not redone
+        assert done[1]["run_id"] == before[0]["run_id"]  # same episode run continued
+        assert mem.db.execute("SELECT count(*) FROM trials WHERE run_id = ? AND idx = 1",
+                              [before[0]["run_id"]]).fetchone()[0] == 1
+        assert {r["status"] for r in mem.db.query("SELECT status FROM eval_episodes")} == {
+            "finished"}
+        assert mem.db.execute("SELECT status FROM evals").fetchone()[0] == "finished"
+
+
+def test_cli_resume_with_nothing_to_resume(db_path: Path, capsys: pytest.CaptureFixture) -> None:
+    Memory(db_path).close()
+    assert main(["eval", "--resume", "--db", str(db_path)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: nothing to resume: every eval in this database has finished")
+
+
+def test_cli_rejects_bad_options(db_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["eval", "--protocol", "gen-anything", "--db", str(db_path)]) == 2
+    assert "unknown --protocol 'gen-anything'" in capsys.readouterr().err
+    assert main(["eval", "--trials", "0", "--db", str(db_path)]) == 2
+    assert capsys.readouterr().err.strip() == "error: --trials must be at least 1"
+    assert main(["report", "--db", str(db_path)]) == 2
+    assert "does not exist yet" in capsys.readouterr().err

@@ -1,0 +1,34 @@
+"""Two worker processes, each with its own ScienceWorld JVM, write one SQLite file: every
+trial, step and LLM call lands, and no row is lost or left running."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from memory import Memory
+from tests.eval_helpers import roomy_llm
+from trials.eval import run_eval
+from trials.protocols import EvalConfig
+
+pytestmark = pytest.mark.scienceworld
+
+
+def test_two_workers_share_the_database(sw, db_path: Path) -> None:
+    cfg = EvalConfig(protocol="adapt", tasks=["find-living-thing", "find-plant"],
+                     test_variations=1, trials=2, max_steps=2, model="scripted")
+    seen: list[int] = []
+    summary = run_eval(db_path, cfg, env=sw, workers=2, llm_factory=roomy_llm,
+                       on_progress=lambda p: seen.append(p.done))
+    assert (summary.status, summary.trials_done, summary.trials_total) == ("finished", 4, 4)
+    assert seen[-1] == 4 and seen == sorted(seen)
+    with Memory(db_path) as mem:
+        q = mem.db.execute
+        assert q("SELECT count(DISTINCT run_id) FROM eval_episodes").fetchone()[0] == 2
+        assert q("SELECT count(*) FROM trials WHERE status = 'completed'").fetchone()[0] == 4
+        assert q("SELECT count(*) FROM steps").fetchone()[0] == 8
+        assert q("SELECT count(*) FROM llm_calls").fetchone()[0] == 4 * 3
+        assert q("SELECT count(*) FROM learnings WHERE status = 'active'").fetchone()[0] == 2
+        assert q("SELECT count(*) FROM trials WHERE status != 'completed'").fetchone()[0] == 0
+        assert q("PRAGMA integrity_check").fetchone()[0] == "ok"

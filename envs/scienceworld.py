@@ -80,6 +80,7 @@ class ScienceWorld:
         self._task: str | None = None
         self._variation: int | None = None
         self._actions: list[str] = []
+        self._scores: list[float] = []  # score after each action, to verify a replay
         self._done = False
         self._tasks_cache: list[TaskInfo] | None = None
 
@@ -167,7 +168,7 @@ class ScienceWorld:
     def reset(self, task: str, variation: int) -> SWObservation:
         self.check(task, variation)
         self._task, self._variation = task, variation
-        self._actions = []
+        self._actions, self._scores = [], []
         self._done = False
         return self._guard(self._load)
 
@@ -184,6 +185,7 @@ class ScienceWorld:
             raise EnvError("the episode is over; call reset() to start another")
         result = self._guard(lambda: self._step(action))
         self._actions.append(action)
+        self._scores.append(result.score)
         return result
 
     def _step(self, action: str) -> SWObservation:
@@ -208,8 +210,13 @@ class ScienceWorld:
             t0 = time.perf_counter()
             self._load()
             env = self._env
-            for past in self._actions:
-                env.step(past)
+            for i, (past, score) in enumerate(zip(self._actions, self._scores), 1):
+                _, _, _, info = env.step(past)
+                if float(info.get("score", 0)) != score:
+                    raise EnvCrashed(
+                        f"ScienceWorld crashed and the replay diverged at action {i} "
+                        f"({past!r}: score {info.get('score')} instead of {score})"
+                    ) from None
             log.warning("replayed in %.1fs", time.perf_counter() - t0)
             return fn()
 

@@ -54,3 +54,25 @@ def test_gen_env_trial1_prompt_contains_meta_memory(sw, db_path: Path) -> None:
         assert REFLECTION_LINE not in prompt
         view = list(mem.db.query("SELECT * FROM v_meta_memories"))
         assert [r["text"] for r in view] == [META_LINE]
+
+
+def test_gen_task_meta_memory_reaches_the_new_task(sw, db_path: Path) -> None:
+    cfg = EvalConfig(protocol="gen-task", tasks=["find-living-thing", "find-plant"],
+                     train_variations=1, test_variations=1, trials=1, max_steps=STEPS,
+                     model="scripted")
+    llm = scripted(2 * PER_TRIAL + 2 + 2 * PER_TRIAL)  # train, one meta per target, test
+    assert run_eval(db_path, cfg, env=sw, llm=llm).status == "finished"
+    llm.assert_complete()
+    with Memory(db_path) as mem:
+        metas = {r["key"]: r for r in mem.db.query("SELECT * FROM meta_memories")}
+        meta = metas["gen-task/find-plant"]
+        assert (meta["env"], meta["task"], meta["namespace"]) == (
+            "scienceworld", None, "eval-1/to-find-plant")
+        src = [r["source_task"] for r in mem.db.query(
+            "SELECT source_task FROM meta_sources WHERE meta_id = ?", [meta["id"]])]
+        assert src == ["find-living-thing"]  # the other task fed it
+        prompt = mem.db.execute(
+            "SELECT c.prompt FROM v_eval_trials v JOIN llm_calls c ON c.trial_id = v.trial_id "
+            "WHERE v.phase = 'test' AND v.task = 'find-plant' AND c.purpose = 'controller' "
+            "ORDER BY c.id LIMIT 1").fetchone()[0]
+        assert META_LINE in prompt

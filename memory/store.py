@@ -18,15 +18,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 from pydantic import BaseModel, Field
 
-from . import migrations
+from . import migrations, ranking
 from .abstractions import Abstraction, ParseReport
 from .errors import DatabaseError
-from .scope import Scope, scope_filter
+from .scope import Scope
+
+if TYPE_CHECKING:
+    from .render import RenderedMemory
 
 try:  # POSIX advisory lock so two processes never migrate the same file at once
     import fcntl
@@ -493,31 +496,30 @@ class Memory:
 
         A learning applies when its scope equals ``scope`` or is broader (a NULL field means
         "any"): a variation's memory never leaks into a sibling variation or another task.
+        Order: specificity, then BM25 relevance to ``query`` (matches before non-matches),
+        then SHOULD before MAY, support, recency. Cost grows with the scope's own learnings,
+        not with the file (see ``memory.ranking``).
         """
-        where, params = scope_filter(scope, "l")
-        select = (
-            "SELECT l.id, l.text, l.cause, l.effect, l.relation, l.confidence, l.support, "
+        columns = (
+            "l.id, l.text, l.cause, l.effect, l.relation, l.confidence, l.support, "
             "round(l.score_sum / max(l.support, 1), 2) AS mean_score, l.env, l.task, "
-            "l.variation, l.status, l.first_trial_id, l.last_trial_id, "
+            "l.variation, l.status, l.first_trial_id, l.last_trial_id, l.last_seen, "
             "(l.env IS NOT NULL) + (l.task IS NOT NULL) + (l.variation IS NOT NULL) AS spec"
         )
-        order = "spec DESC, l.confidence = 'should' DESC, l.support DESC, l.last_seen DESC, l.id"
-        match = fts_query(query) if query else None
-        if match:
-            sql = (
-                f"{select}, f.rank AS rank FROM learnings l LEFT JOIN ("
-                "SELECT rowid, bm25(learnings_fts) AS rank FROM learnings_fts "
-                "WHERE learnings_fts MATCH ?) f ON f.rowid = l.id "
-                f"WHERE l.status = 'active' AND {where} "
-                f"ORDER BY spec DESC, f.rank IS NULL, f.rank, {order}"
-            )
-            params = [match, *params]
-        else:
-            sql = f"{select} FROM learnings l WHERE l.status = 'active' AND {where} ORDER BY {order}"
-        if k is not None:
-            sql += " LIMIT ?"
-            params = [*params, int(k)]
-        return [Learning(**row) for row in self._rows(sql, params)]
+        union, params = ranking.candidates_sql(scope, columns)
+        order = "spec DESC, confidence = 'should' DESC, support DESC, last_seen DESC, id"
+        if not (query and ranking.terms(query)):
+            sql = f"SELECT * FROM ({union}) ORDER BY {order}"
+            if k is not None:
+                sql += " LIMIT ?"
+                params = [*params, int(k)]
+            return [Learning(**row) for row in self._rows(sql, params)]
+        rows = list(self._rows(f"SELECT * FROM ({union}) ORDER BY {order}", params))
+        scores = ranking.bm25_scores(query, [f"{r['cause']} {r['effect']}" for r in rows])
+        ranked = sorted(range(len(rows)), key=lambda i: (-rows[i]["spec"], -scores[i], i))
+        if k is not None and int(k) >= 0:  # SQLite reads LIMIT -1 as "no limit"
+            ranked = ranked[: int(k)]
+        return [Learning(**rows[i]) for i in ranked]
 
     def _rows(self, sql: str, params: Sequence[Any]) -> Iterator[dict[str, Any]]:
         cur = self.conn.execute(sql, list(params))
@@ -529,6 +531,52 @@ class Memory:
         return list(
             self._rows("SELECT * FROM v_learning_history WHERE learning_id = ?", [learning_id])
         )
+
+    # ------------------------------------------------------------------ library API (issue 4)
+    # Thin entry points for agents outside CLIN; the logic lives in record.py / reflect.py.
+    def record_trial(
+        self,
+        scope: Scope,
+        trace: Sequence[Any],
+        score: float,
+        *,
+        completed: bool | None = None,
+        stop_reason: str = "finished",
+        run_id: int | None = None,
+    ) -> int:
+        """Store a finished attempt (``(action, observation)`` pairs or step mappings) and
+        its 0..100 score in one transaction; return the trial id."""
+        from .record import record_trial
+
+        return record_trial(self, scope, trace, score, completed=completed,
+                            stop_reason=stop_reason, run_id=run_id)
+
+    def reflect(
+        self,
+        scope: Scope,
+        llm: Any,
+        *,
+        trial_id: int | None = None,
+        goal: str | None = None,
+    ) -> ReflectionOutcome:
+        """Let ``llm`` (a langchain-core chat model or a ``str -> str`` callable) turn a
+        recorded trial (default: the scope's latest) into learnings merged into ``scope``."""
+        from .reflect import reflect
+
+        return reflect(self, scope, llm, trial_id=trial_id, goal=goal)
+
+    def render(
+        self,
+        scope: Scope,
+        query: str | None = None,
+        *,
+        budget_tokens: int | None = None,
+        k: int | None = None,
+    ) -> RenderedMemory:
+        """``recall`` then ``memory.render``: a numbered prompt block within the budget."""
+        from .render import render
+
+        return render(self.recall(scope, query, k), budget_tokens)
 
 
 def fts_query(text: str) -> str | None:

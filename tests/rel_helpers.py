@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from clin.llm.base import Message
+from stress.checks import check_db
 from tests.fake_openai import default_answer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,35 +59,8 @@ def rows(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
 
 
 def check_trials_whole(db: Path) -> dict[str, int]:
-    """Every completed trial has a score, a finish time and exactly its steps 1..n; no trial
-    is completed twice for the same run and index. Returns counts for reports."""
-    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        (ok,) = conn.execute("PRAGMA integrity_check").fetchone()
-        assert ok == "ok", ok
-        (fk,) = conn.execute("SELECT count(*) FROM pragma_foreign_key_check").fetchone()
-        assert fk == 0
-        completed = conn.execute(
-            "SELECT id, run_id, idx, score, finished_at, steps FROM trials "
-            "WHERE status = 'completed'"
-        ).fetchall()
-        for tid, _run, _idx, score, finished, steps in completed:
-            assert score is not None and finished is not None, (tid, score, finished)
-            idxs = [r[0] for r in conn.execute(
-                "SELECT idx FROM steps WHERE trial_id = ? ORDER BY idx", [tid])]
-            assert idxs == list(range(1, steps + 1)), (tid, steps, idxs)
-        dup = conn.execute(
-            "SELECT run_id, idx, count(*) FROM trials WHERE status = 'completed' "
-            "GROUP BY run_id, idx HAVING count(*) > 1"
-        ).fetchall()
-        assert not dup, dup
-        bad = conn.execute(
-            "SELECT count(*) FROM trials WHERE status != 'completed' AND completed = 1"
-        ).fetchone()[0]
-        assert bad == 0
-        return {"completed_trials": len(completed)}
-    finally:
-        conn.close()
+    """See :func:`stress.checks.check_db` (raises InvariantError, an AssertionError)."""
+    return check_db(db)
 
 
 def stderr_lines(text: str) -> list[str]:

@@ -1,0 +1,1 @@
+"""Stress scripts (heavier variants of the reliability tests) and their shared checks."""

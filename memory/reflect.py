@@ -146,6 +146,11 @@ def reflect(
     ``ReflectionError`` and leaves the memory unchanged: a failed write is never silent."""
     check_llm(llm)
     tid, score = _trial(mem, scope, trial_id)
+    if mem.conn.execute("SELECT 1 FROM learning_events WHERE trial_id = ? LIMIT 1",
+                        [tid]).fetchone():
+        raise ReflectionError(  # a second merge would count the same trial's support twice
+            f"trial {tid} was already reflected on; record a new trial to reflect again"
+        )
     steps = [
         {"idx": r[0], "action": r[1], "observation": r[2], "reward": r[3]}
         for r in mem.conn.execute(

@@ -119,6 +119,14 @@ def test_llm_failures_become_reflection_errors(mem: Memory) -> None:
         mem.reflect(SCOPE, llm=42)
 
 
+def test_a_trial_is_reflected_on_once(mem: Memory) -> None:
+    tid = mem.record_trial(SCOPE, TRACE, 90)
+    mem.reflect(SCOPE, llm=Script(BOIL))
+    with pytest.raises(ReflectionError, match=f"trial {tid} was already reflected on"):
+        mem.reflect(SCOPE, llm=Script(BOIL))
+    assert mem.recall(SCOPE)[0].support == 1
+
+
 def test_reflect_needs_a_trial_of_that_scope(mem: Memory) -> None:
     with pytest.raises(ReflectionError, match="call record_trial first"):
         mem.reflect(SCOPE, llm=Script())

@@ -100,6 +100,8 @@ def run(
             str(r.completion_tokens),
         )
     out.print(table)
+    if len(summary.trials) > 1:
+        out.print("score by trial: " + " -> ".join(f"{r.score:g}" for r in summary.trials))
     out.print(f"stored in {db} (run {summary.run_id}); try: clin memory list --task {task}")
 
 
@@ -149,7 +151,6 @@ def memory_sql(
 def _print_query(db: Path, sql: str, params: list, empty: str) -> None:
     if not db.exists():
         raise CliError(f"database {db} does not exist yet: run `clin run` first or pass --db")
-    Memory(db).close()  # applies pending migrations so views exist; refuses non-SQLite files
     cols, rows = run_readonly_query(db, sql, params)
     if not rows:
         out.print(empty)

@@ -17,6 +17,7 @@ from trials.runner import AdaptConfig, RunSummary, run_adapt
 
 from .agent import AgentSettings, StepEvent, TrialResult
 from .llm.base import ChatLLM
+from .llm.local import DEFAULT_NAME
 from .llm.spec import build_llm, default_spec, parse_spec
 
 DEMO_NOTE = (
@@ -53,7 +54,7 @@ def run_session(
         if llm is None:
             llm = build_llm(spec, base_url=req.base_url)
         notice(f"model: {llm.name}")
-        if spec.startswith("local") and req.model is None or spec == "local":
+        if llm.name == DEFAULT_NAME:
             notice(DEMO_NOTE)
         cfg = AdaptConfig(
             task=req.task, variation=req.variation, trials=req.trials,

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from envs.base import EnvError
-from memory import Memory, MemoryStoreError, run_readonly_query
+from memory import MemoryStoreError, run_readonly_query
 
 from .errors import LLMError, UserError
 
@@ -161,7 +161,7 @@ def _print_query(db: Path, sql: str, params: list, empty: str) -> None:
     out.print(table)
 
 
-from .cli_eval import register as _register_eval  # noqa: E402 - after app is built
+from .cli_eval import register as _register_eval
 
 _register_eval(app)
 

@@ -17,7 +17,7 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 
 from .abstractions import Abstraction, Confidence, Relation
 from .errors import DatabaseError, MemoryStoreError
@@ -51,11 +51,14 @@ class LearningRecord(BaseModel):
     first_seen: str | None = None
     last_seen: str | None = None
 
+    _key: str = PrivateAttr(default="")
+
     @model_validator(mode="after")
     def _canonical_text(self) -> LearningRecord:
         """The sentence is re-derived from its parts, so a hand-edited file cannot store a
         text that says something other than its cause/relation/effect."""
-        self.text = self.abstraction.text
+        ab = self.abstraction
+        self.text, self._key = ab.text, ab.key
         return self
 
     @property
@@ -64,6 +67,11 @@ class LearningRecord(BaseModel):
             cause=self.cause, effect=self.effect, relation=self.relation,
             confidence=self.confidence,
         )
+
+    @property
+    def key(self) -> str:
+        """The dedup key (normalized cause|relation|effect) within its scope."""
+        return self._key
 
     @property
     def scope(self) -> Scope:
@@ -176,7 +184,7 @@ def import_records(mem: Memory, records: Iterable[LearningRecord | dict[str, Any
             rec = item if isinstance(item, LearningRecord) else LearningRecord(**item)
             rows.append((
                 rec.namespace, rec.agent, rec.env, rec.task, rec.variation, rec.cause,
-                rec.effect, rec.relation, rec.confidence, rec.text, rec.abstraction.key,
+                rec.effect, rec.relation, rec.confidence, rec.text, rec.key,
                 rec.status, rec.support, rec.score_sum, rec.first_seen or ts,
                 rec.last_seen or ts,
             ))

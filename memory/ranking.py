@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 from itertools import product
 from typing import Any
 
@@ -34,6 +34,7 @@ K1 = 1.2
 B = 0.75
 
 
+@lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """A light suffix stripper ('watering' -> 'water', 'plants' -> 'plant'), enough to match
     the inflections agents write; not a full Porter stemmer."""
@@ -55,9 +56,13 @@ def stem(word: str) -> str:
     return w
 
 
-def terms(text: str) -> list[str]:
-    """Lower-cased, stemmed content words of ``text`` (no stop words, no punctuation)."""
-    return [stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1]
+@lru_cache(maxsize=1 << 16)
+def terms(text: str) -> tuple[str, ...]:
+    """Lower-cased, stemmed content words of ``text`` (no stop words, no punctuation).
+    Cached: the same learnings are ranked again on every recall of their scope."""
+    return tuple(
+        stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1
+    )
 
 
 def bm25_scores(query: str, docs: Sequence[str]) -> list[float]:
@@ -65,19 +70,18 @@ def bm25_scores(query: str, docs: Sequence[str]) -> list[float]:
     q = set(terms(query))
     if not q or not docs:
         return [0.0] * len(docs)
-    bags = [Counter(terms(d)) for d in docs]
+    bags = [terms(d) for d in docs]
     n = len(bags)
-    avgdl = sum(sum(b.values()) for b in bags) / n or 1.0
+    avgdl = sum(map(len, bags)) / n or 1.0
     df = {t: sum(1 for b in bags if t in b) for t in q}
     idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in q if df[t]}
     scores = []
     for bag in bags:
-        dl = sum(bag.values())
         s = 0.0
         for t, w in idf.items():
-            tf = bag.get(t, 0)
+            tf = bag.count(t)
             if tf:
-                s += w * tf * (K1 + 1) / (tf + K1 * (1 - B + B * dl / avgdl))
+                s += w * tf * (K1 + 1) / (tf + K1 * (1 - B + B * len(bag) / avgdl))
         scores.append(s)
     return scores
 

@@ -514,12 +514,18 @@ class Memory:
                 sql += " LIMIT ?"
                 params = [*params, int(k)]
             return [Learning(**row) for row in self._rows(sql, params)]
-        rows = list(self._rows(f"SELECT * FROM ({union}) ORDER BY {order}", params))
-        scores = ranking.bm25_scores(query, [f"{r['cause']} {r['effect']}" for r in rows])
-        ranked = sorted(range(len(rows)), key=lambda i: (-rows[i]["spec"], -scores[i], i))
+        slim = self.conn.execute(
+            f"SELECT id, spec, cause || ' ' || effect FROM ({union}) ORDER BY {order}", params
+        ).fetchall()
+        scores = ranking.bm25_scores(query, [r[2] for r in slim])
+        ranked = sorted(range(len(slim)), key=lambda i: (-slim[i][1], -scores[i], i))
         if k is not None and int(k) >= 0:  # SQLite reads LIMIT -1 as "no limit"
             ranked = ranked[: int(k)]
-        return [Learning(**rows[i]) for i in ranked]
+        ids = [slim[i][0] for i in ranked]  # all from the scope's candidates above
+        marks = ", ".join("?" for _ in ids)
+        by_id = {r["id"]: r for r in self._rows(
+            f"SELECT {columns} FROM learnings l WHERE l.id IN ({marks})", ids)}
+        return [Learning(**by_id[i]) for i in ids]
 
     def _rows(self, sql: str, params: Sequence[Any]) -> Iterator[dict[str, Any]]:
         cur = self.conn.execute(sql, list(params))

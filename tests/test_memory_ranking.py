@@ -15,8 +15,8 @@ def test_stem_matches_common_inflections() -> None:
 
 
 def test_terms_drop_the_words_of_the_causal_forms() -> None:
-    assert terms("Watering the plant SHOULD BE NECESSARY to growing it") == [
-        "water", "plant", "grow"]
+    assert terms("Watering the plant SHOULD BE NECESSARY to growing it") == (
+        "water", "plant", "grow")
 
 
 def test_bm25_prefers_rarer_and_repeated_terms() -> None:

@@ -522,9 +522,12 @@ class Memory:
         if k is not None and int(k) >= 0:  # SQLite reads LIMIT -1 as "no limit"
             ranked = ranked[: int(k)]
         ids = [slim[i][0] for i in ranked]  # all from the scope's candidates above
-        marks = ", ".join("?" for _ in ids)
-        by_id = {r["id"]: r for r in self._rows(
-            f"SELECT {columns} FROM learnings l WHERE l.id IN ({marks})", ids)}
+        by_id: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(ids), 500):  # stay under SQLite's bound-variable limit
+            part = ids[start : start + 500]
+            marks = ", ".join("?" for _ in part)
+            by_id.update((r["id"], r) for r in self._rows(
+                f"SELECT {columns} FROM learnings l WHERE l.id IN ({marks})", part))
         return [Learning(**by_id[i]) for i in ids]
 
     def _rows(self, sql: str, params: Sequence[Any]) -> Iterator[dict[str, Any]]:

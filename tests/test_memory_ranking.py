@@ -48,3 +48,13 @@ def test_recall_orders_by_specificity_then_relevance(mem: Memory) -> None:
     assert [x.cause for x in mem.recall(scope, "water plants", k=1)] == ["watering the plant"]
     assert [x.cause for x in mem.recall(scope, "the to")] == [
         x.cause for x in mem.recall(scope)]
+
+
+def test_recall_of_a_large_scope_with_a_query(mem: Memory) -> None:
+    scope = Scope(task="big")
+    mem.apply_reflection(scope, ParseReport(accepted=[
+        Abstraction(cause=f"step {i}", effect="goal", relation="necessary", confidence="may")
+        for i in range(1200)]))
+    got = mem.recall(scope, "step goal")
+    assert len(got) == 1200 and len({x.id for x in got}) == 1200
+    assert [x.cause for x in mem.recall(scope, "77", k=3)] == ["step 77", "step 0", "step 1"]

@@ -33,6 +33,11 @@ def run_readonly_query(
     p = Path(path)
     if not p.exists():
         raise DatabaseError(f"database {p} does not exist")
+    if p.is_file():
+        with open(p, "rb") as fh:
+            head = fh.read(16)
+        if head and head != b"SQLite format 3\x00":  # SQLite reads lazily: `SELECT 1` would pass
+            raise DatabaseError(f"{p} is not a SQLite database")
     try:
         conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     except sqlite3.Error as exc:
@@ -45,7 +50,8 @@ def run_readonly_query(
             rows = cur.fetchall()
         except sqlite3.DatabaseError as exc:
             msg = str(exc)
-            if "not authorized" in msg or "readonly" in msg or "read-only" in msg:
+            if any(w in msg for w in ("not authorized", "authorization denied", "readonly",
+                                      "read-only")):
                 raise QueryError("only read-only SELECT queries are allowed") from None
             if "file is not a database" in msg:
                 raise DatabaseError(f"{p} is not a SQLite database") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from typing import Any
 
@@ -89,9 +90,9 @@ class OpenAIChat:
         try:
             resp = self._client.chat.completions.create(**kwargs)
         except (openai.APITimeoutError, openai.RateLimitError, openai.InternalServerError) as exc:
-            raise TransientLLMError(f"{type(exc).__name__}: {exc}") from exc
+            raise TransientLLMError(f"{type(exc).__name__}: {self._short(exc)}") from exc
         except openai.APIConnectionError as exc:
-            raise TransientLLMError(f"cannot reach {where}: {exc}") from exc
+            raise TransientLLMError(f"cannot reach {where}: {self._short(exc)}") from exc
         except openai.AuthenticationError:
             raise LLMUnavailable(
                 f"{where} rejected the API key (401): check OPENAI_API_KEY"
@@ -101,16 +102,28 @@ class OpenAIChat:
                 f"model {self.model!r} was not found at {where}: check --model"
             ) from None
         except openai.BadRequestError as exc:
-            raise LLMUnavailable(f"{where} refused the request: {_short(exc)}") from None
+            raise LLMUnavailable(f"{where} refused the request: {self._short(exc)}") from None
         except openai.APIStatusError as exc:
             if exc.status_code >= 500 or exc.status_code == 429:
                 raise TransientLLMError(f"HTTP {exc.status_code}") from exc
-            raise LLMUnavailable(f"{where} answered HTTP {exc.status_code}: {_short(exc)}") from None
+            raise LLMUnavailable(
+                f"{where} answered HTTP {exc.status_code}: {self._short(exc)}"
+            ) from None
         if not getattr(resp, "choices", None):
             raise TransientLLMError("the endpoint returned no choices")
         return resp
 
+    def _short(self, exc: Exception) -> str:
+        """The error's text, one line, without the API key: endpoints and proxies may echo
+        the request's headers, and this text reaches the terminal and ``runs.error``."""
+        return redact(" ".join(str(exc).split()), self._client.api_key)[:300]
 
-def _short(exc: Exception) -> str:
-    text = " ".join(str(exc).split())
-    return text[:300]
+
+_KEYLIKE = re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{8,}")
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """Replace ``secret`` and anything shaped like an API key (``sk-...``) with ``***``."""
+    if secret and len(secret) >= 8:
+        text = text.replace(secret, "***")
+    return _KEYLIKE.sub("***", text)

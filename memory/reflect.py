@@ -8,6 +8,7 @@ its own. The prompt lives in ``memory/reflect.j2``.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -132,6 +133,15 @@ def _trial(mem: Memory, scope: Scope, trial_id: int | None) -> tuple[int, float 
     return int(row[0]), row[1]
 
 
+def _not_reflected_yet(conn: sqlite3.Connection, trial_id: int) -> None:
+    """A second merge of one trial would count its support twice."""
+    if conn.execute("SELECT 1 FROM learning_events WHERE trial_id = ? LIMIT 1",
+                    [trial_id]).fetchone():
+        raise ReflectionError(
+            f"trial {trial_id} was already reflected on; record a new trial to reflect again"
+        )
+
+
 def reflect(
     mem: Memory,
     scope: Scope,
@@ -146,11 +156,7 @@ def reflect(
     ``ReflectionError`` and leaves the memory unchanged: a failed write is never silent."""
     check_llm(llm)
     tid, score = _trial(mem, scope, trial_id)
-    if mem.conn.execute("SELECT 1 FROM learning_events WHERE trial_id = ? LIMIT 1",
-                        [tid]).fetchone():
-        raise ReflectionError(  # a second merge would count the same trial's support twice
-            f"trial {tid} was already reflected on; record a new trial to reflect again"
-        )
+    _not_reflected_yet(mem.conn, tid)  # before paying for the LLM call
     steps = [
         {"idx": r[0], "action": r[1], "observation": r[2], "reward": r[3]}
         for r in mem.conn.execute(
@@ -187,6 +193,7 @@ def reflect(
             f"lines rejected, first: {first[:120]!r}); memory left unchanged"
         )
     with mem.transaction() as conn:
+        _not_reflected_yet(conn, tid)  # again inside the write lock: a concurrent reflect
         outcome = mem._apply_reflection(conn, scope, tid, report, score)
         conn.execute(
             "UPDATE trials SET learnings_written = ifnull(learnings_written, 0) + ?, "

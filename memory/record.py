@@ -86,6 +86,8 @@ def record_trial(
     ts = now()
     with mem.transaction() as conn:
         run = run_id if run_id is not None else _library_run(mem, conn, scope)
+        if not conn.execute("SELECT 1 FROM runs WHERE id = ?", [run]).fetchone():
+            raise ValueError(f"run {run} does not exist: pass a run id from start_run or none")
         idx = conn.execute(
             "SELECT ifnull(max(idx), 0) + 1 FROM trials WHERE run_id = ?", [run]
         ).fetchone()[0]

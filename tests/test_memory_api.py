@@ -45,6 +45,14 @@ def test_record_trial_stores_run_trial_and_steps_atomically(mem: Memory) -> None
                      {"idx": 2, "action": "pour", "reward": None}]
 
 
+def test_record_trial_into_an_explicit_run(mem: Memory) -> None:
+    run_id = mem.start_run(scope=SCOPE, protocol="mine")
+    tid = mem.record_trial(SCOPE, TRACE, 10, run_id=run_id)
+    assert mem.db["trials"].get(tid)["run_id"] == run_id
+    with pytest.raises(ValueError, match="run 999 does not exist"):
+        mem.record_trial(SCOPE, TRACE, 10, run_id=999)
+
+
 @pytest.mark.parametrize("bad", [["just a string"], [("a", "b", "c")], [{"observation": "x"}]])
 def test_record_trial_refuses_a_bad_step_and_writes_nothing(mem: Memory, bad: list) -> None:
     with pytest.raises(TraceError, match="trace step 2"):

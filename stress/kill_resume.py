@@ -61,6 +61,38 @@ def _reap_orphans(pids: list[int], wait_s: float = 10.0) -> int:
     return len(stuck)
 
 
+def _marks(db: Path) -> tuple[int, int, int]:
+    """Highest trial, step and LLM call ids: what an invocation has written so far."""
+    import sqlite3
+
+    if not db.exists():
+        return (0, 0, 0)
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'llm_calls'").fetchone():
+            return (0, 0, 0)
+        return tuple(conn.execute(f"SELECT ifnull(max(id), 0) FROM {t}").fetchone()[0]
+                     for t in ("trials", "steps", "llm_calls"))
+    finally:
+        conn.close()
+
+
+def _phase(db: Path, before: tuple[int, int, int]) -> str:
+    """Where a kill landed: before the invocation wrote anything (start-up: imports, JVM,
+    task check), inside a trial it started, or between trials."""
+    import sqlite3
+
+    if _marks(db) == before:
+        return "startup"
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        running = conn.execute("SELECT 1 FROM trials WHERE status = 'running' AND id > ?",
+                               [before[0]]).fetchone()
+        return "mid_trial" if running else "between_trials"
+    finally:
+        conn.close()
+
+
 def stress(
     *,
     kills: int,
@@ -77,7 +109,8 @@ def stress(
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="kill_resume_"))
     faults = tuple(f for f in ALL_FAULTS if f != "timeout")  # the CLI client waits 60 s
     figures = {"kills": 0, "resumes": 0, "clean_resumes": 0, "runs_finished": 0,
-               "invocations": 0, "orphans_killed": 0, "checks": 0}
+               "invocations": 0, "orphans_killed": 0, "checks": 0,
+               "killed_in": {"startup": 0, "between_trials": 0, "mid_trial": 0}}
     with FakeOpenAI(fault_rate=fault_rate, seed=seed, faults=faults) as srv:
         args = ["run", "--task", task, "--trials", str(trials), "--max-steps", str(max_steps),
                 "--model", "openai:fake", "--base-url", srv.url, "--db", str(db), "--resume"]
@@ -87,6 +120,7 @@ def stress(
         while True:
             finishing = figures["kills"] >= kills
             n = figures["invocations"] = figures["invocations"] + 1
+            before = _marks(db)
             out = open(log_dir / f"run{n:03d}.log", "wb")  # noqa: SIM115 - closed below
             proc = subprocess.Popen([*CLI, *args], stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, env=env, cwd=ROOT)
@@ -107,6 +141,7 @@ def stress(
                 after_kill = True
                 check_db(db)
                 figures["checks"] += 1
+                figures["killed_in"][_phase(db, before)] += 1
                 continue
             out.close()
             if rc != 0:

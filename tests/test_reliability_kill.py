@@ -20,6 +20,7 @@ def test_sigkilled_runs_resume_cleanly(tmp_path: Path, allow_model_requests: Non
     assert figures["kills"] == 3
     assert figures["clean_resumes"] == figures["resumes"] == 3
     assert figures["checks"] == figures["invocations"]
+    assert sum(figures["killed_in"].values()) == 3
     assert figures["runs_finished"] >= 1
     assert check_finished_runs(db, 2) == figures["runs_finished"]
     final = check_db(db)

@@ -110,8 +110,14 @@ def eval_cmd(
             progress.update(bar, total=p.total, completed=p.done, phase=p.phase,
                             running="; ".join(p.running)[:90])
 
-        summary = run_eval(db, cfg, resume=resume, eval_id=eval_id, workers=workers,
-                           on_progress=on_progress, on_start=on_start)
+        try:
+            summary = run_eval(db, cfg, resume=resume, eval_id=eval_id, workers=workers,
+                               on_progress=on_progress, on_start=on_start)
+        except KeyboardInterrupt:
+            progress.stop()
+            err.print(f"interrupted: finished trials are kept; continue with: clin eval "
+                      f"--resume{'' if str(db) == 'clin.db' else f' --db {db}'}")
+            raise
     out.print(f"eval {summary.eval_id} {summary.status}: {summary.trials_done}/"
               f"{summary.trials_total} trials ({summary.ran_trials} run now), "
               f"{summary.metas} meta-memories; see: clin report --run {summary.eval_id}"

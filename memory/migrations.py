@@ -205,6 +205,7 @@ def apply(db: sqlite_utils.Database) -> list[str]:
     for fn in MIGRATIONS:
         if fn.__name__ in done:
             continue
+        _discard_leftovers(db, fn)
         with db.conn:
             fn(db)
             db.execute(
@@ -213,6 +214,35 @@ def apply(db: sqlite_utils.Database) -> list[str]:
             )
         applied.append(fn.__name__)
     return applied
+
+
+def _objects(db: sqlite_utils.Database) -> set[tuple[str, str]]:
+    return {(t, n) for t, n in db.execute("SELECT type, name FROM sqlite_master").fetchall()}
+
+
+def _discard_leftovers(db: sqlite_utils.Database, fn: Callable[[sqlite_utils.Database], None]) -> None:
+    """Drop what an earlier, killed attempt at ``fn`` left behind.
+
+    sqlite-utils commits each DDL statement on its own, so a SIGKILL half-way through a
+    migration leaves some of its tables while the migration stays unrecorded, and re-running
+    it failed with 'table ... already exists' on every later start. Nothing can have used
+    those objects (a Memory is only handed out once every migration is recorded), so they
+    are dropped and the migration runs again. The objects ``fn`` creates are found by
+    applying the migrations up to it to an in-memory database.
+    """
+    scratch = sqlite_utils.Database(memory=True)
+    created: set[tuple[str, str]] = set()
+    for step in MIGRATIONS:
+        before = _objects(scratch)
+        step(scratch)
+        if step is fn:
+            created = _objects(scratch) - before
+            break
+    leftovers = created & _objects(db)
+    order = {"view": 0, "trigger": 1, "index": 2, "table": 3}
+    for kind, name in sorted(leftovers, key=lambda o: (order.get(o[0], 9), len(o[1]))):
+        if kind in order and not name.startswith("sqlite_"):
+            db.execute(f"DROP {kind.upper()} IF EXISTS [{name}]")
 
 
 PAPER_SHORT_TASKS = (

@@ -26,6 +26,9 @@ def check_db(db: Path) -> dict[str, int]:
         (fk,) = conn.execute("SELECT count(*) FROM pragma_foreign_key_check").fetchone()
         if fk:
             raise InvariantError(f"{fk} rows break foreign keys")
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        if not {"runs", "trials", "steps", "llm_calls", "learnings"} <= names:
+            return {"completed_trials": 0}  # killed before the schema was complete
         completed = conn.execute(
             "SELECT id, score, finished_at, steps FROM trials WHERE status = 'completed'"
         ).fetchall()
@@ -61,6 +64,8 @@ def check_finished_runs(db: Path, trials: int) -> int:
     runs finished."""
     conn = _open_ro(db)
     try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs'").fetchone():
+            return 0
         runs = [r[0] for r in conn.execute("SELECT id FROM runs WHERE status = 'finished'")]
         for run_id in runs:
             idxs = [r[0] for r in conn.execute(

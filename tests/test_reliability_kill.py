@@ -26,3 +26,46 @@ def test_sigkilled_runs_resume_cleanly(tmp_path: Path, allow_model_requests: Non
     final = check_db(db)
     assert final["completed_trials"] == 2 * figures["runs_finished"]
     assert figures["orphans_killed"] == 0  # the JVM dies with its parent
+
+
+@pytest.mark.parametrize("kill_at", [2, 4, 7, 9, 12])
+def test_first_start_killed_during_migrations_recovers(
+    kill_at: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill while a new database gets its schema (the first seconds of the very first
+    `clin run`) must not brick the file: the next start finishes the schema."""
+    import sqlite3
+
+    import sqlite_utils
+
+    from memory import Memory
+
+    def schema(db: Path) -> set[tuple[str, str]]:
+        conn = sqlite3.connect(db)
+        try:
+            return set(conn.execute("SELECT type, name FROM sqlite_master").fetchall())
+        finally:
+            conn.close()
+
+    with Memory(tmp_path / "clean.db"):
+        pass
+    real_create = sqlite_utils.db.Table.create
+    creates = 0
+
+    def dying_create(self, *args, **kwargs):
+        nonlocal creates
+        if self.db.conn.execute("PRAGMA database_list").fetchone()[2]:  # the file, not scratch
+            creates += 1
+            if creates == kill_at:
+                raise KeyboardInterrupt("killed while creating the schema")
+        return real_create(self, *args, **kwargs)
+
+    db = tmp_path / "clin.db"
+    monkeypatch.setattr(sqlite_utils.db.Table, "create", dying_create)
+    with pytest.raises(KeyboardInterrupt):
+        Memory(db)
+    monkeypatch.setattr(sqlite_utils.db.Table, "create", real_create)
+    with Memory(db) as mem:
+        mem.start_run(protocol="adapt")
+    assert schema(db) == schema(tmp_path / "clean.db")
+    check_db(db)

@@ -589,11 +589,18 @@ class Memory:
 
 
 def fts_query(text: str) -> str | None:
-    """Turn free text into a safe FTS5 query: each word quoted, OR-ed (no operator injection)."""
-    words = [w for w in "".join(c if c.isalnum() else " " for c in text).split() if len(w) > 1]
+    """Turn free text into a safe FTS5 query: each word quoted, OR-ed (no operator injection).
+
+    Only letters and digits survive, so quotes, ``*``, ``-``, ``:``, ``^`` and parentheses
+    never reach FTS5, and ``OR``/``NEAR`` become quoted words; words are deduplicated
+    (case-insensitively) and capped at 32 of at most 64 characters, so a pasted page cannot
+    make one query arbitrarily expensive. ``recall`` itself no longer uses FTS5.
+    """
+    cleaned = "".join(c if c.isalnum() else " " for c in text[:10_000])
+    words = list(dict.fromkeys(w[:64] for w in cleaned.lower().split() if len(w) > 1))
     if not words:
         return None
-    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words[:32])
+    return " OR ".join(f'"{w}"' for w in words[:32])
 
 
 def _explain(path: Path, exc: BaseException) -> str:

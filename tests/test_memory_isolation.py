@@ -102,6 +102,12 @@ def test_any_two_sibling_names_stay_apart(a: str, b: str, query: str) -> None:
 _SAFE = re.compile(r'^"[^"]*"(?: OR "[^"]*")*$')
 
 
+def test_fts_query_dedupes_and_drops_operators() -> None:
+    assert fts_query('Water "the" PLANT water* -plant NEAR(x)') == (
+        '"water" OR "the" OR "plant" OR "near"')
+    assert fts_query("* - ^ : ( )") is None
+
+
 def test_fts_query_only_ever_builds_quoted_terms(mem: Memory) -> None:
     learn(mem, BASE, 1, extra="water plant")
     for text in [*NASTY, 'water" OR "x', "NEAR(water plant, 2)", "water* -plant", "a:b c^d",
@@ -110,7 +116,7 @@ def test_fts_query_only_ever_builds_quoted_terms(mem: Memory) -> None:
         if q is None:
             continue
         assert _SAFE.match(q), q
-        assert q.count(" OR ") < 32
+        assert q.count(" OR ") < 32 and max(map(len, q.split(" OR "))) <= 66
         try:
             mem.conn.execute("SELECT rowid FROM learnings_fts WHERE learnings_fts MATCH ?",
                              [q]).fetchall()

@@ -3,6 +3,7 @@ renders with rich. User errors print one line to stderr and exit with code 2."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from envs.base import EnvError
-from memory import MemoryStoreError, run_readonly_query
+from memory import (
+    Memory,
+    MemoryStoreError,
+    Scope,
+    export_jsonl,
+    import_jsonl,
+    run_readonly_query,
+)
 
 from .errors import LLMError, UserError
 
@@ -146,6 +154,39 @@ def memory_sql(
 ) -> None:
     """Run a read-only SQL query against the database (writes are refused)."""
     _print_query(db, query, [], empty="(no rows)")
+
+
+@memory_app.command("export")
+def memory_export(
+    out_file: Annotated[
+        Path, typer.Argument(help="JSONL file to write ('-' for standard output).")
+    ] = Path("-"),
+    task: Annotated[str | None, typer.Option(help="Only learnings of this task.")] = None,
+    retired: Annotated[bool, typer.Option(help="Include retired learnings.")] = False,
+    db: DbOpt = Path("clin.db"),
+) -> None:
+    """Export learnings (with scope and support) as JSON lines; the database is opened
+    read-only."""
+    scope = Scope(env="scienceworld", task=task) if task else None
+    if str(out_file) == "-":
+        n = export_jsonl(db, sys.stdout, scope, include_retired=retired)
+    else:
+        with open(out_file, "w", encoding="utf-8") as fh:
+            n = export_jsonl(db, fh, scope, include_retired=retired)
+    err.print(f"exported {n} learnings", markup=False)
+
+
+@memory_app.command("import")
+def memory_import(
+    in_file: Annotated[Path, typer.Argument(help="JSONL file written by `clin memory export`.")],
+    db: DbOpt = Path("clin.db"),
+) -> None:
+    """Import learnings from JSON lines; learnings already present are left as they are."""
+    if not in_file.exists():
+        raise CliError(f"{in_file} does not exist")
+    with Memory(db) as mem, open(in_file, encoding="utf-8") as fh:
+        n = import_jsonl(mem, fh)
+    out.print(f"imported {n} new learnings into {db}")
 
 
 def _print_query(db: Path, sql: str, params: list, empty: str) -> None:

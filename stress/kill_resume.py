@@ -102,6 +102,7 @@ def stress(
     max_steps: int = 3,
     fault_rate: float = 0.2,
     max_delay: float = 10.0,
+    min_delay: float = 0.2,
     seed: int = 1,
     log_dir: Path | None = None,
 ) -> dict:
@@ -126,7 +127,7 @@ def stress(
                                     stdin=subprocess.DEVNULL, env=env, cwd=ROOT)
             if after_kill:
                 figures["resumes"] += 1
-            delay = None if finishing else rng.uniform(0.2, max_delay)
+            delay = None if finishing else rng.uniform(min_delay, max_delay)
             try:
                 rc = proc.wait(timeout=delay if delay is not None else 600)
             except subprocess.TimeoutExpired:
@@ -182,7 +183,8 @@ def main() -> None:
     ap.add_argument("--task", default="find-living-thing")
     ap.add_argument("--fault-rate", type=float, default=0.2)
     ap.add_argument("--max-delay", type=float, default=10.0,
-                    help="kill after a random 0.2..MAX_DELAY seconds")
+                    help="kill after MIN_DELAY..MAX_DELAY seconds, uniformly at random")
+    ap.add_argument("--min-delay", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--db", type=Path, default=None, help="default: a new temporary file")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -190,7 +192,8 @@ def main() -> None:
     db = a.db or Path(tempfile.mkdtemp(prefix="kill_resume_db_")) / "clin.db"
     t0 = time.monotonic()
     figures = stress(kills=a.kills, db=db, task=a.task, trials=a.trials, max_steps=a.max_steps,
-                     fault_rate=a.fault_rate, max_delay=a.max_delay, seed=a.seed)
+                     fault_rate=a.fault_rate, max_delay=a.max_delay, min_delay=a.min_delay,
+                     seed=a.seed)
     figures["seconds"] = round(time.monotonic() - t0, 1)
     figures["db"] = str(db)
     if a.json:

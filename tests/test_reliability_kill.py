@@ -15,8 +15,8 @@ pytestmark = pytest.mark.scienceworld
 
 def test_sigkilled_runs_resume_cleanly(tmp_path: Path, allow_model_requests: None) -> None:
     db = tmp_path / "clin.db"
-    figures = stress(kills=3, db=db, trials=2, max_steps=3, max_delay=6.0, seed=1,
-                     log_dir=tmp_path)
+    figures = stress(kills=3, db=db, trials=2, max_steps=4, min_delay=2.0, max_delay=9.0,
+                     seed=1, log_dir=tmp_path)
     assert figures["kills"] == 3
     assert figures["clean_resumes"] == figures["resumes"] == 3
     assert figures["checks"] == figures["invocations"]

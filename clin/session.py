@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from memory import Memory
 from pydantic import BaseModel
 
 from envs.scienceworld import ScienceWorld
+from memory import Memory
 from trials.runner import AdaptConfig, RunSummary, run_adapt
 
 from .agent import AgentSettings, StepEvent, TrialResult

@@ -61,6 +61,25 @@ def parse_choices(text: str) -> list[str]:
     return out
 
 
+def _close_env(env: Any) -> None:
+    """Close one ScienceWorldEnv and wait for its JVM. A dead JVM's gateway is first marked
+    disconnected: py4j's shutdown retries itself without bound on a refused connection (a
+    RecursionError, which on CPython 3.11 also corrupts the recursion counter: a later
+    ``ast.parse`` fails with 'AST constructor recursion depth mismatch'); the env's
+    ``__del__`` would do the same when it is collected."""
+    proc = env._gateway.java_process
+    if proc.poll() is not None:
+        env._gateway._gateway_client.is_connected = False
+    try:
+        env.close()
+    except Exception:  # noqa: BLE001 - the JVM may already be gone
+        log.debug("closing ScienceWorld failed", exc_info=True)
+    try:
+        proc.wait(timeout=5)
+    except Exception:  # noqa: BLE001
+        os.kill(proc.pid, signal.SIGKILL)
+
+
 def _py4j_errors() -> tuple[type[BaseException], ...]:
     from py4j.protocol import Py4JError
 
@@ -109,15 +128,7 @@ class ScienceWorld:
     def close(self) -> None:
         env, self._env = self._env, None
         if env is not None:
-            try:
-                env.close()
-            except Exception:  # noqa: BLE001 - the JVM may already be gone
-                pass
-            proc = env._gateway.java_process
-            try:
-                proc.wait(timeout=5)
-            except Exception:  # noqa: BLE001
-                os.kill(proc.pid, signal.SIGKILL)
+            _close_env(env)
 
     def __enter__(self) -> ScienceWorld:
         return self
@@ -200,13 +211,14 @@ class ScienceWorld:
             return fn()
         except _py4j_errors() as exc:
             if self.restarts >= self.max_restarts:
+                self.close()  # a later reset() starts a new JVM
                 raise EnvCrashed(
                     f"ScienceWorld crashed {self.restarts + 1} times in this process ({exc})"
                 ) from None
             self.restarts += 1
             log.warning("ScienceWorld JVM died (%s); restarting and replaying %d actions",
                         exc, len(self._actions))
-            self._env = None
+            self.close()
             t0 = time.perf_counter()
             self._load()
             env = self._env

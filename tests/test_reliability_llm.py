@@ -88,8 +88,9 @@ def test_wrapper_faults_survived_in_five_trial_run(sw, db_path: Path) -> None:
 def test_http_faults_survived_through_openai_backend(
     sw, db_path: Path, allow_model_requests: None
 ) -> None:
-    with FakeOpenAI(fault_rate=0.2, seed=95, timeout_s=1.0) as srv:
-        llm = OpenAIChat("fake", base_url=srv.url, api_key="sk-test", timeout=0.4,
+    # the client's timeout is generous enough that only injected timeouts time out
+    with FakeOpenAI(fault_rate=0.2, seed=95, timeout_s=1.5) as srv:
+        llm = OpenAIChat("fake", base_url=srv.url, api_key="sk-test", timeout=1.0,
                          attempts=ATTEMPTS)
         cfg = AdaptConfig(task=TASK, trials=5, settings=AgentSettings(max_steps=6))
         with Memory(db_path) as mem:

@@ -18,6 +18,7 @@ from trials.runner import AdaptConfig, RunSummary, run_adapt
 from .agent import AgentSettings, StepEvent, TrialResult
 from .llm.base import ChatLLM
 from .llm.local import DEFAULT_NAME
+from .llm.openai_backend import redact_url
 from .llm.spec import build_llm, default_spec, parse_spec
 
 DEMO_NOTE = (
@@ -62,7 +63,7 @@ def run_session(
         )
         return run_adapt(
             cfg, env=env, llm=llm, mem=mem, on_step=on_step, on_trial=on_trial,
-            run_config={"model_spec": spec, "base_url": req.base_url,
+            run_config={"model_spec": spec, "base_url": redact_url(req.base_url),
                         "simplification": req.simplification},
             resume=req.resume,
         )

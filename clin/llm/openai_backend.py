@@ -86,7 +86,7 @@ class OpenAIChat:
     def _call(self, kwargs: dict[str, Any]) -> Any:
         import openai
 
-        where = self.base_url or "api.openai.com"
+        where = redact_url(self.base_url) or "api.openai.com"
         try:
             resp = self._client.chat.completions.create(**kwargs)
         except (openai.APITimeoutError, openai.RateLimitError, openai.InternalServerError) as exc:
@@ -120,10 +120,28 @@ class OpenAIChat:
 
 
 _KEYLIKE = re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{8,}")
+_AUTH = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9+/=._\-]{8,}", re.IGNORECASE)
+
+
+def redact_url(url: str | None) -> str | None:
+    """The URL without its ``user:password@`` part, for messages and ``runs.config``."""
+    if not url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
 
 
 def redact(text: str, secret: str | None = None) -> str:
-    """Replace ``secret`` and anything shaped like an API key (``sk-...``) with ``***``."""
+    """Replace ``secret``, anything shaped like an API key (``sk-...``) and the credentials of
+    an ``Authorization`` header (``Bearer ...``, ``Basic ...``) with ``***``."""
     if secret and len(secret) >= 8:
         text = text.replace(secret, "***")
-    return _KEYLIKE.sub("***", text)
+    return _AUTH.sub(r"\1 ***", _KEYLIKE.sub("***", text))

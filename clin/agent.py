@@ -7,11 +7,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from memory import Memory, ReflectionOutcome, Scope, StepRecord, render
 from pydantic import BaseModel
 
 import prompts
 from envs.base import Observation, TextEnv
+from memory import Memory, ReflectionOutcome, Scope, StepRecord, render
 
 from . import controller, executor, reflection
 from .controller import TASK_COMPLETE, HistoryItem, Proposal, ProposalParseError

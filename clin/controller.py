@@ -111,7 +111,7 @@ def proposal_schema(valid_actions: Sequence[str] | None = None) -> dict[str, Any
 
 _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 _IDS = re.compile(r"\d+")
-_BARE_ACTION = re.compile(r"^(?:(?:next )?action\s*:\s*)?[A-Za-z][A-Za-z0-9 _'-]*$", re.I)
+_BARE_ACTION = re.compile(r"^(?:(?:next )?action\s*:\s*)?[A-Za-z][A-Za-z0-9 _'-]*$", re.IGNORECASE)
 
 
 def parse_proposal(text: str) -> Proposal:
@@ -146,7 +146,7 @@ def parse_proposal(text: str) -> Proposal:
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     last = lines[-1] if lines else ""
     if m is None and len(last) <= 80 and _BARE_ACTION.match(last):
-        action = _clean_action(re.sub(r"^(action|next action)\s*:\s*", "", last, flags=re.I))
+        action = _clean_action(re.sub(r"^(action|next action)\s*:\s*", "", last, flags=re.IGNORECASE))
         if action:
             return Proposal(action=action)
     raise ProposalParseError(

@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from pydantic import Field
+from typing_extensions import Self
 
 from .base import (
     BadVariation,
@@ -72,7 +73,7 @@ def _close_env(env: Any) -> None:
         env._gateway._gateway_client.is_connected = False
     try:
         env.close()
-    except Exception:  # noqa: BLE001 - the JVM may already be gone
+    except Exception:
         log.debug("closing ScienceWorld failed", exc_info=True)
     try:
         proc.wait(timeout=5)
@@ -114,7 +115,7 @@ class ScienceWorld:
                 raise EnvUnavailable(f"the scienceworld package is not installed ({exc})") from None
             try:
                 self._env = ScienceWorldEnv("", envStepLimit=_ENV_STEP_LIMIT)
-            except Exception as exc:  # py4j raises plain Exception when the JVM will not start
+            except Exception as exc:  # noqa: BLE001 - py4j raises plain Exception if the JVM won't start
                 raise EnvUnavailable(f"could not start the ScienceWorld JVM: {exc}") from None
         return self._env
 
@@ -130,7 +131,7 @@ class ScienceWorld:
         if env is not None:
             _close_env(env)
 
-    def __enter__(self) -> ScienceWorld:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 from pydantic import BaseModel, Field
+from typing_extensions import Self
 
 from . import migrations, ranking
 from .abstractions import Abstraction, ParseReport
@@ -180,7 +181,7 @@ class Memory:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> Memory:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -422,9 +423,7 @@ class Memory:
             if status != "active":
                 kind = "revived"
                 new_conf = ab.confidence
-            elif ab.confidence == "should" and conf == "may":
-                kind, new_conf = "promoted", "should"
-            elif (
+            elif ab.confidence == "should" and conf == "may" or (
                 conf == "may"
                 and support >= PROMOTE_AFTER
                 and score_sum / support >= PROMOTE_MIN_MEAN_SCORE

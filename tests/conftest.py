@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from memory import Memory
 
 from clin.llm import guard
+from memory import Memory
 
 
 @pytest.fixture(autouse=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from memory import Memory
 
 from clin.agent import AgentSettings
 from clin.llm import Message, ScriptedLLM
+from memory import Memory
 from trials.runner import AdaptConfig, run_adapt
 
 from .conftest import proposal

@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-from memory import Memory, Scope, parse_learnings
-
 from clin.cli import main
+from memory import Memory, Scope, parse_learnings
 
 
 def test_export_import_round_trip_is_idempotent(tmp_path: Path, capsys) -> None:

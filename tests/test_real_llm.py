@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from memory import Memory
 
 from clin.agent import AgentSettings
 from clin.cli import main
 from clin.llm.local import LocalLlama, default_model_path
+from memory import Memory
 from trials.runner import AdaptConfig, run_adapt
 
 

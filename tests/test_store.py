@@ -1,6 +1,7 @@
 import sqlite3
 
 import pytest
+
 from memory import DatabaseError, Memory, Scope, parse_learnings, render
 from memory.store import StepRecord
 

@@ -1,4 +1,4 @@
-"""``python -m bench [perf|prompts|local|sim|all]``: run benchmarks, print rich tables, and
+"""``python -m bench [perf|prompts|local|probe|sim|all]``: run benchmarks, print rich tables, and
 record the figures in bench/RESULTS.md. A thin CLI over the benchmark modules."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from rich.table import Table
 
 from .stats import BenchTable, machine
 
-WHICH = ("perf", "prompts", "local", "sim", "all")
+WHICH = ("perf", "prompts", "local", "probe", "sim", "all")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -45,7 +45,7 @@ def show(console: Console, t: BenchTable) -> None:
 
 def run(which: set[str], args: argparse.Namespace, console: Console) -> list[BenchTable]:
     tables: list[BenchTable] = []
-    if which & {"perf", "prompts", "local"}:
+    if which & {"perf", "prompts", "local", "probe"}:
         from envs.scienceworld import ScienceWorld
 
         with ScienceWorld() as env:
@@ -71,6 +71,12 @@ def run(which: set[str], args: argparse.Namespace, console: Console) -> list[Ben
                         runs.append(run_local(env, prefix_cache=cache, trials=args.trials,
                                               max_steps=args.max_steps))
                 tables.append(local_table(runs, args.trials, args.max_steps))
+                show(console, tables[-1])
+            if "probe" in which:
+                from .local import probe_table
+
+                with console.status("one controller call, cache x grammar..."):
+                    tables.append(probe_table(env))
                 show(console, tables[-1])
     if "sim" in which:
         from .sim import sim_table

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from clin.agent import AgentSettings, StepEvent, TrialResult
+from clin.agent import AgentSettings, TrialResult
 from envs.scienceworld import ScienceWorld
 from memory import Memory
 from trials.runner import AdaptConfig, run_adapt
@@ -54,28 +54,24 @@ def run_local(env: ScienceWorld, *, prefix_cache: bool, trials: int, max_steps: 
         trial_s.append(now - marks[-1])
         marks.append(now)
 
-    def on_step(_: StepEvent) -> None:
-        pass
-
     with (
         tempfile.TemporaryDirectory(prefix="clin-bench-local-") as tmp,
         Memory(Path(tmp) / "local.db") as mem,
     ):
-            marks.append(time.perf_counter())
-            summary = run_adapt(cfg, env=env, llm=llm, mem=mem, on_step=on_step,
-                                on_trial=on_trial)
-            step_s = [
-                (r["llm_ms"] + r["env_ms"] + r["overhead_ms"]) / 1000
-                for r in mem.db.query(
-                    "SELECT s.llm_ms, s.env_ms, s.overhead_ms FROM steps s "
-                    "JOIN trials t ON t.id = s.trial_id WHERE t.run_id = ?",
-                    [summary.run_id],
-                )
-            ]
-            calls = list(mem.db.query(
-                "SELECT purpose, latency_ms, prompt_tokens FROM llm_calls WHERE run_id = ?",
+        marks.append(time.perf_counter())
+        summary = run_adapt(cfg, env=env, llm=llm, mem=mem, on_trial=on_trial)
+        step_s = [
+            (r["llm_ms"] + r["env_ms"] + r["overhead_ms"]) / 1000
+            for r in mem.db.query(
+                "SELECT s.llm_ms, s.env_ms, s.overhead_ms FROM steps s "
+                "JOIN trials t ON t.id = s.trial_id WHERE t.run_id = ?",
                 [summary.run_id],
-            ))
+            )
+        ]
+        calls = list(mem.db.query(
+            "SELECT purpose, latency_ms, prompt_tokens FROM llm_calls WHERE run_id = ?",
+            [summary.run_id],
+        ))
     del llm
     gc.collect()
     return LocalRun(
@@ -131,4 +127,46 @@ def local_table(runs: list[LocalRun], trials: int, max_steps: int) -> BenchTable
                  "median prompt tokens", "mean reflection s", "scores"],
         rows=rows,
         notes=notes,
+    )
+
+
+def probe_table(env: ScienceWorld) -> BenchTable:
+    """One controller call on the kitchen state (about 1,500 valid actions), the prompt cold
+    or already cached, the action constrained to the valid-action enum or free: separates
+    prompt processing, which the prefix cache saves, from grammar-constrained decoding,
+    which it does not."""
+    from clin import controller
+    from clin.llm.local import LocalLlama
+
+    obs = env.reset(TASK, 0)
+    obs = env.step("teleport to kitchen")
+    messages = controller.build_messages(
+        task=env.task_description(), memory_text="", history=[], step=2, score=obs.score,
+        observation=obs.text, look=obs.look, inventory=obs.inventory,
+    )
+    llm = LocalLlama(prefix_cache=True)
+    rows = []
+    for label, schema in (
+        (f"enum of {len(obs.valid_actions)} valid actions",
+         controller.proposal_schema(obs.valid_actions)),
+        ("free string", controller.proposal_schema(None)),
+    ):
+        cells = []
+        for cold in (True, False):
+            if cold:
+                llm._llm.reset()  # forget the cached prompt, as prefix_cache=False does
+            w0, c0 = time.perf_counter(), time.process_time()
+            done = llm.complete(messages, json_schema=schema, max_tokens=160)
+            cells += [f"{time.perf_counter() - w0:.1f}", f"{time.process_time() - c0:.1f}"]
+        rows.append([label, str(done.prompt_tokens), str(done.completion_tokens), *cells])
+    del llm
+    gc.collect()
+    return BenchTable(
+        key="probe",
+        title="3b. One controller call: prefix cache vs action grammar (kitchen state)",
+        columns=["action constraint", "prompt tokens", "completion tokens", "cold wall s",
+                 "cold CPU s", "cached wall s", "cached CPU s"],
+        rows=rows,
+        notes=[("Same prompt twice: 'cold' after resetting llama.cpp's KV cache, 'cached' "
+               "with the whole prompt already evaluated. CPU s is this process's CPU time.")],
     )

@@ -175,6 +175,7 @@ class ReplayResult:
     memory_text: str  # the whole memory, as the reference layout sends it
     task_description: str
     env_ms: list[float]
+    grounding: list[str]  # per step: exact | normalized | fuzzy | reask | fallback | choice
     wall_s: float
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -192,9 +193,7 @@ def run_replay(env: ScienceWorld, *, max_steps: int | None = None) -> ReplayResu
     gold = prepare_gold(gold_actions(env))
     rec = RecordingEnv(env)
     player = GoldPlayer(gold.actions, rec)
-    settings = AgentSettings(
-        max_steps=max_steps or len(gold.actions) + 1, reflect=False
-    )
+    settings = AgentSettings(max_steps=max_steps or len(gold.actions) + 1, reflect=False)
     llm = ScriptedLLM([player] * (settings.max_steps * (settings.reasks + 1) + 1),
                       name="gold-replay")
     scope = Scope(namespace="bench", env=env.name, task=TASK, variation=VARIATION)
@@ -202,23 +201,21 @@ def run_replay(env: ScienceWorld, *, max_steps: int | None = None) -> ReplayResu
         tempfile.TemporaryDirectory(prefix="clin-bench-") as tmp,
         Memory(Path(tmp) / "bench.db") as mem,
     ):
-            seed_memory(mem, scope)
-            run_id = mem.start_run(protocol="bench-replay", model=llm.name, scope=scope,
-                                   trials_requested=1)
-            t0 = time.perf_counter()
-            result = run_trial(
-                env=rec, llm=llm, mem=mem, run_id=run_id, scope=scope, idx=1, task=TASK,
-                variation=VARIATION, settings=settings,
-            )
-            wall = time.perf_counter() - t0
-            mem.finish_run(run_id)
-            env_ms = [
-                float(r["env_ms"]) for r in mem.db.query(
-                    "SELECT env_ms FROM steps WHERE trial_id = ? ORDER BY idx",
-                    [result.trial_id],
-                )
-            ]
-            memory_text = render(mem.recall(scope)).text
+        seed_memory(mem, scope)
+        run_id = mem.start_run(protocol="bench-replay", model=llm.name, scope=scope,
+                               trials_requested=1)
+        t0 = time.perf_counter()
+        result = run_trial(
+            env=rec, llm=llm, mem=mem, run_id=run_id, scope=scope, idx=1, task=TASK,
+            variation=VARIATION, settings=settings,
+        )
+        wall = time.perf_counter() - t0
+        mem.finish_run(run_id)
+        rows = list(mem.db.query(
+            "SELECT env_ms, grounding FROM steps WHERE trial_id = ? ORDER BY idx",
+            [result.trial_id],
+        ))
+        memory_text = render(mem.recall(scope)).text
     return ReplayResult(
         result=result,
         calls=llm.calls,
@@ -228,6 +225,7 @@ def run_replay(env: ScienceWorld, *, max_steps: int | None = None) -> ReplayResu
         reasks=player.reasks,
         memory_text=memory_text,
         task_description=env.task_description(),
-        env_ms=env_ms,
+        env_ms=[float(r["env_ms"]) for r in rows],
+        grounding=[str(r["grounding"]) for r in rows],
         wall_s=wall,
     )

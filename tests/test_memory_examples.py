@@ -38,7 +38,7 @@ def test_readme_example_runs_as_written(tmp_path: Path) -> None:
         "added=3 kept=0 promoted=0 demoted=0 retired=0 rejected=0")
     assert "[1] pouring water over the tea bag SHOULD BE NECESSARY to making tea" in stdout
     assert (tmp_path / "agent.db").exists()
-    doc = (ROOT / "docs" / "memory-library.md").read_text()
+    doc = (ROOT / "README.md").read_text()
     example = (ROOT / "examples" / "readme_example.py").read_text()
     body = example.split('"""', 2)[2].strip()
     assert body in doc  # the documented example is the one this test runs

@@ -19,6 +19,7 @@ from .errors import GroundingError
 from .llm.base import ChatLLM, Completion, Message
 
 REPEAT_LIMIT = 5
+ENUM_LIMIT = 200  # most actions a schema enum may list (see enum_actions)
 FALLBACK_ACTION = "look around"
 
 
@@ -220,9 +221,7 @@ def _decide(
     """Ask for a proposal and ground it, re-asking with feedback when it cannot be used.
     Returns (proposal, action, grounding method, ms spent in the LLM)."""
     enforce = bool(getattr(llm, "enforces_schema", False))
-    schema = controller.proposal_schema(
-        list(dict.fromkeys([*obs.valid_actions, *executor.ALWAYS_VALID])) if enforce else None
-    )
+    schema = controller.proposal_schema(enum_actions(obs.valid_actions) if enforce else None)
     convo = list(messages)
     spent = 0.0
     proposal: Proposal | None = None
@@ -255,10 +254,24 @@ def _decide(
                 content=_reask_text(proposal.action if proposal else "", feedback, candidates),
             ),
         ]
-    # Out of re-asks: take the closest candidate if there is one, else a harmless look.
-    if proposal is not None and candidates and not executor.is_focus(proposal.action):
-        return proposal, candidates[0], "fallback", spent
+    # Out of re-asks: let the simulator's own parser try the proposal (it accepts names the
+    # valid-action list spells differently, and otherwise says no known action matches),
+    # rather than substitute an unrelated action. Never a focus: a wrong one fails the task.
+    if proposal is not None and proposal.action and not executor.is_focus(proposal.action):
+        return proposal, proposal.action, "verbatim", spent
     return Proposal(action=FALLBACK_ACTION), FALLBACK_ACTION, "fallback", spent
+
+
+def enum_actions(valid_actions: list[str], limit: int = ENUM_LIMIT) -> list[str]:
+    """The actions a schema-enforcing backend may choose from. llama.cpp's grammar cost grows
+    with the alternatives (a room can offer 1,500: 13 s a call idle, over 100 s on a loaded
+    machine; bench/RESULTS.md table 3b), so past ``limit`` only the shortest actions are
+    offered: the one-object moves (go, open, pick up, look at, focus on...) stay, the long
+    tail of two-object combinations (move/pour/dunk X to Y) is cut."""
+    valid = list(dict.fromkeys([*executor.ALWAYS_VALID, *valid_actions]))
+    if len(valid) <= limit:
+        return valid
+    return sorted(valid, key=len)[:limit]
 
 
 def _reask_text(proposal: str, reason: str, candidates: list[str]) -> str:

@@ -102,7 +102,7 @@ def proposal_schema(valid_actions: Sequence[str] | None = None) -> dict[str, Any
         "type": "object",
         "properties": {
             "used_learnings": {"type": "array", "items": {"type": "integer"}, "maxItems": 5},
-            "rationale": {"type": "string", "maxLength": 160},
+            "rationale": {"type": "string", "maxLength": 100},
             "action": action,
         },
         "required": ["used_learnings", "rationale", "action"],

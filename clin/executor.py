@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 from pydantic import BaseModel
 from rapidfuzz import fuzz, process
@@ -46,7 +47,9 @@ class Grounded(BaseModel):
     score: float = 100.0
 
 
+@lru_cache(maxsize=65536)
 def normalize_action(text: str) -> str:
+    """Cached: the same valid actions come back step after step, up to thousands a room."""
     t = _NONWORD.sub(" ", text.lower())
     t = " ".join(t.split())
     for pattern, repl in _SYNONYMS:

@@ -153,3 +153,24 @@ def test_resume_runs_only_missing_trials(sw, mem: Memory, n: int) -> None:
                              [s.run_id]))
     assert [r["idx"] for r in rows if r["status"] == "completed"] == [1, 2]
     assert mem.db["runs"].get(s.run_id)["status"] == "finished"
+
+
+def test_enum_offered_to_grammar_backends_is_bounded() -> None:
+    from clin.agent import ENUM_LIMIT, enum_actions
+
+    small = ["go to kitchen", "look around"]
+    assert set(small) <= set(enum_actions(small))
+    big = [f"move thing {i} to other thing {j}" for i in range(60) for j in range(30)]
+    big += ["open door to kitchen", "focus on apple seed"]
+    got = enum_actions(big)
+    assert len(got) == ENUM_LIMIT
+    assert {"open door to kitchen", "focus on apple seed", "look around"} <= set(got)
+
+
+def test_ungroundable_proposal_is_sent_verbatim_never_swapped(sw, mem: Memory) -> None:
+    llm = ScriptedLLM([proposal("juggle the seeds")] * 3 + ["x"])
+    run_adapt(_cfg(trials=1, steps=1), env=sw, llm=llm, mem=mem)
+    llm.assert_complete()
+    step = next(mem.db.query("SELECT action, grounding, observation FROM steps"))
+    assert (step["action"], step["grounding"]) == ("juggle the seeds", "verbatim")
+    assert "No known action" in step["observation"]

@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     import click
 
     try:
-        app(args=argv, prog_name="clin", standalone_mode=False)
+        rc = app(args=argv, prog_name="clin", standalone_mode=False)
     except (CliError, UserError, EnvError, MemoryStoreError) as exc:
         err.print(f"error: {exc}", markup=False)
         return 2
@@ -225,11 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return 2
-    except click.exceptions.Abort:
-        err.print("aborted", markup=False)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        rc = 130
+    if rc == 130:  # click turns Ctrl-C into Abort, and typer returns 130 without raising
+        err.print("interrupted: finished trials are kept in the database; "
+                  "continue with --resume", markup=False)
         return 130
-    except KeyboardInterrupt:
-        err.print("interrupted: finished trials are kept in the database", markup=False)
-        return 130
-    return 0
+    return int(rc or 0) if isinstance(rc, int) else 0
 

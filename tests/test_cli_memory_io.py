@@ -32,3 +32,22 @@ def test_import_of_a_missing_file_is_a_user_error(tmp_path: Path, capsys) -> Non
     assert main(["memory", "import", str(tmp_path / "nope.jsonl"),
                  "--db", str(tmp_path / "x.db")]) == 2
     assert capsys.readouterr().err.strip().startswith("error:")
+
+
+def test_ctrl_c_exits_130_with_the_resume_hint(monkeypatch, capsys) -> None:
+    from clin import cli
+
+    def interrupted(**_kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "app", interrupted)
+    assert main(["tasks"]) == 130
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_typer_returning_130_is_reported_as_interrupted(monkeypatch, capsys) -> None:
+    import clin.cli as cli
+
+    monkeypatch.setattr(cli, "app", lambda **_kw: 130)
+    assert main(["tasks"]) == 130
+    assert "interrupted" in capsys.readouterr().err

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_valid
 from .abstractions import Abstraction, Confidence, Relation
 from .errors import DatabaseError, MemoryStoreError
 from .scope import Scope
+from .sql import open_readonly
 from .store import Memory, now
 
 BATCH = 10_000
@@ -123,12 +124,7 @@ def export_jsonl(
     if isinstance(mem_or_path, Memory):
         return _write(iter_records(mem_or_path.conn, scope, include_retired=include_retired), fh)
     path = Path(mem_or_path)
-    if not path.exists():
-        raise DatabaseError(f"database {path} does not exist")
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-    except sqlite3.Error as exc:
-        raise DatabaseError(f"cannot open {path} read-only: {exc}") from None
+    conn = open_readonly(path)
     try:
         return _write(iter_records(conn, scope, include_retired=include_retired), fh)
     except sqlite3.DatabaseError as exc:

@@ -26,22 +26,29 @@ def _authorizer(action: int, arg1: Any, arg2: Any, dbname: Any, source: Any) -> 
     return sqlite3.SQLITE_OK if action in _ALLOWED else sqlite3.SQLITE_DENY
 
 
-def run_readonly_query(
-    path: str | os.PathLike[str], sql: str, params: list[Any] | None = None
-) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run one read-only statement; return (column names, rows). Raises QueryError."""
+def open_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """Open an existing SQLite file read-only (``mode=ro``); refuse what is not SQLite
+    up front, since SQLite reads lazily and ``SELECT 1`` would pass on any file."""
     p = Path(path)
     if not p.exists():
         raise DatabaseError(f"database {p} does not exist")
     if p.is_file():
         with open(p, "rb") as fh:
             head = fh.read(16)
-        if head and head != b"SQLite format 3\x00":  # SQLite reads lazily: `SELECT 1` would pass
+        if head and head != b"SQLite format 3\x00":
             raise DatabaseError(f"{p} is not a SQLite database")
     try:
-        conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        return sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     except sqlite3.Error as exc:
         raise DatabaseError(f"cannot open {p} read-only: {exc}") from None
+
+
+def run_readonly_query(
+    path: str | os.PathLike[str], sql: str, params: list[Any] | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run one read-only statement; return (column names, rows). Raises QueryError."""
+    p = Path(path)
+    conn = open_readonly(p)
     try:
         conn.execute("PRAGMA query_only = 1")
         conn.set_authorizer(_authorizer)

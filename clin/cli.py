@@ -98,9 +98,9 @@ def run(
 
         summary = run_session(request, on_step=on_step, on_trial=on_trial, notice=err.print)
     table = Table(title=f"run {summary.run_id}: {task} v{variation} ({summary.model})")
-    for col in ("trial", "score", "steps", "completed", "stop", "learnings", "prompt tok",
-                "completion tok"):
-        table.add_column(col, justify="right" if col not in ("stop",) else "left")
+    # Short headers: the table must fit 80 columns (rich's width when piped to a file).
+    for col in ("trial", "score", "steps", "done", "stop", "learned", "tok in", "tok out"):
+        table.add_column(col, justify="left" if col == "stop" else "right", no_wrap=True)
     for r in summary.trials:
         table.add_row(
             str(r.idx), f"{r.score:g}", str(r.steps), "yes" if r.completed else "no",

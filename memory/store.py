@@ -112,11 +112,15 @@ class Memory:
                 check_same_thread=False,
             )
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             self.db = sqlite_utils.Database(conn)
-            self._migrate()
+            # Switching a new file to WAL and creating the schema take locks that two
+            # processes opening the same new file at once can deadlock on (SQLite then
+            # answers "locked" without waiting), so setup is serialized across processes.
+            with self._setup_lock():
+                conn.execute("PRAGMA journal_mode = WAL")
+                self._migrate()
         except sqlite3.DatabaseError as exc:
             raise DatabaseError(_explain(self.path, exc)) from None
         self.conn = conn
@@ -146,12 +150,23 @@ class Memory:
             done = {r["name"] for r in self.db["_clin_migrations"].rows}
             if names <= done:
                 return
-        lock_path = str(self.path) + ".lock"
-        with open(lock_path, "a") as lock:
+        migrations.apply(self.db)
+
+    @contextmanager
+    def _setup_lock(self) -> Iterator[None]:
+        """An exclusive advisory lock on ``<db>.lock`` held while opening is set up."""
+        try:
+            lock = open(str(self.path) + ".lock", "a")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise DatabaseError(
+                f"cannot write beside {self.path} ({exc.strerror}): SQLite needs its directory "
+                "writable for the WAL journal; pass another --db"
+            ) from None
+        with lock:
             if fcntl is not None:
                 fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                migrations.apply(self.db)
+                yield
             finally:
                 if fcntl is not None:
                     fcntl.flock(lock, fcntl.LOCK_UN)

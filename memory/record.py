@@ -7,7 +7,6 @@ Agents outside CLIN do not manage runs; ``record_trial`` files their attempts un
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +14,7 @@ from pydantic import ValidationError
 
 from .errors import MemoryStoreError
 from .scope import Scope
-from .store import StepRecord, now
+from .store import StepRecord, now, step_row
 
 if TYPE_CHECKING:
     from .store import Memory
@@ -100,10 +99,7 @@ def record_trial(
             "started_at": ts, "finished_at": ts,
         })
         for step in steps:
-            row = step.model_dump()
-            row["cited_learning_ids"] = json.dumps(row["cited_learning_ids"])
-            row["done"] = int(row["done"])
-            mem._insert(conn, "steps", {**row, "trial_id": trial_id, "created_at": ts})
+            mem._insert(conn, "steps", step_row(trial_id, step, ts))
         if run_id is None:
             conn.execute("UPDATE runs SET finished_at = ? WHERE id = ?", [ts, run])
     return trial_id

@@ -259,11 +259,7 @@ class Memory:
             )
 
     def add_step(self, trial_id: int, step: StepRecord) -> int:
-        row = step.model_dump()
-        row["cited_learning_ids"] = json.dumps(row["cited_learning_ids"])
-        row["done"] = int(row["done"])
-        row["trial_id"] = trial_id
-        row["created_at"] = now()
+        row = step_row(trial_id, step, now())
         with self.transaction() as conn:
             step_id = self._insert(conn, "steps", row)
             conn.execute("UPDATE trials SET steps = ? WHERE id = ?", [step.idx, trial_id])
@@ -600,6 +596,14 @@ class Memory:
         from .render import render
 
         return render(self.recall(scope, query, k), budget_tokens)
+
+
+def step_row(trial_id: int, step: StepRecord, created_at: str) -> dict[str, Any]:
+    """A ``steps`` row for ``step`` (JSON for the cited ids, 0/1 for ``done``)."""
+    row = step.model_dump()
+    row["cited_learning_ids"] = json.dumps(row["cited_learning_ids"])
+    row["done"] = int(row["done"])
+    return {**row, "trial_id": trial_id, "created_at": created_at}
 
 
 def fts_query(text: str) -> str | None:

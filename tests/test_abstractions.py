@@ -40,6 +40,6 @@ def test_malformed_lines_are_rejected_and_counted() -> None:
 def test_near_duplicates_share_a_key() -> None:
     a = parse_line("Opening the seed jar SHOULD BE NECESSARY to planting a seed")
     b = parse_line("opening seed jar MAY BE NECESSARY to planting the seed")
-    assert a and b and a.key == b.key.replace("necessary", "necessary")
+    assert a and b and a.key == b.key
     report = parse_learnings(f"{a.text}\n{b.text}")
     assert len(report.accepted) == 1

@@ -46,7 +46,7 @@ def test_ctrl_c_exits_130_with_the_resume_hint(monkeypatch, capsys) -> None:
 
 
 def test_typer_returning_130_is_reported_as_interrupted(monkeypatch, capsys) -> None:
-    import clin.cli as cli
+    from clin import cli
 
     monkeypatch.setattr(cli, "app", lambda **_kw: 130)
     assert main(["tasks"]) == 130

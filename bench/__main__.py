@@ -46,7 +46,7 @@ def show(console: Console, t: BenchTable) -> None:
 def run(which: set[str], args: argparse.Namespace, console: Console) -> list[BenchTable]:
     tables: list[BenchTable] = []
     if which & {"perf", "prompts", "local", "probe"}:
-        from envs.scienceworld import ScienceWorld
+        from clin.envs.scienceworld import ScienceWorld
 
         with ScienceWorld() as env:
             if which & {"perf", "prompts"}:

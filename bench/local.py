@@ -14,10 +14,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from clin.envs.scienceworld import ScienceWorld
+from clin.memory import Memory
+from clin.trials.runner import AdaptConfig, run_adapt
+
 from clin.agent import AgentSettings, TrialResult
-from envs.scienceworld import ScienceWorld
-from memory import Memory
-from trials.runner import AdaptConfig, run_adapt
 
 from .stats import BenchTable, mean, median
 

@@ -21,10 +21,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from clin.memory import Abstraction, Memory, ParseReport, Scope
+from clin.memory.jsonl import import_records
 from pydantic import BaseModel
-
-from memory import Abstraction, Memory, ParseReport, Scope
-from memory.jsonl import import_records
 
 VERBS = [
     "opening", "closing", "moving", "heating", "cooling", "watering", "planting", "focusing",

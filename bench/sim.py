@@ -36,7 +36,7 @@ class WorkerResult:
 
 
 def _worker(steps: int, barrier: Any, out: Any) -> None:
-    from envs.scienceworld import ScienceWorld
+    from clin.envs.scienceworld import ScienceWorld
 
     t0 = time.perf_counter()
     env = ScienceWorld()

@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-import prompts
-from envs.base import Observation, TextEnv
-from memory import Memory, ReflectionOutcome, Scope, StepRecord, render
+from clin import prompts
+from clin.envs.base import Observation, TextEnv
+from clin.memory import Memory, ReflectionOutcome, Scope, StepRecord, render
 
 from . import controller, executor, reflection
 from .controller import TASK_COMPLETE, HistoryItem, Proposal, ProposalParseError

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-import prompts
+from clin import prompts
 
 from .llm.base import Message
 

@@ -7,8 +7,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import prompts
-from memory import ParseReport, estimate_tokens, parse_learnings
+from clin import prompts
+from clin.memory import ParseReport, estimate_tokens, parse_learnings
 
 from .controller import HistoryItem, clip
 from .llm.base import ChatLLM, Completion, Message

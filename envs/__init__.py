@@ -1,4 +1,4 @@
-"""Text environments behind one small protocol (:class:`envs.base.TextEnv`)."""
+"""Text environments behind one small protocol (:class:`clin.envs.base.TextEnv`)."""
 
 from .base import (
     BadVariation,

@@ -1,4 +1,4 @@
-"""ScienceWorld behind the :class:`envs.base.TextEnv` protocol.
+"""ScienceWorld behind the :class:`clin.envs.base.TextEnv` protocol.
 
 Quirks handled here (see the package's own behaviour):
 - ``is_completed`` mixes success, failure (score < 0) and the step limit; we report ``done``

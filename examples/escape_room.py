@@ -1,7 +1,7 @@
 """An agent that gets better at a tiny text game across attempts, using only ``memory``.
 
 The environment is a pure-Python escape room (no ScienceWorld). The acting policy reads its
-learnings through the LangChain retriever (``memory.langchain.MemoryRetriever``); after each
+learnings through the LangChain retriever (``clin.memory.langchain.MemoryRetriever``); after each
 attempt the trace is recorded and a scripted "LLM" (a plain ``str -> str`` function that
 reads the reflection prompt, standing in for a chat model) writes causal abstractions.
 
@@ -17,8 +17,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from memory import Memory, Scope
-from memory.langchain import MemoryRetriever
+from clin.memory import Memory, Scope
+from clin.memory.langchain import MemoryRetriever
 
 GOAL = "escaping the room"
 ACTIONS = [  # the order an agent without memory tries them in: a poor one

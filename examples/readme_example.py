@@ -1,6 +1,6 @@
 """The README example of the memory library (docs/memory-library.md), runnable as written."""
 
-from memory import Memory, Scope
+from clin.memory import Memory, Scope
 
 mem = Memory("agent.db")  # one SQLite file, created if missing
 scope = Scope(namespace="demo", agent="my-agent", task="make tea")

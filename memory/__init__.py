@@ -2,12 +2,12 @@
 
 Imports nothing from the rest of the CLIN repository, so any agent can use it alone::
 
-    from memory import Memory, Scope
+    from clin.memory import Memory, Scope
     mem = Memory("agent.db")
     mem.record_trial(scope, trace, score); mem.reflect(scope, llm=chat_model_or_callable)
     mem.recall(scope, query, k); mem.render(scope, query, budget_tokens=...)
 
-LangChain users: ``memory.langchain`` (retriever and tools); it is the only module that
+LangChain users: ``clin.memory.langchain`` (retriever and tools); it is the only module that
 imports langchain-core.
 """
 

@@ -1,6 +1,6 @@
 """LangChain integration: a retriever and two tools over one scope of a ``Memory``.
 
-Only this module imports langchain-core (``import memory`` does not), so agents that do not
+Only this module imports langchain-core (``import clin.memory`` does not), so agents that do not
 use LangChain never pay for it. The scope is fixed when the retriever or tools are built:
 an LLM calling a tool cannot read or write another task's memory.
 

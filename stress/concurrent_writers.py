@@ -29,7 +29,7 @@ LEARNINGS = 3
 
 
 def _report(worker: int, shared: bool) -> object:
-    from memory import parse_learnings
+    from clin.memory import parse_learnings
 
     who = "everyone" if shared else f"writer {worker}"
     return parse_learnings("\n".join(
@@ -40,7 +40,7 @@ def _report(worker: int, shared: bool) -> object:
 
 def writer(db: str, worker: int, runs: int, trials: int, steps: int, start_at: float) -> dict:
     """One writer process; returns its counts (errors are counted, never raised)."""
-    from memory import Memory, Scope, StepRecord
+    from clin.memory import Memory, Scope, StepRecord
 
     counts = {"writes": 0, "lock_errors": 0, "other_errors": 0, "errors": []}
     own = Scope(env="stress", task="write", variation=str(worker))

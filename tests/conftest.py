@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from clin.memory import Memory
 
 from clin.llm import guard
-from memory import Memory
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +43,7 @@ def sw() -> Iterator[object]:
     """One real ScienceWorld JVM for the whole session."""
     if shutil.which("java") is None:
         pytest.fail("Java is required for the ScienceWorld tests (.ci/run installs it)")
-    from envs.scienceworld import ScienceWorld
+    from clin.envs.scienceworld import ScienceWorld
 
     env = ScienceWorld("easy")
     yield env

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 class BorrowedEnv:
-    """Stands in for the ScienceWorld class inside ``clin.session`` so CLI tests reuse the
+    """Stands in for the ScienceWorld class inside ``clin.trials.session`` so CLI tests reuse the
     session's JVM: ``ScienceWorld(simplification)`` returns this, ``with`` yields the shared
     env, and leaving the block does not close it."""
 
@@ -35,7 +35,7 @@ class BorrowedEnv:
 
 
 def borrow_sw(monkeypatch: pytest.MonkeyPatch, sw: Any) -> None:
-    from clin import session
+    from clin.trials import session
 
     monkeypatch.setattr(session, "ScienceWorld", BorrowedEnv(sw))
 

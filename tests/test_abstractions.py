@@ -1,4 +1,4 @@
-from memory import parse_learnings, parse_line
+from clin.memory import parse_learnings, parse_line
 
 
 def test_four_forms_parse_into_relation_and_confidence() -> None:

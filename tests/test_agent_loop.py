@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from clin.memory import Memory
+from clin.trials.runner import AdaptConfig, run_adapt
 
 from clin.agent import AgentSettings
 from clin.llm import Message, ScriptedLLM
-from memory import Memory
-from trials.runner import AdaptConfig, run_adapt
 
 from .conftest import proposal
 
@@ -78,7 +78,7 @@ def test_memory_from_trial_1_conditions_trial_2(sw, mem: Memory) -> None:
 
 
 def mem_scope(mem: Memory):
-    from memory import Scope
+    from clin.memory import Scope
 
     return Scope(env="scienceworld", task="grow-plant", variation="0")
 

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from clin.cli import main
+from clin.memory import Memory, Scope, parse_learnings
 from typing_extensions import Self
 
-from clin.cli import main
-from memory import Memory, Scope, parse_learnings
 from tests.rel_helpers import borrow_sw, rows
 
 TASK = "find-living-thing"
@@ -106,7 +106,7 @@ def test_bad_model_spec(spec: str, expect: str, tmp_path: Path, filled_db: Path,
     argv = _run(fresh)
     argv[argv.index("--model") + 1] = spec
     if spec.startswith("local:"):
-        from clin import session
+        from clin.trials import session
 
         monkeypatch.setattr(session, "ScienceWorld", _NoJVM)
     _user_error(capsys, argv, expect)
@@ -156,7 +156,7 @@ def test_bad_numbers(option: str, value: str, expect: str, tmp_path: Path, fille
 
 
 def test_missing_java(filled_db: Path, monkeypatch, capsys) -> None:
-    import envs.scienceworld as swmod
+    import clin.envs.scienceworld as swmod
 
     real_which = swmod.shutil.which
     monkeypatch.setattr(swmod.shutil, "which",

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from clin.cli import main
-from memory import Memory, Scope, parse_learnings
+from clin.memory import Memory, Scope, parse_learnings
 
 
 def test_export_import_round_trip_is_idempotent(tmp_path: Path, capsys) -> None:
@@ -35,7 +35,7 @@ def test_import_of_a_missing_file_is_a_user_error(tmp_path: Path, capsys) -> Non
 
 
 def test_ctrl_c_exits_130_with_the_resume_hint(monkeypatch, capsys) -> None:
-    from clin import cli
+    from clin.cli import commands as cli
 
     def interrupted(**_kw):
         raise KeyboardInterrupt
@@ -46,7 +46,7 @@ def test_ctrl_c_exits_130_with_the_resume_hint(monkeypatch, capsys) -> None:
 
 
 def test_typer_returning_130_is_reported_as_interrupted(monkeypatch, capsys) -> None:
-    from clin import cli
+    from clin.cli import commands as cli
 
     monkeypatch.setattr(cli, "app", lambda **_kw: 130)
     assert main(["tasks"]) == 130

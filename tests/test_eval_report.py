@@ -8,15 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from clin.cli import main
+from clin.memory import Memory
+from clin.trials.eval import run_eval
+from clin.trials.protocols import EvalConfig
+from clin.trials.report import build_report, markdown_table
+
 from clin.llm import ScriptedLLM
 from clin.llm.base import Message
-from memory import Memory
 from tests.eval_helpers import answer
-from trials.eval import run_eval
-from trials.protocols import EvalConfig
-from trials.report import build_report, markdown_table
 
 pytestmark = pytest.mark.scienceworld
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

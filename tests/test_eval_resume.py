@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from clin.cli import main
-from memory import Memory
+from clin.memory import Memory
+from clin.trials.eval import run_eval
+from clin.trials.protocols import EvalConfig
+
 from tests.eval_helpers import interrupt_after, scripted
-from trials.eval import run_eval
-from trials.protocols import EvalConfig
 
 pytestmark = pytest.mark.scienceworld
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from clin.memory import Memory
+from clin.trials.eval import run_eval
+from clin.trials.protocols import EvalConfig
 
-from memory import Memory
 from tests.eval_helpers import roomy_llm
-from trials.eval import run_eval
-from trials.protocols import EvalConfig
 
 pytestmark = pytest.mark.scienceworld
 

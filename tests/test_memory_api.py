@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from clin.memory import Memory, ReflectionError, Scope
+from clin.memory.record import TraceError
+from clin.memory.reflect import build_prompt, text_of
+from clin.memory.store import StepRecord
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
-
-from memory import Memory, ReflectionError, Scope
-from memory.record import TraceError
-from memory.reflect import build_prompt, text_of
-from memory.store import StepRecord
 
 SCOPE = Scope(namespace="lib", agent="a", env="kitchen", task="make tea", variation="1")
 TRACE = [("boil water", "The kettle whistles."), ("add sugar", "Nothing happens.")]

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from memory import Memory, Scope
+from clin.memory import Memory, Scope
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,9 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
-
-from memory import DatabaseError, Memory, Scope
-from memory.jsonl import JsonlError, export_jsonl, import_jsonl
+from clin.memory import DatabaseError, Memory, Scope
+from clin.memory.jsonl import JsonlError, export_jsonl, import_jsonl
 
 A = Scope(namespace="ns", task="tea", variation="1")
 B = Scope(namespace="ns", task="coffee")

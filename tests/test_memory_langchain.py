@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from clin.memory import Memory, Scope
+from clin.memory.langchain import MemoryRetriever, memory_tools, to_document
 from langchain_core.documents import Document
-
-from memory import Memory, Scope
-from memory.langchain import MemoryRetriever, memory_tools, to_document
 
 SCOPE = Scope(namespace="lc", task="escape", variation="1")
 SIBLING = SCOPE.model_copy(update={"variation": "2"})

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from memory import Abstraction, Memory, ParseReport, Scope
-from memory.ranking import ancestor_keys, bm25_scores, stem, terms
+from clin.memory import Abstraction, Memory, ParseReport, Scope
+from clin.memory.ranking import ancestor_keys, bm25_scores, stem, terms
 
 
 def test_stem_matches_common_inflections() -> None:

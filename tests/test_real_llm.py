@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+from clin.cli import main
+from clin.memory import Memory
+from clin.trials.runner import AdaptConfig, run_adapt
 
 from clin.agent import AgentSettings
-from clin.cli import main
 from clin.llm.local import LocalLlama, default_model_path
-from memory import Memory
-from trials.runner import AdaptConfig, run_adapt
 
 
 def test_local_model_runs_a_real_trial(sw, mem: Memory, allow_model_requests) -> None:

@@ -11,12 +11,12 @@ import json
 from pathlib import Path
 
 import pytest
+from clin.memory import Abstraction, Memory, ParseReport, Scope, parse_learnings, parse_line
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clin.controller import ProposalParseError, parse_proposal
 from clin.reflection import parse_reflection
-from memory import Abstraction, Memory, ParseReport, Scope, parse_learnings, parse_line
 
 EXAMPLES = {"proposal_text": 1500, "proposal_json": 1500, "reflection": 1000,
             "learnings": 1200, "store": 60}

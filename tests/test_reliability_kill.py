@@ -37,8 +37,7 @@ def test_first_start_killed_during_migrations_recovers(
     import sqlite3
 
     import sqlite_utils
-
-    from memory import Memory
+    from clin.memory import Memory
 
     def schema(db: Path) -> set[tuple[str, str]]:
         conn = sqlite3.connect(db)

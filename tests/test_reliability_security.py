@@ -9,16 +9,16 @@ import logging
 from pathlib import Path
 
 import pytest
+from clin.cli import main
+from clin.envs.base import Observation, TaskInfo
+from clin.memory import Memory, Scope, parse_learnings, parse_line
+from clin.trials.runner import AdaptConfig, run_adapt
 
 from clin.agent import AgentSettings
-from clin.cli import main
 from clin.llm import Message, ScriptedLLM
-from envs.base import Observation, TaskInfo
-from memory import Memory, Scope, parse_learnings, parse_line
 from tests.conftest import proposal
 from tests.fake_openai import FakeOpenAI
 from tests.rel_helpers import borrow_sw, rows
-from trials.runner import AdaptConfig, run_adapt
 
 KEY = "sk-test-PLANTED-4f9c2e7a1b3d5f60aa11bb22cc33dd44"
 

@@ -9,15 +9,15 @@ import signal
 from pathlib import Path
 
 import pytest
+from clin.envs.base import EnvCrashed
+from clin.envs.scienceworld import ScienceWorld
+from clin.memory import Memory
+from clin.trials.runner import AdaptConfig, run_adapt, scope_for
 
 from clin.agent import AgentSettings, run_trial
 from clin.llm import Message, ScriptedLLM
-from envs.base import EnvCrashed
-from envs.scienceworld import ScienceWorld
-from memory import Memory
 from tests.conftest import proposal
 from tests.rel_helpers import check_trials_whole, rows
-from trials.runner import AdaptConfig, run_adapt, scope_for
 
 pytestmark = pytest.mark.scienceworld
 TASK, VARIATION = "find-living-thing", 0

@@ -1,9 +1,8 @@
 import sqlite3
 
 import pytest
-
-from memory import DatabaseError, Memory, Scope, parse_learnings, render
-from memory.store import StepRecord
+from clin.memory import DatabaseError, Memory, Scope, parse_learnings, render
+from clin.memory.store import StepRecord
 
 SCOPE = Scope(env="scienceworld", task="grow-plant", variation=0)
 
@@ -80,7 +79,7 @@ def test_recall_sees_ancestors_never_siblings(mem: Memory) -> None:
 
 
 def test_render_numbers_and_budget() -> None:
-    from memory import Learning
+    from clin.memory import Learning
 
     ls = [Learning(id=10 + i, text=f"thing {i} SHOULD BE NECESSARY to goal", cause="c",
                    effect="e", relation="necessary", confidence="should") for i in range(50)]

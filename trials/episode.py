@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from clin.envs.base import TextEnv
+from clin.memory import Memory
+from clin.memory.store import now
 from pydantic import BaseModel
 
 from clin.agent import AgentSettings, StepEvent, TrialResult, run_trial
 from clin.llm.base import ChatLLM
-from envs.base import TextEnv
-from memory import Memory
-from memory.store import now
 
 from . import evaldb
 from .protocols import ENV_NAME, EvalConfig

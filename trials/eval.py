@@ -19,12 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from clin.envs.base import TextEnv
+from clin.memory import Memory
 from pydantic import BaseModel
 
 from clin.errors import UserError
 from clin.llm.base import ChatLLM
-from envs.base import TextEnv
-from memory import Memory
 
 from . import evaldb
 from .episode import run_episode
@@ -63,7 +63,7 @@ def default_llm_factory(spec: str, base_url: str | None = None) -> LLMFactory:
 
 
 def default_env_factory(simplification: str) -> EnvFactory:
-    from envs.scienceworld import ScienceWorld
+    from clin.envs.scienceworld import ScienceWorld
 
     return functools.partial(ScienceWorld, simplification)
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from clin.memory import Memory, Scope
+from clin.memory.store import now
 from pydantic import BaseModel
-
-from memory import Memory, Scope
-from memory.store import now
 
 from .protocols import EpisodePlan, EvalConfig
 

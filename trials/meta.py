@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from clin.memory import Memory, ParseReport, Scope
+from clin.memory.store import now
 from pydantic import BaseModel
 
-import prompts
+from clin import prompts
 from clin.llm.base import ChatLLM, Completion, Message
 from clin.reflection import MAX_LEARNINGS, parse_reflection, reflection_schema
-from memory import Memory, ParseReport, Scope
-from memory.store import now
 
 from . import evaldb
 from .protocols import EvalConfig, MetaPlan

@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Literal
 
+from clin.memory import Scope
+from clin.memory.migrations import PAPER_LONG_TASKS, PAPER_SHORT_TASKS
 from pydantic import BaseModel, Field
 
 from clin.errors import UserError
-from memory import Scope
-from memory.migrations import PAPER_LONG_TASKS, PAPER_SHORT_TASKS
 
 Protocol = Literal["adapt", "gen-env", "gen-task"]
 Phase = Literal["adapt", "train", "test"]

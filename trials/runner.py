@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from clin.envs.base import EnvCrashed, TextEnv
+from clin.memory import Memory, Scope
 from pydantic import BaseModel
 
 from clin.agent import AgentSettings, StepEvent, TrialResult, run_trial
 from clin.llm.base import ChatLLM
-from envs.base import EnvCrashed, TextEnv
-from memory import Memory, Scope
 
 
 class AdaptConfig(BaseModel):

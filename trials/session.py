@@ -9,17 +9,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from clin.envs.scienceworld import ScienceWorld
+from clin.memory import Memory
 from pydantic import BaseModel
 
-from envs.scienceworld import ScienceWorld
-from memory import Memory
-from trials.runner import AdaptConfig, RunSummary, run_adapt
+from clin.agent import AgentSettings, StepEvent, TrialResult
+from clin.llm.base import ChatLLM
+from clin.llm.local import DEFAULT_NAME
+from clin.llm.openai_backend import redact_url
+from clin.llm.spec import build_llm, default_spec, parse_spec
 
-from .agent import AgentSettings, StepEvent, TrialResult
-from .llm.base import ChatLLM
-from .llm.local import DEFAULT_NAME
-from .llm.openai_backend import redact_url
-from .llm.spec import build_llm, default_spec, parse_spec
+from .runner import AdaptConfig, RunSummary, run_adapt
 
 DEMO_NOTE = (
     "note: SmolLM2-135M is a demo model that runs offline, not a solver; expect low scores. "

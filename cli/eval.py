@@ -1,5 +1,5 @@
-"""``clin eval`` and ``clin report``: thin commands over :mod:`trials.eval` and
-:mod:`trials.report`. User errors raise :class:`UserError` (one line, exit code 2)."""
+"""``clin eval`` and ``clin report``: thin commands over :mod:`clin.trials.eval` and
+:mod:`clin.trials.report`. User errors raise :class:`UserError` (one line, exit code 2)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .errors import UserError
+from clin.errors import UserError
 
 out = Console()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -65,9 +65,10 @@ def eval_cmd(
     db: DbOpt = Path("clin.db"),
 ) -> None:
     """Run an evaluation protocol over many episodes (ADAPT, GEN-ENV or GEN-TASK)."""
+    from clin.trials.eval import run_eval
+    from clin.trials.protocols import PAPER_TASKS, EvalConfig
+
     from clin.llm.spec import default_spec, parse_spec
-    from trials.eval import run_eval
-    from trials.protocols import PAPER_TASKS, EvalConfig
 
     if workers < 1:
         raise UserError("--workers must be at least 1")
@@ -134,8 +135,8 @@ def report_cmd(
     db: DbOpt = Path("clin.db"),
 ) -> None:
     """Paper-style tables and plots for an eval, all computed by SQL views over the database."""
-    from memory import Memory
-    from trials.report import build_report, write_report
+    from clin.memory import Memory
+    from clin.trials.report import build_report, write_report
 
     if not db.exists():
         raise UserError(f"database {db} does not exist yet: run `clin eval` first or pass --db")

@@ -8,12 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-
-from envs.base import EnvError
-from memory import (
+from clin.envs.base import EnvError
+from clin.memory import (
     Memory,
     MemoryStoreError,
     Scope,
@@ -21,8 +17,11 @@ from memory import (
     import_jsonl,
     run_readonly_query,
 )
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-from .errors import LLMError, UserError
+from clin.errors import LLMError, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 memory_app = typer.Typer(no_args_is_help=True, help="Inspect the memory database.")
@@ -63,7 +62,7 @@ def run(
     db: DbOpt = Path("clin.db"),
 ) -> None:
     """Run TRIALS trials of a task; reflection after each trial writes memory for the next."""
-    from .session import RunRequest, run_session
+    from clin.trials.session import RunRequest, run_session
 
     if trials < 1:
         raise CliError("--trials must be at least 1")
@@ -116,7 +115,7 @@ def run(
 @app.command()
 def tasks() -> None:
     """List ScienceWorld tasks with their variation counts."""
-    from envs.scienceworld import ScienceWorld
+    from clin.envs.scienceworld import ScienceWorld
 
     with ScienceWorld() as env:
         infos = env.tasks()
@@ -202,7 +201,7 @@ def _print_query(db: Path, sql: str, params: list, empty: str) -> None:
     out.print(table)
 
 
-from .cli_eval import register as _register_eval
+from .eval import register as _register_eval
 
 _register_eval(app)
 

@@ -1,4 +1,4 @@
-"""``python -m bench [perf|prompts|local|probe|sim|all]``: run benchmarks, print rich tables, and
+"""``python -m bench [perf|prompts|local|probe|sim|scale|all]``: run benchmarks, print rich tables, and
 record the figures in bench/RESULTS.md. A thin CLI over the benchmark modules."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from rich.table import Table
 
 from .stats import BenchTable, machine
 
-WHICH = ("perf", "prompts", "local", "probe", "sim", "all")
+WHICH = ("perf", "prompts", "local", "probe", "sim", "scale", "all")
+NOT_IN_ALL = {"scale"}  # needs the ray extra and a few minutes: ask for it by name
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -84,12 +85,18 @@ def run(which: set[str], args: argparse.Namespace, console: Console) -> list[Ben
         with console.status("ScienceWorld in 1, 2, 4 processes..."):
             tables.append(sim_table(args.sim_steps))
         show(console, tables[-1])
+    if "scale" in which:
+        from .scale import run_all, scale_table
+
+        with console.status("eval episodes/min, 1/2/4 workers, local vs ray..."):
+            tables.append(scale_table(run_all()))
+        show(console, tables[-1])
     return tables
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    which = set(WHICH[:-1]) if "all" in args.which else set(args.which)
+    which = set(WHICH[:-1]) - NOT_IN_ALL if "all" in args.which else set(args.which)
     console = Console()
     tables = run(which, args, console)
     if not args.no_write:

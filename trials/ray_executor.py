@@ -16,6 +16,7 @@ retry is visible in the database. A driver that dies loses only the episodes in 
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import socket
@@ -69,6 +70,21 @@ class EpisodeWork:
     eval_row: dict[str, Any]
     episode_row: dict[str, Any]
     learnings: list[dict[str, Any]]
+
+
+def _connect(address: str | None, cpus: float) -> None:
+    """Join ``address``; with none, the cluster ``ray start`` runs on this machine (or
+    $RAY_ADDRESS), else a new local Ray. A Ray started here gets a CPU slot per actor even
+    beyond the cores: episodes wait on the LLM, as local ``--workers N`` may exceed them."""
+    opts: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                            "logging_level": "ERROR"}
+    try:
+        ray.init(address=address or "auto", **opts)
+        return
+    except ConnectionError as exc:
+        if address:
+            raise UserError(f"cannot reach the Ray cluster at {address}: {exc}") from None
+    ray.init(address="local", num_cpus=max(os.cpu_count() or 1, math.ceil(cpus)), **opts)
 
 
 class EpisodeActor:
@@ -185,20 +201,23 @@ class RayRunner(_Runner):
         super().__init__(mem, row, total, on_progress)
         self.llm_factory, self.env_factory = llm_factory, env_factory
         self.timeout_s, self.max_attempts = episode_timeout_s, max_attempts
+        self.actors: list[Any] = []
+        self.states: dict[int, dict[str, Any]] = {}
+        self.high = 0
+        self.local: tuple[TextEnv, ChatLLM] | None = None
         self.started_ray = not ray.is_initialized()
         if self.started_ray:
-            try:
-                ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                         logging_level="ERROR")
-            except ConnectionError as exc:
-                raise UserError(f"cannot reach the Ray cluster at {address}: {exc}") from None
+            _connect(address, workers * actor_cpus)
+        cpus = ray.cluster_resources().get("CPU", 0)
+        if cpus < workers * actor_cpus:
+            self.close(ok=False)
+            raise UserError(f"--workers {workers} needs {workers * actor_cpus:g} CPUs on the "
+                            f"Ray cluster, which has {cpus:g}: add nodes or start them with "
+                            "`ray start --num-cpus N`")
         remote = ray.remote(EpisodeActor).options(
             max_restarts=-1, max_task_retries=0, max_concurrency=2, num_cpus=actor_cpus)
         self.actors = [remote.remote(llm_factory, env_factory) for _ in range(workers)]
         ray.get([a.where.remote() for a in self.actors])  # environments up: timers start now
-        self.states: dict[int, dict[str, Any]] = {}
-        self.high = 0
-        self.local: tuple[TextEnv, ChatLLM] | None = None
 
     # ------------------------------------------------------------------ phases
     def phase(self, name: str, jobs: list[tuple[str, str]]) -> None:

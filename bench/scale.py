@@ -74,7 +74,7 @@ def _cmdline(pid: int) -> str:
 def _workers(executor: str) -> list[int]:
     """Root pids of the eval's workers: pool processes below this one, or Ray actors."""
     if executor == "local":
-        return [p for p in _children(os.getpid()) if "multiprocessing" in _cmdline(p)]
+        return [p for p in _children(os.getpid()) if "spawn_main" in _cmdline(p)]
     return [int(p.name) for p in Path("/proc").iterdir()
             if p.name.isdigit() and _cmdline(int(p.name)).startswith("ray::EpisodeActor")]
 
@@ -166,7 +166,8 @@ def scale_table(runs: list[ScaleRun]) -> BenchTable:
                      f"{r.calls / r.episodes:.1f}", f"{r.rss_python_mb:.0f}",
                      f"{r.rss_java_mb:.0f}"])
     return BenchTable(
-        title=f"Eval scaling: episodes/min, LLM answering after {DELAY_S:g} s "
+        key="scale",
+        title=f"5. Eval scaling: episodes/min, LLM answering after {DELAY_S:g} s "
               "(fake OpenAI server), local processes vs Ray actors",
         columns=["executor", "workers", "episodes", "episodes/min", "vs 1 worker",
                  "episodes s", "wall s", "LLM calls/episode", "RSS/worker Python MB",

@@ -72,6 +72,10 @@ class EpisodeWork:
     learnings: list[dict[str, Any]]
 
 
+def _proc(where: dict[str, Any]) -> tuple[str, int]:
+    return where["node_id"], where["pid"]
+
+
 def _connect(address: str | None, cpus: float) -> None:
     """Join ``address``; with none, the cluster ``ray start`` runs on this machine (or
     $RAY_ADDRESS), else a new local Ray. A Ray started here gets a CPU slot per actor even
@@ -203,6 +207,7 @@ class RayRunner(_Runner):
         self.timeout_s, self.max_attempts = episode_timeout_s, max_attempts
         self.actors: list[Any] = []
         self.states: dict[int, dict[str, Any]] = {}
+        self.recovering: dict[int, Any] = {}  # actor -> probe call, while Ray restarts it
         self.high = 0
         self.local: tuple[TextEnv, ChatLLM] | None = None
         self.started_ray = not ray.is_initialized()
@@ -217,7 +222,8 @@ class RayRunner(_Runner):
         remote = ray.remote(EpisodeActor).options(
             max_restarts=-1, max_task_retries=0, max_concurrency=2, num_cpus=actor_cpus)
         self.actors = [remote.remote(llm_factory, env_factory) for _ in range(workers)]
-        ray.get([a.where.remote() for a in self.actors])  # environments up: timers start now
+        # environments up before any timer starts; the pids tell a restarted actor apart
+        self.procs = [_proc(w) for w in ray.get([a.where.remote() for a in self.actors])]
 
     # ------------------------------------------------------------------ phases
     def phase(self, name: str, jobs: list[tuple[str, str]]) -> None:
@@ -243,9 +249,14 @@ class RayRunner(_Runner):
             queue.append(job)
         flying: dict[int, _Flight] = {}
         while queue or flying:
+            self._check_recovering()
             self._dispatch(queue, flying)
             refs = [f.ref for f in flying.values()]
-            ready, _ = ray.wait(refs, num_returns=1, timeout=POLL_S)
+            ready: list[Any] = []
+            if refs:
+                ready, _ = ray.wait(refs, num_returns=1, timeout=POLL_S)
+            else:
+                time.sleep(POLL_S)  # every actor is restarting: wait for one
             for ref in ready:
                 flight = next(f for f in flying.values() if f.ref == ref)
                 del flying[flight.actor]
@@ -263,16 +274,31 @@ class RayRunner(_Runner):
             self._poll_status(flying)
             self.report()
 
+    def _check_recovering(self) -> None:
+        """Actors that died are restarted by Ray; one is given work again once it answers
+        (a call made while it restarts fails at once with ActorUnavailableError)."""
+        for i, ref in list(self.recovering.items()):
+            ready, _ = ray.wait([ref], timeout=0)
+            if not ready:
+                continue
+            try:
+                pid = _proc(ray.get(ref))
+            except ACTOR_FAULTS:
+                pid = self.procs[i]
+            if pid == self.procs[i]:  # the old process (a kill is asynchronous) or none yet
+                self.recovering[i] = self.actors[i].where.remote()
+            else:
+                self.procs[i] = pid
+                del self.recovering[i]
+
     def _dispatch(self, queue: list[_Job], flying: dict[int, _Flight]) -> None:
-        free = [i for i in range(len(self.actors)) if i not in flying]
+        free = [i for i in range(len(self.actors))
+                if i not in flying and i not in self.recovering]
         for job in list(queue):
             if not free:
                 return
-            pick = next((i for i in free if i not in job.avoid), None)
-            if pick is None:
-                if any(i not in job.avoid for i in range(len(self.actors))):
-                    continue  # wait for an actor that has not failed this episode
-                pick = free[0]
+            # another actor than the one(s) it failed on, when one is free
+            pick = next((i for i in free if i not in job.avoid), free[0])
             free.remove(pick)
             queue.remove(job)
             ep = evaldb.episode(self.mem, self.row.id, job.arg)
@@ -314,6 +340,7 @@ class RayRunner(_Runner):
         (first in line, avoiding the actor it failed on) or give up after max attempts."""
         job = flight.job
         self.states.pop(flight.actor, None)
+        self.recovering[flight.actor] = self.actors[flight.actor].where.remote()
         ep = evaldb.episode(self.mem, self.row.id, job.arg)
         error = f"ray attempt {job.attempt} of {self.max_attempts} on actor {flight.actor}: {why}"
         run_id = self.mem.start_run(

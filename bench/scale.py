@@ -25,6 +25,7 @@ WORKERS = (1, 2, 4)
 DELAY_S = 1.0
 EPISODES_PER_WORKER = 2
 TASK = "find-living-thing"
+STEPS = 2  # per episode (one trial): STEPS controller calls + one reflection
 
 
 @dataclass
@@ -123,14 +124,15 @@ def run_scale(executor: str, workers: int, base_url: str, tmp: Path) -> ScaleRun
 
     episodes = EPISODES_PER_WORKER * workers
     cfg = EvalConfig(protocol="adapt", tasks=[TASK], test_variations=episodes, trials=1,
-                     max_steps=3, model="openai:fake", base_url=base_url)
+                     max_steps=STEPS, model="openai:fake", base_url=base_url)
     db = tmp / f"{executor}-{workers}.db"
     sampler = Sampler(executor)
     thread = threading.Thread(target=sampler.run, daemon=True)
     thread.start()
     start = time.perf_counter()
-    try:
-        run_eval(db, cfg, workers=workers, executor=executor)
+    try:  # "local": a Ray of its own, never a cluster that happens to run here
+        run_eval(db, cfg, workers=workers, executor=executor,
+                 ray_address="local" if executor == "ray" else None)
     finally:
         sampler.stop.set()
         thread.join()
@@ -152,7 +154,12 @@ def run_all(executors: tuple[str, ...] = ("local", "ray")) -> list[ScaleRun]:
     with FakeOpenAI(delay_s=DELAY_S) as srv, tempfile.TemporaryDirectory() as tmp:
         for executor in executors:
             for n in WORKERS:
-                runs.append(run_scale(executor, n, srv.url, Path(tmp)))
+                try:
+                    runs.append(run_scale(executor, n, srv.url, Path(tmp)))
+                except Exception as exc:  # noqa: BLE001 - keep the other figures
+                    print(f"{executor} x{n} failed: {type(exc).__name__}: {exc}", flush=True)
+                    continue
+                print(f"{executor} x{n}: {runs[-1]}", flush=True)
     return runs
 
 
@@ -173,7 +180,7 @@ def scale_table(runs: list[ScaleRun]) -> BenchTable:
                  "episodes s", "wall s", "LLM calls/episode", "RSS/worker Python MB",
                  "RSS/worker Java MB"],
         rows=rows,
-        notes=[(f"ADAPT, {TASK}, 1 trial x 3 steps per episode ({EPISODES_PER_WORKER} episodes "
+        notes=[(f"ADAPT, {TASK}, 1 trial x {STEPS} steps per episode ({EPISODES_PER_WORKER} episodes "
                "per worker); 'episodes s' is first episode start to last episode end, "
                "'wall s' adds the pool start-up (JVMs; for Ray also the local Ray start)."),
                ("RSS per worker: peak of the mean over workers, sampled every second from "

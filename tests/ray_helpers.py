@@ -13,6 +13,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# No usage reporting; no token auth (a local Ray started elsewhere may have left a token in
+# ~/.ray, which would switch a new cluster to token auth): the cluster binds 127.0.0.1 only.
+QUIET = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 
 
 def free_port() -> int:
@@ -40,7 +43,7 @@ class LocalCluster:
         self.address = ""
 
     def _start(self, args: list[str], log: str) -> None:
-        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0",
+        env = {**os.environ, **QUIET,
                "PYTHONPATH": os.pathsep.join(p for p in (str(REPO),
                                                          os.environ.get("PYTHONPATH")) if p)}
         ray = str(Path(sys.executable).parent / "ray")

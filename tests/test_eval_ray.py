@@ -26,10 +26,13 @@ pytestmark = [pytest.mark.scienceworld, pytest.mark.ray]
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from tests.ray_helpers import LocalCluster
+    from tests.ray_helpers import QUIET, LocalCluster
 
-    with LocalCluster(tmp_path_factory.mktemp("ray"), nodes=2, cpus=1) as address:
-        yield address
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in QUIET.items():
+            mp.setenv(k, v)  # for this process too: it is the driver
+        with LocalCluster(tmp_path_factory.mktemp("ray"), nodes=2, cpus=1) as address:
+            yield address
 
 
 GEN_ENV = EvalConfig(protocol="gen-env", tasks=["find-living-thing"], train_variations=2,

@@ -78,16 +78,18 @@ def _proc(where: dict[str, Any]) -> tuple[str, int]:
 
 def _connect(address: str | None, cpus: float) -> None:
     """Join ``address``; with none, the cluster ``ray start`` runs on this machine (or
-    $RAY_ADDRESS), else a new local Ray. A Ray started here gets a CPU slot per actor even
-    beyond the cores: episodes wait on the LLM, as local ``--workers N`` may exceed them."""
+    $RAY_ADDRESS), else a new local Ray; ``"local"`` always starts a new one. A Ray started
+    here gets a CPU slot per actor even beyond the cores: episodes wait on the LLM, as local
+    ``--workers N`` may exceed them."""
     opts: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                             "logging_level": "ERROR"}
-    try:
-        ray.init(address=address or "auto", **opts)
-        return
-    except ConnectionError as exc:
-        if address:
-            raise UserError(f"cannot reach the Ray cluster at {address}: {exc}") from None
+    if address != "local":
+        try:
+            ray.init(address=address or "auto", **opts)
+            return
+        except ConnectionError as exc:
+            if address:
+                raise UserError(f"cannot reach the Ray cluster at {address}: {exc}") from None
     ray.init(address="local", num_cpus=max(os.cpu_count() or 1, math.ceil(cpus)), **opts)
 
 

@@ -1,8 +1,7 @@
 import sqlite3
 
 import pytest
-from clin.memory import DatabaseError, Memory, Scope, parse_learnings, render
-from clin.memory.store import StepRecord
+from clin.memory import DatabaseError, Memory, Scope, StepRecord, parse_learnings, render
 
 SCOPE = Scope(env="scienceworld", task="grow-plant", variation=0)
 

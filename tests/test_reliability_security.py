@@ -18,7 +18,7 @@ from clin.agent import AgentSettings
 from clin.llm import Message, ScriptedLLM
 from tests.conftest import proposal
 from tests.fake_openai import FakeOpenAI
-from tests.rel_helpers import borrow_sw, rows
+from tests.rel_helpers import borrow_env, rows
 
 KEY = "sk-test-PLANTED-4f9c2e7a1b3d5f60aa11bb22cc33dd44"
 
@@ -27,16 +27,15 @@ def _db_bytes(db: Path) -> bytes:
     return b"".join(p.read_bytes() for p in db.parent.iterdir() if p.name.startswith(db.name))
 
 
-@pytest.mark.scienceworld
 @pytest.mark.parametrize(("permanent", "in_url"),
                          [(None, False), ("400", False), ("401", False), (None, True),
                           ("400", True)])
 def test_planted_api_key_is_never_stored_printed_or_logged(
-    permanent: str | None, in_url: bool, sw, db_path: Path, allow_model_requests: None,
+    permanent: str | None, in_url: bool, tiny, db_path: Path, allow_model_requests: None,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    borrow_sw(monkeypatch, sw)
+    borrow_env(monkeypatch, tiny)
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     caplog.set_level(logging.DEBUG)
     # echo_auth: the endpoint quotes the Authorization header it got in its error messages

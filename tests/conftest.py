@@ -16,6 +16,14 @@ from clin.memory import Memory
 from clin.llm import guard
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that takes the real simulator is a ScienceWorld test, marked or not, so
+    ``-m "not scienceworld"`` runs without Java."""
+    for item in items:
+        if "sw" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.scienceworld)
+
+
 @pytest.fixture(autouse=True)
 def _no_model_requests(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(guard, "ALLOW_MODEL_REQUESTS", False)

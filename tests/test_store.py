@@ -1,7 +1,7 @@
 import sqlite3
 
 import pytest
-from clin.memory import DatabaseError, Memory, Scope, parse_learnings, render
+from clin.memory import DatabaseError, Memory, Scope, migrations, parse_learnings, render
 from clin.memory.store import StepRecord
 
 SCOPE = Scope(env="scienceworld", task="grow-plant", variation=0)
@@ -105,7 +105,12 @@ def test_wal_and_foreign_keys_are_on(mem: Memory) -> None:
 
 
 def test_migrations_apply_once(db_path) -> None:
-    Memory(db_path).close()
     with Memory(db_path) as m:
-        names = [r["name"] for r in m.db["_clin_migrations"].rows]
-    assert names == sorted(set(names))
+        m.start_run(protocol="adapt")
+        first = [(r["name"], r["applied_at"]) for r in m.db["_clin_migrations"].rows]
+    assert [name for name, _ in first] == [fn.__name__ for fn in migrations.MIGRATIONS]
+    with Memory(db_path) as m:
+        assert migrations.apply(m.db) == []  # nothing is pending on an up-to-date file
+        again = [(r["name"], r["applied_at"]) for r in m.db["_clin_migrations"].rows]
+        assert m.db.execute("SELECT count(*) FROM runs").fetchone()[0] == 1  # data kept
+    assert again == first

@@ -10,9 +10,8 @@ import pytest
 from stress.checks import check_db, check_finished_runs
 from stress.kill_resume import stress
 
-pytestmark = pytest.mark.scienceworld
 
-
+@pytest.mark.scienceworld  # each `clin run` starts its own JVM
 def test_sigkilled_runs_resume_cleanly(tmp_path: Path, allow_model_requests: None) -> None:
     db = tmp_path / "clin.db"
     figures = stress(kills=3, db=db, trials=2, max_steps=4, min_delay=2.0, max_delay=9.0,

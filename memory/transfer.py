@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .db import insert
 from .scope import Scope, scope_filter
 from .store import Memory
 
@@ -45,8 +46,7 @@ def seed_learnings(mem: Memory, rows: list[dict[str, Any]]) -> None:
     links to trials of the other memory are dropped (they do not exist here)."""
     with mem.transaction() as conn:
         for row in rows:
-            mem._insert(conn, "learnings", {**row, "first_trial_id": None,
-                                            "last_trial_id": None})
+            insert(conn, "learnings", {**row, "first_trial_id": None, "last_trial_id": None})
 
 
 def export_run(mem: Memory, run_id: int, *, seeded: set[int] | frozenset[int] = frozenset()
@@ -73,7 +73,7 @@ def export_run(mem: Memory, run_id: int, *, seeded: set[int] | frozenset[int] = 
     })
 
 
-def import_run(mem: Memory, conn: sqlite3.Connection, rows: RunRows) -> dict[str, dict[int, int]]:
+def import_run(conn: sqlite3.Connection, rows: RunRows) -> dict[str, dict[int, int]]:
     """Insert ``rows`` through ``conn`` (inside the caller's :meth:`Memory.transaction`, so
     they land together with the caller's own bookkeeping or not at all). Returns the id
     mapping per table (old id -> new id). Learnings not in ``rows`` keep their ids."""
@@ -83,8 +83,7 @@ def import_run(mem: Memory, conn: sqlite3.Connection, rows: RunRows) -> dict[str
         return None if value is None else ids[table].get(value, value)
 
     def put(table: str, row: dict[str, Any], **links: int | None) -> None:
-        new = mem._insert(conn, table, {**{k: v for k, v in row.items() if k != "id"},
-                                        **links})
+        new = insert(conn, table, {**{k: v for k, v in row.items() if k != "id"}, **links})
         ids[table][row["id"]] = new
 
     for r in rows.tables.get("runs", []):

@@ -47,7 +47,7 @@ def test_a_run_moves_between_memories(tmp_path: Path) -> None:
             "learning_events": 2}
         before = main.db.execute("SELECT count(*) FROM learnings").fetchone()[0]
         with main.transaction() as conn:
-            ids = import_run(main, conn, rows)
+            ids = import_run(conn, rows)
         run_id = ids["runs"][rows.run_id]
         assert run_id != rows.run_id
         assert main.db.execute("SELECT count(*) FROM learnings").fetchone()[0] == before + 1
@@ -78,6 +78,6 @@ def test_an_import_that_fails_lands_nothing(tmp_path: Path) -> None:
         counts = [main.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
                   for t in rows.tables]
         with pytest.raises(Exception, match="NOT NULL"), main.transaction() as conn:
-            import_run(main, conn, rows)
+            import_run(conn, rows)
         assert [main.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
                 for t in rows.tables] == counts

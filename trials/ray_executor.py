@@ -31,7 +31,7 @@ from typing import Any
 import ray
 from clin.envs.base import TextEnv
 from clin.memory import Memory
-from clin.memory.store import now
+from clin.memory.db import now
 from clin.memory.transfer import (
     RunRows,
     export_run,
@@ -50,6 +50,7 @@ from .episode import run_episode
 from .eval import EnvFactory, LLMFactory, Progress, _Runner, run_job
 from .meta import build_meta
 from .protocols import ENV_NAME, MetaPlan
+from .schema import open_memory
 
 POLL_S = 0.5
 DEFAULT_TIMEOUT_S = 3600.0
@@ -125,7 +126,7 @@ class EpisodeActor:
                           "trial": 0, "step": 0, "done": 0}
             tmp = tempfile.mkdtemp(prefix="clin-episode-")
             try:
-                with Memory(Path(tmp) / "episode.db") as mem:
+                with open_memory(Path(tmp) / "episode.db") as mem:
                     mem.db["evals"].insert(work.eval_row)
                     mem.db["eval_episodes"].insert({**ep, "run_id": None, "status": "pending"})
                     seed_learnings(mem, work.learnings)
@@ -327,7 +328,7 @@ class RayRunner(_Runner):
                                      [ep.id]).fetchone()
             if status == "finished":
                 return
-            ids = import_run(self.mem, conn, rows)
+            ids = import_run(conn, rows)
             run_id = ids["runs"][rows.run_id]
             conn.execute(
                 "UPDATE runs SET config = json_set(config, '$.executor', 'ray', "

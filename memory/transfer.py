@@ -5,48 +5,58 @@ back and are written into the main memory in one transaction.
 This is how a run can happen on another machine while the main SQLite file keeps a single
 writer: the worker never opens the main file. Row ids are reassigned on import; learnings
 seeded with :func:`seed_learnings` keep their ids on both sides, so cited learning ids and
-events that point at them need no translation.
+events that point at them need no translation. The writes themselves belong to the tables'
+owners (``memory.runs``, ``memory.learnings``); this module reads and orchestrates.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any
 
 from pydantic import BaseModel
 
-from .db import insert
+from . import learnings, runs
 from .scope import Scope, scope_filter
 from .store import Memory
 
-# Tables of a run, parents first (the order rows are inserted in).
-RUN_TABLES = ("runs", "trials", "steps", "llm_calls", "learnings", "learning_events")
+Rows = list[dict[str, Any]]
 
 
 class RunRows(BaseModel):
     """Every row one run wrote, as plain dicts keyed by column (ids as in the source memory)."""
 
+    run: dict[str, Any]
+    trials: Rows
+    steps: Rows
+    llm_calls: Rows
+    learnings: Rows  # the learnings the run created (not the seeded ones)
+    learning_events: Rows  # what the run's reflections did, to new and seeded learnings
+
+    def counts(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self if isinstance(v, list)}
+
+
+class Imported(BaseModel):
+    """Where an imported run landed: its new id and the old -> new id maps."""
+
     run_id: int
-    tables: dict[str, list[dict[str, Any]]]
-
-    def count(self, table: str) -> int:
-        return len(self.tables.get(table, []))
+    trial_ids: dict[int, int]
+    learning_ids: dict[int, int]
 
 
-def recallable_learnings(mem: Memory, scope: Scope) -> list[dict[str, Any]]:
+def recallable_learnings(mem: Memory, scope: Scope) -> Rows:
     """The ``learnings`` rows a run at ``scope`` may recall or update: its own scope and its
     ancestors, active or retired, whole rows with their ids."""
     where, params = scope_filter(scope)
     return list(mem.db.query(f"SELECT * FROM learnings WHERE {where} ORDER BY id", params))
 
 
-def seed_learnings(mem: Memory, rows: list[dict[str, Any]]) -> None:
+def seed_learnings(mem: Memory, rows: Rows) -> None:
     """Insert ``rows`` (from :func:`recallable_learnings` of another memory) with their ids;
     links to trials of the other memory are dropped (they do not exist here)."""
     with mem.transaction() as conn:
-        for row in rows:
-            insert(conn, "learnings", {**row, "first_trial_id": None, "last_trial_id": None})
+        learnings.seed_rows(conn, rows)
 
 
 def export_run(mem: Memory, run_id: int, *, seeded: set[int] | frozenset[int] = frozenset()
@@ -61,46 +71,24 @@ def export_run(mem: Memory, run_id: int, *, seeded: set[int] | frozenset[int] = 
                     tids))
     lids = sorted({e["learning_id"] for e in events} - set(seeded))
     lmarks = ", ".join("?" for _ in lids) or "NULL"
-    return RunRows(run_id=run_id, tables={
-        "runs": list(q("SELECT * FROM runs WHERE id = ?", [run_id])),
-        "trials": trials,
-        "steps": list(q(f"SELECT * FROM steps WHERE trial_id IN ({marks}) ORDER BY id", tids)),
-        "llm_calls": list(q("SELECT * FROM llm_calls WHERE run_id = ? OR trial_id IN "
-                            f"({marks}) ORDER BY id", [run_id, *tids])),
-        "learnings": list(q(f"SELECT * FROM learnings WHERE id IN ({lmarks}) ORDER BY id",
-                            lids)),
-        "learning_events": events,
-    })
+    return RunRows(
+        run=next(iter(q("SELECT * FROM runs WHERE id = ?", [run_id]))),
+        trials=trials,
+        steps=list(q(f"SELECT * FROM steps WHERE trial_id IN ({marks}) ORDER BY id", tids)),
+        llm_calls=list(q(f"SELECT * FROM llm_calls WHERE run_id = ? OR trial_id IN ({marks}) "
+                         "ORDER BY id", [run_id, *tids])),
+        learnings=list(q(f"SELECT * FROM learnings WHERE id IN ({lmarks}) ORDER BY id", lids)),
+        learning_events=events,
+    )
 
 
-def import_run(conn: sqlite3.Connection, rows: RunRows) -> dict[str, dict[int, int]]:
-    """Insert ``rows`` through ``conn`` (inside the caller's :meth:`Memory.transaction`, so
-    they land together with the caller's own bookkeeping or not at all). Returns the id
-    mapping per table (old id -> new id). Learnings not in ``rows`` keep their ids."""
-    ids: dict[str, dict[int, int]] = {t: {} for t in RUN_TABLES}
-
-    def ref(table: str, value: int | None) -> int | None:
-        return None if value is None else ids[table].get(value, value)
-
-    def put(table: str, row: dict[str, Any], **links: int | None) -> None:
-        new = insert(conn, table, {**{k: v for k, v in row.items() if k != "id"}, **links})
-        ids[table][row["id"]] = new
-
-    for r in rows.tables.get("runs", []):
-        put("runs", r)
-    for r in rows.tables.get("trials", []):
-        put("trials", r, run_id=ref("runs", r["run_id"]))
-    for r in rows.tables.get("learnings", []):
-        put("learnings", r, first_trial_id=ref("trials", r["first_trial_id"]),
-            last_trial_id=ref("trials", r["last_trial_id"]))
-    for r in rows.tables.get("steps", []):
-        cited = json.loads(r["cited_learning_ids"] or "[]")
-        put("steps", r, trial_id=ref("trials", r["trial_id"]),
-            cited_learning_ids=json.dumps([ref("learnings", i) for i in cited]))
-    for r in rows.tables.get("llm_calls", []):
-        put("llm_calls", r, run_id=ref("runs", r["run_id"]),
-            trial_id=ref("trials", r["trial_id"]))
-    for r in rows.tables.get("learning_events", []):
-        put("learning_events", r, learning_id=ref("learnings", r["learning_id"]),
-            trial_id=ref("trials", r["trial_id"]))
-    return ids
+def import_run(conn: sqlite3.Connection, rows: RunRows,
+               config: dict[str, Any] | None = None) -> Imported:
+    """Insert ``rows`` through ``conn``, inside the caller's :meth:`Memory.transaction`, so
+    they land together with the caller's own bookkeeping or not at all. ``config`` is merged
+    into the run's config (e.g. where it ran)."""
+    run_id, trial_ids = runs.copy_run(conn, rows.run, rows.trials, config)
+    learning_ids = learnings.copy_rows(conn, rows.learnings, rows.learning_events, trial_ids)
+    runs.copy_steps_and_calls(conn, rows.steps, rows.llm_calls, {rows.run["id"]: run_id},
+                              trial_ids, learning_ids)
+    return Imported(run_id=run_id, trial_ids=trial_ids, learning_ids=learning_ids)

@@ -42,19 +42,20 @@ def test_a_run_moves_between_memories(tmp_path: Path) -> None:
         assert [x.id for x in private.recall(EPISODE)] == [meta_id]
 
         rows = export_run(private, _run(private, cited=meta_id), seeded={meta_id})
-        assert {t: rows.count(t) for t in rows.tables} == {
-            "runs": 1, "trials": 2, "steps": 2, "llm_calls": 2, "learnings": 1,
-            "learning_events": 2}
+        assert rows.counts() == {"trials": 2, "steps": 2, "llm_calls": 2, "learnings": 1,
+                                 "learning_events": 2}
         before = main.db.execute("SELECT count(*) FROM learnings").fetchone()[0]
         with main.transaction() as conn:
-            ids = import_run(conn, rows)
-        run_id = ids["runs"][rows.run_id]
-        assert run_id != rows.run_id
+            done = import_run(conn, rows, config={"executor": "elsewhere"})
+        run_id = done.run_id
+        assert run_id != rows.run["id"]
+        config = main.db.execute("SELECT config FROM runs WHERE id = ?", [run_id]).fetchone()
+        assert '"executor": "elsewhere"' in config[0]
         assert main.db.execute("SELECT count(*) FROM learnings").fetchone()[0] == before + 1
         trials = main.trials(run_id)
         assert [(t["trial"], t["score"], t["status"]) for t in trials] == [
             (1, 10.0, "completed"), (2, 20.0, "completed")]
-        (new_lid,) = ids["learnings"].values()
+        (new_lid,) = done.learning_ids.values()
         hist = main.history(new_lid)
         assert [(h["event"], h["trial_id"]) for h in hist] == [
             ("added", trials[0]["trial_id"]), ("promoted", trials[1]["trial_id"])]
@@ -74,10 +75,10 @@ def test_a_run_moves_between_memories(tmp_path: Path) -> None:
 def test_an_import_that_fails_lands_nothing(tmp_path: Path) -> None:
     with Memory(tmp_path / "main.db") as main, Memory(tmp_path / "private.db") as private:
         rows = export_run(private, _run(private, cited=1))
-        rows.tables["learning_events"][-1]["event"] = None  # NOT NULL: fails at the end
-        counts = [main.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                  for t in rows.tables]
+        rows.steps[-1]["idx"] = None  # NOT NULL: fails at the last insert
+        tables = ["runs", "trials", "steps", "llm_calls", "learnings", "learning_events"]
+        counts = [main.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables]
         with pytest.raises(Exception, match="NOT NULL"), main.transaction() as conn:
             import_run(conn, rows)
         assert [main.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                for t in rows.tables] == counts
+                for t in tables] == counts

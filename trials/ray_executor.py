@@ -118,7 +118,7 @@ class EpisodeActor:
     def status(self) -> dict[str, Any]:
         return dict(self.state)
 
-    def run(self, work: EpisodeWork) -> RunRows:
+    def run(self, work: EpisodeWork) -> tuple[RunRows, dict[str, Any]]:
         """Run the episode against a private memory in a temp dir; return its rows."""
         with self.lock:
             ep = work.episode_row
@@ -134,12 +134,9 @@ class EpisodeActor:
                     result = run_episode(mem=mem, env=self.env, llm=self._llm(),
                                          eval_id=row.id, cfg=row.config, key=ep["key"],
                                          on_step=self._on_step, on_trial=self._on_trial)
-                    mem.conn.execute(
-                        "UPDATE runs SET config = json_set(config, '$.executor', 'ray', "
-                        "'$.node', ?, '$.pid', ?) WHERE id = ?",
-                        [ray.get_runtime_context().get_node_id(), os.getpid(), result.run_id])
-                    return export_run(mem, result.run_id,
+                    rows = export_run(mem, result.run_id,
                                       seeded={r["id"] for r in work.learnings})
+                    return rows, self.where()
             finally:
                 self.state = {}
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -264,11 +261,11 @@ class RayRunner(_Runner):
                 flight = next(f for f in flying.values() if f.ref == ref)
                 del flying[flight.actor]
                 try:
-                    rows = ray.get(ref)
+                    rows, where = ray.get(ref)
                 except ACTOR_FAULTS as exc:
                     self._retry(flight, queue, f"actor died: {type(exc).__name__}")
                     continue
-                self._land(flight, rows)
+                self._land(flight, rows, where)
             for flight in [f for f in flying.values()
                            if time.monotonic() - f.started > self.timeout_s]:
                 del flying[flight.actor]
@@ -319,7 +316,7 @@ class RayRunner(_Runner):
             flying[pick] = _Flight(job, pick, self.actors[pick].run.remote(work),
                                    time.monotonic())
 
-    def _land(self, flight: _Flight, rows: RunRows) -> None:
+    def _land(self, flight: _Flight, rows: RunRows, where: dict[str, Any]) -> None:
         """Write the episode's rows and mark it finished, in one transaction; an episode
         that already landed (a duplicate) is dropped, so it is recorded once."""
         ep = evaldb.episode(self.mem, self.row.id, flight.job.arg)
@@ -328,12 +325,9 @@ class RayRunner(_Runner):
                                      [ep.id]).fetchone()
             if status == "finished":
                 return
-            ids = import_run(conn, rows)
-            run_id = ids["runs"][rows.run_id]
-            conn.execute(
-                "UPDATE runs SET config = json_set(config, '$.executor', 'ray', "
-                "'$.attempt', ?, '$.actor', ?) WHERE id = ?",
-                [flight.job.attempt, flight.actor, run_id])
+            run_id = import_run(conn, rows, config={
+                "executor": "ray", "attempt": flight.job.attempt, "actor": flight.actor,
+                "node": where["node_id"], "pid": where["pid"]}).run_id
             conn.execute("UPDATE eval_episodes SET run_id = ?, status = 'finished', "
                          "finished_at = ? WHERE id = ?", [run_id, now(), ep.id])
         self.states.pop(flight.actor, None)

@@ -60,8 +60,10 @@ def eval_cmd(
                           "pip install 'clin-agent[ray]').")
     ] = "local",
     ray_address: Annotated[
-        str | None, typer.Option("--ray-address", help="--executor ray: cluster to join (default: start a "
-                                 "local Ray, or the one `ray start` runs here).")
+        str | None, typer.Option(
+            "--ray-address", help="--executor ray: cluster to join, HOST:PORT (default: the "
+            "one `ray start` runs on this machine, else a private local Ray; 'local': always "
+            "a private one).")
     ] = None,
     episode_timeout: Annotated[
         float | None, typer.Option("--episode-timeout", help="--executor ray: seconds before a "

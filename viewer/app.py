@@ -1,0 +1,143 @@
+"""The served viewer: a Datasette instance with the CLIN pages registered as plugin routes.
+
+Datasette brings table browsing, the SQL editor, canned queries and JSON for free; the plugin
+adds the pages of :mod:`clin.viewer.pages` at ``/``, ``/run/N``, ``/trial/N``, ... and
+``/sql/<page>`` for the queries behind each. Read-only, in three layers: Datasette opens the
+file ``mode=ro``, every connection to it gets ``PRAGMA query_only``, and the plugin routes
+answer GET and HEAD only. The database is always named ``clin`` inside Datasette, whatever
+its file name, so the shipped metadata (canned queries, facets) applies to any file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from datasette.app import Datasette
+from datasette.database import Database
+from datasette.utils.asgi import Response
+
+from . import render, routes
+from .pages import PageError
+from .urls import DB_NAME, ServerUrls
+
+URLS = ServerUrls()
+
+
+class ViewerError(Exception):
+    """The viewer cannot open what it was given (a user error: one line, exit code 2)."""
+
+
+def check_database(path: Path) -> Path:
+    """The resolved path of an existing SQLite file made by CLIN, or :class:`ViewerError`."""
+    if not path.exists():
+        raise ViewerError(f"database {path} does not exist: run `clin run` first or pass --db")
+    if not path.is_file():
+        raise ViewerError(f"{path} is not a file")
+    with open(path, "rb") as fh:
+        if fh.read(16) != b"SQLite format 3\x00":
+            raise ViewerError(f"{path} is not a SQLite database")
+    path = path.resolve()
+    try:
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        try:
+            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise ViewerError(f"cannot read {path}: {exc}") from None
+    if not {"runs", "trials", "steps", "learnings"} <= names:
+        raise ViewerError(f"{path} is not a CLIN database (no runs/trials/steps tables)")
+    return path
+
+
+def _metadata() -> dict[str, Any]:
+    text = resources.files("clin.memory").joinpath("datasette-metadata.json").read_text()
+    return json.loads(text)
+
+
+def error_response(status: int, message: str) -> Response:
+    return Response.html(render.render_error(status, message, URLS), status=status)
+
+
+async def _run(datasette: Datasette, request: Any, path: str) -> Any:
+    if request.method not in ("GET", "HEAD"):
+        raise _Answer(error_response(405, "the viewer is read-only: only GET requests"))
+    args = parse_qs(request.query_string, keep_blank_values=True)
+    try:
+        build = routes.resolve(path, args)
+        return await datasette.get_database(DB_NAME).execute_fn(build)
+    except PageError as exc:
+        raise _Answer(error_response(exc.status, str(exc))) from None
+    except sqlite3.Error as exc:
+        raise _Answer(error_response(500, f"database error: {exc}")) from None
+
+
+class _Answer(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+async def page_view(datasette: Datasette, request: Any) -> Response:
+    try:
+        page = await _run(datasette, request, request.path)
+    except _Answer as a:
+        return a.response
+    return Response.html(render.render_page(page, request.path, URLS))
+
+
+async def sql_view(datasette: Datasette, request: Any) -> Response:
+    path = request.url_vars["page"]
+    try:
+        page = await _run(datasette, request, path)
+    except _Answer as a:
+        return a.response
+    if request.query_string:
+        path += "?" + request.query_string
+    return Response.html(render.render_sql(page, path, URLS))
+
+
+def build_datasette(db: Path) -> Datasette:
+    """A Datasette over ``db`` (read-only) with the viewer's pages."""
+    from datasette.plugins import pm
+
+    from . import plugin
+
+    path = check_database(db)
+    if pm.get_plugin("clin_viewer") is None:
+        pm.register(plugin, name="clin_viewer")
+        if pm.get_plugin("datasette.handle_exception") is not None:
+            pm.unregister(name="datasette.handle_exception")
+    ds = Datasette(metadata=_metadata(), settings={"sql_time_limit_ms": 3000})
+    ds.add_database(Database(ds, path=str(path), is_mutable=True), name=DB_NAME)
+    return ds
+
+
+def serve(db: Path, *, port: int = 0, open_browser: bool = False,
+          announce: Any = print) -> None:
+    """Serve on 127.0.0.1 (port 0: any free port) until interrupted; ``announce`` gets the
+    address once the socket is listening."""
+    import socket
+    import webbrowser
+
+    import uvicorn
+
+    ds = build_datasette(db)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as exc:
+        sock.close()
+        raise ViewerError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
+    sock.listen(128)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    announce(url)
+    if open_browser:
+        webbrowser.open(url)
+    config = uvicorn.Config(ds.app(), log_level="warning", lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])

@@ -3,8 +3,8 @@
 Datasette brings table browsing, the SQL editor, canned queries and JSON for free; the plugin
 adds the pages of :mod:`clin.viewer.pages` at ``/``, ``/run/N``, ``/trial/N``, ... and
 ``/sql/<page>`` for the queries behind each. Read-only, in three layers: Datasette opens the
-file ``mode=ro``, every connection to it gets ``PRAGMA query_only``, and the plugin routes
-answer GET and HEAD only. The database is always named ``clin`` inside Datasette, whatever
+file ``mode=ro``, every connection to it gets ``PRAGMA query_only``, and every path answers
+GET and HEAD only (an ASGI wrapper refuses other methods before any handler runs). The database is always named ``clin`` inside Datasette, whatever
 its file name, so the shipped metadata (canned queries, facets) applies to any file.
 """
 
@@ -65,8 +65,6 @@ def error_response(status: int, message: str) -> Response:
 
 
 async def _run(datasette: Datasette, request: Any, path: str) -> Any:
-    if request.method not in ("GET", "HEAD"):
-        raise _Answer(error_response(405, "the viewer is read-only: only GET requests"))
     args = parse_qs(request.query_string, keep_blank_values=True)
     try:
         build = routes.resolve(path, args)

@@ -10,7 +10,8 @@ from typing import Any
 from datasette import hookimpl
 
 from . import routes
-from .app import error_response, page_view, sql_view
+from .app import URLS, error_response, page_view, sql_view
+from .render import render_error
 from .urls import DB_NAME
 
 
@@ -58,3 +59,23 @@ def handle_exception(request: Any, exception: Exception) -> Any:
         return error_response(status, message)
 
     return inner
+
+
+@hookimpl
+def asgi_wrapper() -> Any:
+    """GET and HEAD only, on every path (Datasette's own POST endpoints included): the viewer
+    has nothing to submit, so no request of another method reaches any handler."""
+
+    def wrap(app: Any) -> Any:
+        async def reads_only(scope: dict, receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD"):
+                body = render_error(405, "the viewer is read-only: GET and HEAD only", URLS)
+                await send({"type": "http.response.start", "status": 405, "headers": [
+                    (b"content-type", b"text/html; charset=utf-8"), (b"allow", b"GET, HEAD")]})
+                await send({"type": "http.response.body", "body": body.encode()})
+                return
+            await app(scope, receive, send)
+
+        return reads_only
+
+    return wrap

@@ -325,7 +325,8 @@ def trial(conn: sqlite3.Connection, trial_id: int, *, with_prompts: bool = False
     prev_t = siblings[pos - 1] if pos > 0 else None
     next_t = siblings[pos + 1] if pos + 1 < len(siblings) else None
     chart = line_chart([("score", [(s["idx"], s["score"]) for s in steps
-                                   if s["score"] is not None])], y_max=100, x_label="step")
+                                   if s["score"] is not None])], y_max=100, x_label="step",
+                       height=140)
     return r.page(
         "trial.html" if not with_prompts else "trial_steps.html",
         f"Trial {t['idx']} of run {t['run_id']} ({t['task']})",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import random
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -43,7 +44,7 @@ def generate(path: Path, episodes: int = EPISODES, trials: int = TRIALS, steps: 
     rnd = random.Random(seed)
     with Memory(path):  # schema and migrations
         pass
-    conn = __import__("sqlite3").connect(path, isolation_level=None)
+    conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("BEGIN")
@@ -123,11 +124,27 @@ def generate(path: Path, episodes: int = EPISODES, trials: int = TRIALS, steps: 
                              "(?, ?, 'added', 'may', ?, ?, ?)", [learning_id, trial_id, text,
                                                                   score, ts])
                 scope_learnings.append(learning_id)
+    # A meta-memory built from the first episode's best trial, as GEN-ENV / GEN-TASK store.
+    learning_id += 1
+    conn.execute(
+        "INSERT INTO learnings (id, namespace, agent, env, cause, effect, relation, confidence, "
+        "text, key, status, support, score_sum, first_seen, last_seen) VALUES (?, 'bench/meta',"
+        " 'clin', 'scienceworld', 'looking around', 'any task', 'necessary', 'may', "
+        "'looking around MAY BE NECESSARY to any task', 'meta', 'active', 1, 0, ?, ?)",
+        [learning_id, ts, ts])
+    conn.execute("INSERT INTO meta_memories (id, eval_id, key, namespace, agent, env, status, "
+                 "learnings_written, learnings_rejected, created_at) VALUES (1, 1, "
+                 "'gen-env/any', 'bench/meta', 'clin', 'scienceworld', 'done', 1, 0, ?)", [ts])
+    conn.execute("INSERT INTO meta_learnings (meta_id, learning_id) VALUES (1, ?)", [learning_id])
+    conn.execute("INSERT INTO meta_sources (meta_id, source_episode_id, source_run_id, "
+                 "source_trial_id, source_task, source_variation, source_score) VALUES "
+                 "(1, 1, 1, 1, ?, 0, 0)", [TASKS[1]])
     conn.execute("COMMIT")
     conn.close()
-    top = max(cite_count, key=lambda k: cite_count[k])
+    top = max(cite_count, key=lambda k: cite_count[k]) if cite_count else 0
     return {"trials": trial_id, "steps": step_rows, "calls": call_id,
-            "learnings": learning_id, "cited_learning": top, "cites": cite_count[top]}
+            "learnings": learning_id, "cited_learning": top, "cites": cite_count.get(top, 0),
+            "meta_learning": learning_id}
 
 
 def _get(base: str, path: str) -> tuple[int, float, int]:

@@ -450,3 +450,12 @@ def m003_eval(db: sqlite_utils.Database) -> None:
         JOIN learnings l ON l.id = ml.learning_id
         """,
     )
+
+
+@migration
+def m004_llm_calls_tokens_index(db: sqlite_utils.Database) -> None:
+    """Token sums per trial (``v_trial_scores``, ``v_eval_trials``) from the index alone:
+    without it each sum reads whole ``llm_calls`` rows, prompt text included (0.45 s instead
+    of 0.07 s for 1,000 trials x 100 steps, see bench/RESULTS.md, viewer)."""
+    db["llm_calls"].create_index(["trial_id", "prompt_tokens", "completion_tokens"],
+                                 index_name="idx_llm_calls_trial_tokens")

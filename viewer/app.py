@@ -2,9 +2,10 @@
 
 Datasette brings table browsing, the SQL editor, canned queries and JSON for free; the plugin
 adds the pages of :mod:`clin.viewer.pages` at ``/``, ``/run/N``, ``/trial/N``, ... and
-``/sql/<page>`` for the queries behind each. Read-only, in three layers: Datasette opens the
-file ``mode=ro``, every connection to it gets ``PRAGMA query_only``, and every path answers
-GET and HEAD only (an ASGI wrapper refuses other methods before any handler runs). The database is always named ``clin`` inside Datasette, whatever
+``/sql/<page>`` for the queries behind each. Read-only, in three layers: the database opens
+``mode=ro`` connections only (:class:`ReadOnlyDatabase` has no write connection), each gets
+``PRAGMA query_only``, and every path answers GET and HEAD only (an ASGI wrapper refuses
+other methods before any handler runs). The database is always named ``clin`` inside Datasette, whatever
 its file name, so the shipped metadata (canned queries, facets) applies to any file.
 """
 
@@ -99,6 +100,20 @@ async def sql_view(datasette: Datasette, request: Any) -> Response:
     return Response.html(render.render_sql(page, path, URLS))
 
 
+class ReadOnlyDatabase(Database):
+    """A Datasette database that can only ever open read-only connections: ``mode=ro`` on a
+    properly escaped file URI (Datasette splices the raw path into its URI, which breaks on a
+    ``?``, ``#`` or ``%`` in the file name), and no write connection at all."""
+
+    def connect(self, write: bool = False) -> sqlite3.Connection:
+        if write:
+            raise sqlite3.OperationalError("clin view is read-only: no write connection")
+        conn = sqlite3.connect(f"{Path(self.path).as_uri()}?mode=ro", uri=True,
+                               check_same_thread=False)
+        self._all_file_connections.append(conn)
+        return conn
+
+
 def build_datasette(db: Path) -> Datasette:
     """A Datasette over ``db`` (read-only) with the viewer's pages."""
     from datasette.plugins import pm
@@ -112,7 +127,7 @@ def build_datasette(db: Path) -> Datasette:
             pm.unregister(name="datasette.handle_exception")
     # Suggested facets cost seconds on a 100,000-step table (a GROUP BY per column per page).
     ds = Datasette(metadata=_metadata(), settings={"suggest_facets": False})
-    ds.add_database(Database(ds, path=str(path), is_mutable=True), name=DB_NAME)
+    ds.add_database(ReadOnlyDatabase(ds, path=str(path), is_mutable=True), name=DB_NAME)
     return ds
 
 

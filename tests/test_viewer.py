@@ -141,6 +141,10 @@ def test_follow_trial_step_learning_to_the_trial_that_wrote_it(
     page.goto(viewer + "/")
     assert page.locator("#runs").get_by_text("grow-plant").count() >= 1
     _shot(page, tmp_path / "index.png")
+    with page.expect_navigation():
+        page.locator("select[name=task]").select_option("grow-plant")  # filter by task
+    assert page.url.endswith("/?task=grow-plant")
+    assert page.locator("#runs tr").count() == 2  # header + the one run
     _follow(page, page.get_by_role("link", name=f"run {run_db['run_id']}", exact=True).first)
     assert page.url.endswith(f"/run/{run_db['run_id']}")
     assert page.locator("svg.chart polyline").count() >= 1  # score by trial
@@ -229,6 +233,8 @@ def _crawl(base: str) -> tuple[set[str], set[str]]:
         ours.add(path)
         status, body = _raw(base, "GET", path)
         assert status == 200, path
+        if not path.startswith("/sql/"):
+            assert 'id="sql-link" href="/sql' in body, f"{path} has no SQL link"
         for href in re.findall(r'href="([^"#]*)', body):
             href = html.unescape(href)
             if not href.startswith("/"):

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from clin.memory import Memory
+from clin.trials.schema import open_memory
 
 from .stats import BenchTable, median, verdict
 
@@ -43,7 +43,7 @@ def generate(path: Path, episodes: int = EPISODES, trials: int = TRIALS, steps: 
              seed: int = 7) -> dict[str, int]:
     """Write the database; returns ids worth timing (a trial, a learning cited often, ...)."""
     rnd = random.Random(seed)
-    with Memory(path):  # schema and migrations
+    with open_memory(path):  # the memory's schema and the eval tables
         pass
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")

@@ -146,8 +146,8 @@ def report_cmd(
 ) -> None:
     """Paper-style tables and plots for an eval, all computed by SQL views over the database;
     with --html, also the viewer's pages as a folder that opens from disk."""
-    from clin.memory import Memory
     from clin.trials.report import build_report, write_report
+    from clin.trials.schema import open_memory
 
     if not db.exists():
         raise UserError(f"database {db} does not exist yet: run `clin eval` first or pass --db")
@@ -156,7 +156,7 @@ def report_cmd(
     if html and (run_id is not None or (run is None and _latest_eval(db) is None)):
         _export_html(db, out_dir, run_id=run_id if run_id is not None else _latest_run(db))
         return
-    with Memory(db) as mem:  # applies pending migrations, so the views exist
+    with open_memory(db) as mem:  # applies pending migrations, so the views exist
         rep = build_report(mem, run)
     files = write_report(rep, out_dir)
     if html:

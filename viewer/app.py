@@ -5,8 +5,9 @@ adds the pages of :mod:`clin.viewer.pages` at ``/``, ``/run/N``, ``/trial/N``, .
 ``/sql/<page>`` for the queries behind each. Read-only, in three layers: the database opens
 ``mode=ro`` connections only (:class:`ReadOnlyDatabase` has no write connection), each gets
 ``PRAGMA query_only``, and every path answers GET and HEAD only (an ASGI wrapper refuses
-other methods before any handler runs). The database is always named ``clin`` inside Datasette, whatever
-its file name, so the shipped metadata (canned queries, facets) applies to any file.
+other methods before any handler runs). The database is always named ``clin`` inside
+Datasette, whatever its file name, so the shipped metadata (canned queries, facets) applies
+to any file.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from datasette.database import Database
 from datasette.utils.asgi import Response
 
 from . import render, routes
-from .pages import PageError
+from .pages import Page, PageError
 from .urls import DB_NAME, ServerUrls
 
 URLS = ServerUrls()
@@ -65,36 +66,31 @@ def error_response(status: int, message: str) -> Response:
     return Response.html(render.render_error(status, message, URLS), status=status)
 
 
-async def _run(datasette: Datasette, request: Any, path: str) -> Any:
+async def _build(datasette: Datasette, request: Any, path: str) -> Page | Response:
+    """The page at ``path`` built on a read connection, or the error page answering it."""
     args = parse_qs(request.query_string, keep_blank_values=True)
     try:
         build = routes.resolve(path, args)
         return await datasette.get_database(DB_NAME).execute_fn(build)
     except PageError as exc:
-        raise _Answer(error_response(exc.status, str(exc))) from None
+        return error_response(exc.status, str(exc))
     except sqlite3.Error as exc:
-        raise _Answer(error_response(500, f"database error: {exc}")) from None
-
-
-class _Answer(Exception):
-    def __init__(self, response: Response) -> None:
-        self.response = response
+        return error_response(500, f"database error: {exc}")
 
 
 async def page_view(datasette: Datasette, request: Any) -> Response:
-    try:
-        page = await _run(datasette, request, request.path)
-    except _Answer as a:
-        return a.response
-    return Response.html(render.render_page(page, request.path, URLS))
+    page = await _build(datasette, request, request.path)
+    if isinstance(page, Response):
+        return page
+    path = request.path + (f"?{request.query_string}" if request.query_string else "")
+    return Response.html(render.render_page(page, path, URLS))
 
 
 async def sql_view(datasette: Datasette, request: Any) -> Response:
     path = request.url_vars["page"]
-    try:
-        page = await _run(datasette, request, path)
-    except _Answer as a:
-        return a.response
+    page = await _build(datasette, request, path)
+    if isinstance(page, Response):
+        return page
     if request.query_string:
         path += "?" + request.query_string
     return Response.html(render.render_sql(page, path, URLS))

@@ -242,7 +242,7 @@ def view_table(workdir: Path | None = None) -> BenchTable:
          f"{len(files)} files in {export_s:.2f} s."),
         ("`trial_scores` with no run lists all 1,000 trials: most of its time is Datasette "
          "rendering 1,000 rows (808 KiB); its token sums read the index "
-         "`idx_llm_calls_trial_tokens` (migration m004: without it they read every "
+         "`idx_llm_calls_trial_tokens` (migration m005: without it they read every "
          "`llm_calls` row, prompt text included, 0.45 s of SQL instead of 0.07 s)."),
     ]
     return BenchTable(key="view", title="5. Viewer page loads (`clin view`, 1,000 trials x "

@@ -174,7 +174,7 @@ def scale_table(runs: list[ScaleRun]) -> BenchTable:
                      f"{r.rss_java_mb:.0f}"])
     return BenchTable(
         key="scale",
-        title=f"5. Eval scaling: episodes/min, LLM answering after {DELAY_S:g} s "
+        title=f"6. Eval scaling: episodes/min, LLM answering after {DELAY_S:g} s "
               "(fake OpenAI server), local processes vs Ray actors",
         columns=["executor", "workers", "episodes", "episodes/min", "vs 1 worker",
                  "episodes s", "wall s", "LLM calls/episode", "RSS/worker Python MB",

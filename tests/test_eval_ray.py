@@ -1,12 +1,13 @@
 """`clin eval --executor ray` on a real two-node Ray cluster started on this machine (one
 `ray start --head`, one `ray start --address`, one CPU each, so the two actors land on
 different nodes): the same rows as local workers, an actor killed mid-episode, a hung
-episode cancelled. The cluster is started once for the module."""
+episode cancelled, a stopped driver resumed. The cluster is started once for the module."""
 
 from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -151,3 +152,31 @@ def test_executor_ray_without_ray_installed_is_one_line(
     assert code == 2
     assert err == ["error: --executor ray needs Ray: pip install 'clin-agent[ray]'"]
     assert not db_path.exists()
+
+
+def test_driver_stopped_then_resumed_keeps_landed_episodes(cluster: str, tmp_path: Path) -> None:
+    db = tmp_path / "resume.db"
+    cfg = ADAPT.model_copy(update={"test_variations": 2, "trials": 1, "max_steps": 1})
+
+    def stop_after_first_landing(_: object) -> None:
+        with sqlite3.connect(db) as conn:
+            if conn.execute("SELECT count(*) FROM eval_episodes WHERE status = 'finished'"
+                            ).fetchone()[0]:
+                raise KeyboardInterrupt  # the driver goes away; the actors with it
+
+    with pytest.raises(KeyboardInterrupt):
+        run_eval(db, cfg, workers=1, executor="ray", ray_address=cluster,
+                 llm_factory=roomy_llm, on_progress=stop_after_first_landing)
+    with Memory(db) as mem:
+        first, second = (r["status"] for r in mem.db.query(
+            "SELECT status FROM eval_episodes ORDER BY id"))
+        assert (first, second in ("pending", "interrupted")) == ("finished", True)
+        assert mem.db.execute("SELECT status FROM evals").fetchone()[0] == "interrupted"
+    summary = run_eval(db, None, resume=True, workers=1, executor="ray", ray_address=cluster,
+                       llm_factory=roomy_llm)
+    assert (summary.status, summary.trials_done, summary.ran_trials) == ("finished", 2, 1)
+    check_clean(db)
+    with Memory(db) as mem:
+        assert mem.db.execute("SELECT count(*) FROM trials").fetchone()[0] == 2
+        assert mem.db.execute("SELECT count(*) FROM runs WHERE status = 'finished'"
+                              ).fetchone()[0] == 2

@@ -15,7 +15,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 # No usage reporting; no token auth (a local Ray started elsewhere may have left a token in
 # ~/.ray, which would switch a new cluster to token auth): the cluster binds 127.0.0.1 only.
-QUIET = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+# Ray's memory monitor is off: on a shared machine other jobs' memory would make it kill the
+# test's actors (the kernel's OOM killer still applies).
+QUIET = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",
+         "RAY_memory_monitor_refresh_ms": "0"}
 
 
 def free_port() -> int:

@@ -55,6 +55,8 @@ from .schema import open_memory
 POLL_S = 0.5
 DEFAULT_TIMEOUT_S = 3600.0
 DEFAULT_ATTEMPTS = 3
+RESTARTS = 5  # per actor: beyond it (e.g. killed over and over for memory) it is lost
+STARTUP_TIMEOUT_S = 600.0  # an actor (its JVM) must be up within this, at start or restart
 
 try:  # an actor that is restarting answers "unavailable": the same fault, seen earlier
     from ray.exceptions import ActorUnavailableError
@@ -208,6 +210,8 @@ class RayRunner(_Runner):
         self.actors: list[Any] = []
         self.states: dict[int, dict[str, Any]] = {}
         self.recovering: dict[int, Any] = {}  # actor -> probe call, while Ray restarts it
+        self.recovering_since: dict[int, float] = {}
+        self.lost: set[int] = set()
         self.high = 0
         self.local: tuple[TextEnv, ChatLLM] | None = None
         self.started_ray = not ray.is_initialized()
@@ -220,10 +224,18 @@ class RayRunner(_Runner):
                             f"Ray cluster, which has {cpus:g}: add nodes or start them with "
                             "`ray start --num-cpus N`")
         remote = ray.remote(EpisodeActor).options(
-            max_restarts=-1, max_task_retries=0, max_concurrency=2, num_cpus=actor_cpus)
+            max_restarts=RESTARTS, max_task_retries=0, max_concurrency=2, num_cpus=actor_cpus)
         self.actors = [remote.remote(llm_factory, env_factory) for _ in range(workers)]
         # environments up before any timer starts; the pids tell a restarted actor apart
-        self.procs = [_proc(w) for w in ray.get([a.where.remote() for a in self.actors])]
+        try:
+            where = ray.get([a.where.remote() for a in self.actors], timeout=STARTUP_TIMEOUT_S)
+        except (*ACTOR_FAULTS, GetTimeoutError) as exc:
+            self.close(ok=False)
+            raise RuntimeError(
+                f"Ray actors did not start ({type(exc).__name__}): every node needs Java 17 "
+                "and clin-agent installed; Ray also kills workers when a node runs out of "
+                "memory (see the raylet logs)") from None
+        self.procs = [_proc(w) for w in where]
 
     # ------------------------------------------------------------------ phases
     def phase(self, name: str, jobs: list[tuple[str, str]]) -> None:
@@ -286,14 +298,26 @@ class RayRunner(_Runner):
             except ACTOR_FAULTS:
                 pid = self.procs[i]
             if pid == self.procs[i]:  # the old process (a kill is asynchronous) or none yet
-                self.recovering[i] = self.actors[i].where.remote()
+                if time.monotonic() - self.recovering_since[i] > STARTUP_TIMEOUT_S:
+                    self._lose(i)
+                else:
+                    self.recovering[i] = self.actors[i].where.remote()
             else:
                 self.procs[i] = pid
                 del self.recovering[i]
 
+    def _lose(self, i: int) -> None:
+        """Actor ``i`` did not come back (restarts exhausted or too slow): stop waiting."""
+        self.lost.add(i)
+        del self.recovering[i]
+        if len(self.lost) == len(self.actors):
+            raise RuntimeError(
+                f"all {len(self.actors)} Ray actors were lost (each restarted up to {RESTARTS} "
+                "times); see the raylet logs (out of memory? a node gone?)")
+
     def _dispatch(self, queue: list[_Job], flying: dict[int, _Flight]) -> None:
         free = [i for i in range(len(self.actors))
-                if i not in flying and i not in self.recovering]
+                if i not in flying and i not in self.recovering and i not in self.lost]
         for job in list(queue):
             if not free:
                 return
@@ -338,6 +362,7 @@ class RayRunner(_Runner):
         job = flight.job
         self.states.pop(flight.actor, None)
         self.recovering[flight.actor] = self.actors[flight.actor].where.remote()
+        self.recovering_since[flight.actor] = time.monotonic()
         ep = evaldb.episode(self.mem, self.row.id, job.arg)
         error = f"ray attempt {job.attempt} of {self.max_attempts} on actor {flight.actor}: {why}"
         run_id = self.mem.start_run(

@@ -21,11 +21,12 @@ PER_TRIAL = STEPS + 1  # controller calls + one reflection
 def test_gen_env_trial1_prompt_contains_meta_memory(sw, db_path: Path) -> None:
     cfg = EvalConfig(protocol="gen-env", tasks=["find-living-thing"], train_variations=2,
                      test_variations=1, trials=2, max_steps=STEPS, model="scripted")
-    llm = scripted(2 * 2 * PER_TRIAL + 1 + 2 * PER_TRIAL)  # train, meta, test
+    # train, BASE (one trial, no reflection), meta, test
+    llm = scripted(2 * 2 * PER_TRIAL + STEPS + 1 + 2 * PER_TRIAL)
     summary = run_eval(db_path, cfg, env=sw, llm=llm)
     llm.assert_complete()
     assert summary.status == "finished"
-    assert (summary.trials_done, summary.trials_total, summary.metas) == (6, 6, 1)
+    assert (summary.trials_done, summary.trials_total, summary.metas) == (7, 7, 1)
 
     with Memory(db_path) as mem:
         meta = list(mem.db.query("SELECT * FROM meta_memories"))
@@ -60,7 +61,8 @@ def test_gen_task_meta_memory_reaches_the_new_task(sw, db_path: Path) -> None:
     cfg = EvalConfig(protocol="gen-task", tasks=["find-living-thing", "find-plant"],
                      train_variations=1, test_variations=1, trials=1, max_steps=STEPS,
                      model="scripted")
-    llm = scripted(2 * PER_TRIAL + 2 + 2 * PER_TRIAL)  # train, one meta per target, test
+    # train, BASE per target, one meta per target, test
+    llm = scripted(2 * PER_TRIAL + 2 * STEPS + 2 + 2 * PER_TRIAL)
     assert run_eval(db_path, cfg, env=sw, llm=llm).status == "finished"
     llm.assert_complete()
     with Memory(db_path) as mem:

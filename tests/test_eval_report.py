@@ -82,7 +82,7 @@ def test_report_numbers_equal_sql(gen_db: Path) -> None:
             sum(r["tokens_per_trial"] for r in rep.rows) / 2, abs=0.051)
         assert {g["grp"] for g in rep.group_rows} == {"short", "long", "all"}
         table = markdown_table(rep)
-        assert "zero-shot (GEN trial 1)" in table and "| avg all |" in table
+        assert "GEN (zero-shot)" in table and "BASE (no memory)" in table and "| avg all |" in table
 
 
 def test_clin_report_writes_pngs_and_documents(gen_db: Path, tmp_path: Path,

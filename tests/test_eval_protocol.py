@@ -1,0 +1,128 @@
+"""Issue 10's eval protocol: a no-memory BASE on the same test variations as GEN, paper-style
+scores (negatives as 0) beside raw ones, the authors' 1.5 x gold-path step cap, and the
+paper's figures in `clin report`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from clin.cli import main
+from clin.envs.base import TaskInfo
+from clin.memory import Memory
+from clin.trials.eval import prepare, run_eval
+from clin.trials.protocols import EvalConfig, plan, step_limit
+from clin.trials.report import build_report
+
+from clin.errors import UserError
+from clin.llm import ScriptedLLM
+from clin.llm.base import Message
+from tests.eval_helpers import answer
+
+
+def split(task: str, which: str) -> list[int]:
+    return [0, 1, 2] if which == "train" else [10, 11]
+
+
+def test_step_limit_fixed_and_gold() -> None:
+    fixed = EvalConfig(step_budget="fixed", max_steps=40)
+    assert step_limit(fixed, None) == 40 and step_limit(fixed, 90) == 40
+    gold = EvalConfig(step_budget="gold1.5", max_steps=100)
+    assert step_limit(gold, 16) == 24  # 1.5 x 16
+    assert step_limit(gold, 11) == 17  # the authors stop once len >= 16.5
+    assert step_limit(gold, 2) == 6  # their check only runs after 5 actions
+    assert step_limit(gold, 90) == 100  # never above --max-steps
+    with pytest.raises(ValueError):
+        step_limit(gold, None)
+
+
+def test_plan_base_on_the_test_variations() -> None:
+    p = plan(EvalConfig(protocol="gen-env", tasks=["boil"], train_variations=1,
+                        test_variations=2), "ns", split)
+    assert [(e.key, e.trials, e.namespace) for e in p.base] == [
+        ("base/boil/10", 1, "ns/base"), ("base/boil/11", 1, "ns/base")]
+    assert [e.variation for e in p.base] == [e.variation for e in p.test]
+    assert not plan(EvalConfig(protocol="gen-env", tasks=["boil"], base=False), "ns",
+                    split).base
+    assert not plan(EvalConfig(protocol="adapt", tasks=["boil"]), "ns", split).base
+
+
+def fail_without_memory() -> ScriptedLLM:
+    """Without learnings in the prompt the controller focuses on the air, which fails the task
+    (-100); with learnings it looks around. So BASE and every first training trial fail."""
+
+    def reply(messages: list[Message]) -> str:
+        system = messages[0].content
+        if "META-MEMORY" not in system and "review an agent's attempt" not in system \
+                and "[1] " not in system:
+            return json.dumps({"used_learnings": [], "rationale": "", "action": "focus on air"})
+        return answer(messages)
+
+    # train: 2 + 3 calls, BASE: 1 (no reflection), meta: 1, test: 3 + 3
+    return ScriptedLLM([reply] * 13)
+
+
+@pytest.mark.scienceworld
+def test_gen_env_report_base_gen_gen_adapt(sw, db_path: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture) -> None:
+    cfg = EvalConfig(protocol="gen-env", tasks=["find-living-thing"], train_variations=1,
+                     test_variations=1, trials=2, max_steps=2, model="scripted")
+    assert cfg.step_budget == "gold1.5"
+    llm = fail_without_memory()
+    assert run_eval(db_path, cfg, env=sw, llm=llm).status == "finished"
+    llm.assert_complete()  # exactly 13 calls: BASE wrote no reflection
+
+    with Memory(db_path) as mem:
+        eps = {r["phase"]: r for r in mem.db.query("SELECT * FROM eval_episodes")}
+        assert eps["base"]["variation"] == eps["test"]["variation"]  # same test variation
+        assert eps["base"]["namespace"] == "eval-1/base"
+        assert eps["test"]["gold_steps"] > 2 and eps["test"]["max_steps"] == 2  # capped
+        assert mem.db.execute("SELECT count(*) FROM learnings WHERE namespace = ?",
+                              ["eval-1/base"]).fetchone()[0] == 0
+        rep = build_report(mem)
+        row = rep.rows[0]
+        assert (row["base_score"], row["base_paper"]) == (-100.0, 0.0)
+        assert (row["train_trial1_score"], row["train_trial1_paper"]) == (-100.0, 0.0)
+        assert row["trial1_score"] >= 0 and row["trial1_paper"] == row["trial1_score"]
+        assert row["steps_norm"] == pytest.approx(
+            row["steps_per_trial"] / eps["test"]["gold_steps"], abs=0.01)
+        paper = {r.setting: r for r in rep.paper}
+        assert paper["BASE (no memory, test variations)"].paper == 48.6
+        assert paper["BASE (no memory, test variations)"].ours_raw == -100.0
+        assert paper["GEN zero-shot (trial 1)"].paper == 52.7
+        assert paper["GEN+ADAPT (final trial)"].paper == 69.5
+
+    out = tmp_path / "rep"
+    assert main(["report", "--db", str(db_path), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for text in ("BASE", "GEN", "GEN+ADAPT", "48.6", "52.7", "69.5", "39.4", "-100.0",
+                 "counts", "1.5 x gold"):
+        assert text in printed, text
+    md = (out / "eval1-report.md").read_text()
+    assert "| BASE (no memory) | GEN (zero-shot) | GEN+ADAPT (final) | BASE (raw) |" in md
+    assert "| GEN zero-shot (trial 1) | " in md and "| 52.7 |" in md
+    assert "counts as 0" in md
+
+
+def test_step_budget_needs_gold_paths(db_path: Path) -> None:
+    class NoGold:
+        name = "tiny"
+
+        def tasks(self) -> list[TaskInfo]:
+            return [TaskInfo(name="boil", variations=20)]
+
+        def split(self, task: str, which: str) -> list[int]:
+            return split(task, which)
+
+    with Memory(db_path) as mem, pytest.raises(UserError, match="--step-budget fixed"):
+        prepare(mem, NoGold(), EvalConfig(tasks=["boil"]), None)  # type: ignore[arg-type]
+    with Memory(db_path) as mem:
+        _, the_plan = prepare(mem, NoGold(), EvalConfig(tasks=["boil"], step_budget="fixed"),
+                                None)  # type: ignore[arg-type]
+        assert the_plan.test
+
+
+def test_cli_rejects_an_unknown_step_budget(capsys: pytest.CaptureFixture) -> None:
+    assert main(["eval", "--step-budget", "2x", "--model", "scripted"]) == 2
+    assert "unknown --step-budget '2x'" in capsys.readouterr().err

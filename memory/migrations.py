@@ -567,3 +567,14 @@ def m004_eval_protocol(db: sqlite_utils.Database) -> None:
         FROM v_eval_trials GROUP BY eval_id, phase, trial
         """,
     )
+
+
+@migration
+def m005_learnings_inherited(db: sqlite_utils.Database) -> None:
+    """Inherited learnings (issue 10): a copy of a broader scope's learning made into a
+    narrower scope, so that scope's reflections can demote or retire it there without touching
+    the original that other scopes see. ``inherited_from`` is the original's id; recall shows
+    the copy instead of the original."""
+    db.execute("ALTER TABLE learnings ADD COLUMN inherited_from INTEGER REFERENCES learnings(id)")
+    db.execute("CREATE INDEX idx_learnings_inherited_from ON learnings (inherited_from) "
+               "WHERE inherited_from IS NOT NULL")

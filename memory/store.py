@@ -63,6 +63,8 @@ class Learning(BaseModel):
     status: str = "active"
     first_trial_id: int | None = None
     last_trial_id: int | None = None
+    inherited_from: int | None = None  # the broader scope's learning this is a copy of
+    inherited_level: str | None = None  # that learning's scope: task | env | global
 
 
 class StepRecord(BaseModel):
@@ -514,7 +516,8 @@ class Memory:
             "l.id, l.text, l.cause, l.effect, l.relation, l.confidence, l.support, "
             "round(l.score_sum / max(l.support, 1), 2) AS mean_score, l.env, l.task, "
             "l.variation, l.status, l.first_trial_id, l.last_trial_id, l.last_seen, "
-            "(l.env IS NOT NULL) + (l.task IS NOT NULL) + (l.variation IS NOT NULL) AS spec"
+            "(l.env IS NOT NULL) + (l.task IS NOT NULL) + (l.variation IS NOT NULL) AS spec, "
+            f"l.inherited_from, {INHERITED_LEVEL}"
         )
         union, params = ranking.candidates_sql(scope, columns)
         order = "spec DESC, confidence = 'should' DESC, support DESC, last_seen DESC, id"
@@ -584,6 +587,14 @@ class Memory:
 
         return reflect(self, scope, llm, trial_id=trial_id, goal=goal)
 
+    def inherit(self, scope: Scope) -> list[int]:
+        """Copy the learnings ``scope`` sees from broader scopes into ``scope`` itself, so its
+        own reflections can keep, demote or retire them there while the originals stay as
+        they are for every other scope. Idempotent; returns the ids of the new copies."""
+        from .inherit import inherit
+
+        return inherit(self, scope)
+
     def render(
         self,
         scope: Scope,
@@ -596,6 +607,14 @@ class Memory:
         from .render import render
 
         return render(self.recall(scope, query, k), budget_tokens)
+
+
+# The scope level of the learning a copy was inherited from (NULL for a learning of its own).
+INHERITED_LEVEL = (
+    "(SELECT CASE WHEN s.variation IS NOT NULL THEN 'variation' WHEN s.task IS NOT NULL "
+    "THEN 'task' WHEN s.env IS NOT NULL THEN 'env' ELSE 'global' END FROM learnings s "
+    "WHERE s.id = l.inherited_from) AS inherited_level"
+)
 
 
 def step_row(trial_id: int, step: StepRecord, created_at: str) -> dict[str, Any]:

@@ -77,4 +77,4 @@ def test_gen_task_meta_memory_reaches_the_new_task(sw, db_path: Path) -> None:
             "SELECT c.prompt FROM v_eval_trials v JOIN llm_calls c ON c.trial_id = v.trial_id "
             "WHERE v.phase = 'test' AND v.task = 'find-plant' AND c.purpose = 'controller' "
             "ORDER BY c.id LIMIT 1").fetchone()[0]
-        assert META_LINE in prompt
+        assert f"From other tasks (they may not apply to this one):\n[1] {META_LINE}" in prompt

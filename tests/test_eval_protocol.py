@@ -18,7 +18,7 @@ from clin.trials.report import build_report
 from clin.errors import UserError
 from clin.llm import ScriptedLLM
 from clin.llm.base import Message
-from tests.eval_helpers import answer
+from tests.eval_helpers import META_LINE, answer
 
 
 def split(task: str, which: str) -> list[int]:
@@ -126,3 +126,54 @@ def test_step_budget_needs_gold_paths(db_path: Path) -> None:
 def test_cli_rejects_an_unknown_step_budget(capsys: pytest.CaptureFixture) -> None:
     assert main(["eval", "--step-budget", "2x", "--model", "scripted"]) == 2
     assert "unknown --step-budget '2x'" in capsys.readouterr().err
+
+
+CONTRA = "teleporting to the outside DOES NOT CONTRIBUTE to finding any living thing"
+
+
+def contradicts_the_meta_memory() -> ScriptedLLM:
+    """Training reflections write REFLECTION_LINE; a reflection that sees the inherited
+    meta-learning (under its heading) contradicts it."""
+
+    def reply(messages: list[Message]) -> str:
+        if "review an agent's attempt" in messages[0].content and \
+                "From other variations of this task" in messages[-1].content:
+            return CONTRA
+        return answer(messages)
+
+    return ScriptedLLM([reply] * 9)  # train 2 x (1 + 1), meta 1, test 2 x (1 + 1)
+
+
+@pytest.mark.scienceworld
+def test_inherited_learning_contradicted_in_a_test_episode(sw, db_path: Path) -> None:
+    cfg = EvalConfig(protocol="gen-env", tasks=["find-living-thing"], train_variations=1,
+                     test_variations=1, trials=2, max_steps=1, model="scripted", base=False,
+                     step_budget="fixed")
+    llm = contradicts_the_meta_memory()
+    assert run_eval(db_path, cfg, env=sw, llm=llm).status == "finished"
+    llm.assert_complete()
+    with Memory(db_path) as mem:
+        (meta,) = mem.db.query("SELECT l.* FROM meta_learnings ml JOIN learnings l "
+                               "ON l.id = ml.learning_id")
+        assert (meta["text"], meta["status"], meta["confidence"]) == (META_LINE, "active", "may")
+        assert [e["event"] for e in mem.history(meta["id"])] == ["added"]  # never revised
+        (copy,) = mem.db.query("SELECT * FROM learnings WHERE inherited_from = ?", [meta["id"]])
+        assert (copy["variation"], copy["status"]) == (
+            str(mem.db.execute("SELECT variation FROM eval_episodes WHERE phase = 'test'")
+                .fetchone()[0]), "retired")
+        t1, t2 = [r[0] for r in mem.db.execute(
+            "SELECT trial_id FROM v_eval_trials WHERE phase = 'test' ORDER BY trial")]
+        assert [(e["event"], e["trial_id"]) for e in mem.history(copy["id"])] == [
+            ("inherited", None), ("retired", t1)]
+
+        def prompt(trial_id: int) -> str:
+            return mem.db.execute("SELECT prompt FROM llm_calls WHERE trial_id = ? AND "
+                                  "purpose = 'controller' LIMIT 1", [trial_id]).fetchone()[0]
+
+        first = prompt(t1)
+        assert f"From other variations of this task (they may not hold in this one):\n[1] " \
+               f"{META_LINE}" in first
+        second = prompt(t2)
+        assert META_LINE not in second and CONTRA in second  # revised for this episode
+        assert [r["text"] for r in mem.db.query("SELECT text FROM v_meta_memories")] == [
+            META_LINE]

@@ -58,6 +58,9 @@ def run_episode(
             return EpisodeResult(key=key, run_id=run_id, ran=[])
         evaldb.close_running_trials(mem, run_id, "interrupted")
         evaldb.set_episode(mem, ep.id, status="running")
+    if ep.phase == "test":
+        # The meta-memory becomes this episode's own, revisable copy (idempotent on resume).
+        mem.inherit(scope)
     done = {r["idx"] for r in evaldb.completed_trials(mem, run_id)}
     ran: list[int] = []
     ep = evaldb.episode(mem, eval_id, key)

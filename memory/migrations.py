@@ -463,6 +463,8 @@ def m004_eval_protocol(db: sqlite_utils.Database) -> None:
     """
     db["eval_episodes"].add_column("gold_steps", int)  # simulator's gold path length
     db["eval_episodes"].add_column("max_steps", int)  # the step limit its trials ran under
+    # The LLM call that summarized this source (GEN-TASK: one call per source task).
+    db.execute("ALTER TABLE meta_sources ADD COLUMN llm_call_id INTEGER REFERENCES llm_calls(id)")
     for view in ("v_eval_report_groups", "v_eval_report", "v_eval_curve", "v_eval_tasks",
                  "v_eval_episodes", "v_eval_trials"):
         db.execute(f"DROP VIEW IF EXISTS {view}")

@@ -177,3 +177,46 @@ def test_inherited_learning_contradicted_in_a_test_episode(sw, db_path: Path) ->
         assert META_LINE not in second and CONTRA in second  # revised for this episode
         assert [r["text"] for r in mem.db.query("SELECT text FROM v_meta_memories")] == [
             META_LINE]
+
+
+def per_source_meta() -> ScriptedLLM:
+    """The GEN-TASK meta writer answers three lines naming the earlier task it was shown."""
+
+    def reply(messages: list[Message]) -> str:
+        if "META-MEMORY" in messages[0].content:
+            source = messages[-1].content.split("EARLIER TASK: ", 1)[1].split("\n", 1)[0]
+            return "\n".join(f"going to room {n} of {source} MAY BE NECESSARY to finding "
+                             f"object {n}" for n in (1, 2, 3))
+        return answer(messages)
+
+    return ScriptedLLM([reply] * 11)  # train 3 x 2, BASE 1, meta 2 (one per source), test 2
+
+
+@pytest.mark.scienceworld
+def test_gen_task_meta_memory_per_source_task_within_budget(sw, db_path: Path) -> None:
+    cfg = EvalConfig(protocol="gen-task", tasks=["find-plant"],
+                     source_tasks=["find-living-thing", "chemistry-mix"], train_variations=1,
+                     test_variations=1, trials=1, max_steps=1, model="scripted",
+                     step_budget="fixed", meta_tokens_per_task=30)
+    llm = per_source_meta()
+    assert run_eval(db_path, cfg, env=sw, llm=llm).status == "finished"
+    llm.assert_complete()
+    with Memory(db_path) as mem:
+        src = {r["source_task"]: r["llm_call_id"] for r in mem.db.query(
+            "SELECT source_task, llm_call_id FROM meta_sources")}
+        assert set(src) == {"find-living-thing", "chemistry-mix"}
+        assert len(set(src.values())) == 2  # one call per source task
+        for task, call in src.items():
+            prompt = mem.db.execute("SELECT prompt FROM llm_calls WHERE id = ?",
+                                    [call]).fetchone()[0]
+            assert f"EARLIER TASK: {task}" in prompt and "At most 2 lines" in prompt
+            other = ({"find-living-thing", "chemistry-mix"} - {task}).pop()
+            assert f"task {other}," not in prompt  # only its own task's episodes
+        texts = sorted(r["text"] for r in mem.db.query("SELECT text FROM v_meta_memories"))
+        # 30 tokens per source task: the first line of each answer fits, the second does not
+        assert texts == [f"going to room 1 of {t} MAY BE NECESSARY to finding object 1"
+                         for t in ("chemistry-mix", "find-living-thing")]
+        rep = build_report(mem)
+        calls = mem.db.execute("SELECT sum(prompt_tokens + completion_tokens) FROM llm_calls "
+                               "WHERE purpose = 'meta'").fetchone()[0]
+        assert rep.meta_tokens == calls > 0

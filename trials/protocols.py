@@ -49,6 +49,7 @@ class EvalConfig(BaseModel):
     max_steps: int = 100
     step_budget: StepBudget = "gold1.5"
     base: bool = True  # GEN protocols: a no-memory BASE trial on every test variation
+    meta_tokens_per_task: int = 160  # GEN-TASK: meta-memory budget per source task
     simplification: str = "easy"
     model: str = "local"
     base_url: str | None = None

@@ -132,12 +132,12 @@ CONTRA = "teleporting to the outside DOES NOT CONTRIBUTE to finding any living t
 
 
 def contradicts_the_meta_memory() -> ScriptedLLM:
-    """Training reflections write REFLECTION_LINE; a reflection that sees the inherited
-    meta-learning (under its heading) contradicts it."""
+    """Training reflections write REFLECTION_LINE; a reflection whose memory holds the
+    inherited meta-learning (a test episode's) contradicts it."""
 
     def reply(messages: list[Message]) -> str:
         if "review an agent's attempt" in messages[0].content and \
-                "From other variations of this task" in messages[-1].content:
+                META_LINE in messages[-1].content:
             return CONTRA
         return answer(messages)
 

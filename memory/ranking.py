@@ -97,7 +97,7 @@ def candidates_sql(scope: Scope, columns: str, alias: str = "l") -> tuple[str, l
     """A UNION ALL of indexed lookups, one per ancestor scope, of active learnings.
 
     A learning copied into the scope or one of its ancestors (``inherited_from``, see
-    ``memory.inherit``) is left out: the copy, revised by that scope's reflections, stands in
+    ``learnings.inherit``) is left out: the copy, revised by that scope's reflections, stands in
     for it, even once the copy is retired.
 
     ``scope_filter`` is kept on every branch as the exact rule (the ``ifnull`` lookup alone

@@ -14,6 +14,7 @@ from clin.memory import Memory
 from clin.trials.eval import prepare, run_eval
 from clin.trials.protocols import EvalConfig, plan, step_limit
 from clin.trials.report import build_report
+from clin.trials.schema import open_memory
 
 from clin.errors import UserError
 from clin.llm import ScriptedLLM
@@ -115,9 +116,9 @@ def test_step_budget_needs_gold_paths(db_path: Path) -> None:
         def split(self, task: str, which: str) -> list[int]:
             return split(task, which)
 
-    with Memory(db_path) as mem, pytest.raises(UserError, match="--step-budget fixed"):
+    with open_memory(db_path) as mem, pytest.raises(UserError, match="--step-budget fixed"):
         prepare(mem, NoGold(), EvalConfig(tasks=["boil"]), None)  # type: ignore[arg-type]
-    with Memory(db_path) as mem:
+    with open_memory(db_path) as mem:
         _, the_plan = prepare(mem, NoGold(), EvalConfig(tasks=["boil"], step_budget="fixed"),
                                 None)  # type: ignore[arg-type]
         assert the_plan.test
@@ -144,13 +145,12 @@ def contradicts_the_meta_memory() -> ScriptedLLM:
     return ScriptedLLM([reply] * 9)  # train 2 x (1 + 1), meta 1, test 2 x (1 + 1)
 
 
-@pytest.mark.scienceworld
-def test_inherited_learning_contradicted_in_a_test_episode(sw, db_path: Path) -> None:
+def test_inherited_learning_contradicted_in_a_test_episode(tiny, db_path: Path) -> None:
     cfg = EvalConfig(protocol="gen-env", tasks=["find-living-thing"], train_variations=1,
                      test_variations=1, trials=2, max_steps=1, model="scripted", base=False,
                      step_budget="fixed")
     llm = contradicts_the_meta_memory()
-    assert run_eval(db_path, cfg, env=sw, llm=llm).status == "finished"
+    assert run_eval(db_path, cfg, env=tiny, llm=llm).status == "finished"
     llm.assert_complete()
     with Memory(db_path) as mem:
         (meta,) = mem.db.query("SELECT l.* FROM meta_learnings ml JOIN learnings l "
@@ -192,30 +192,29 @@ def per_source_meta() -> ScriptedLLM:
     return ScriptedLLM([reply] * 11)  # train 3 x 2, BASE 1, meta 2 (one per source), test 2
 
 
-@pytest.mark.scienceworld
-def test_gen_task_meta_memory_per_source_task_within_budget(sw, db_path: Path) -> None:
+def test_gen_task_meta_memory_per_source_task_within_budget(tiny, db_path: Path) -> None:
     cfg = EvalConfig(protocol="gen-task", tasks=["find-plant"],
-                     source_tasks=["find-living-thing", "chemistry-mix"], train_variations=1,
+                     source_tasks=["find-living-thing", "boil"], train_variations=1,
                      test_variations=1, trials=1, max_steps=1, model="scripted",
                      step_budget="fixed", meta_tokens_per_task=30)
     llm = per_source_meta()
-    assert run_eval(db_path, cfg, env=sw, llm=llm).status == "finished"
+    assert run_eval(db_path, cfg, env=tiny, llm=llm).status == "finished"
     llm.assert_complete()
     with Memory(db_path) as mem:
         src = {r["source_task"]: r["llm_call_id"] for r in mem.db.query(
             "SELECT source_task, llm_call_id FROM meta_sources")}
-        assert set(src) == {"find-living-thing", "chemistry-mix"}
+        assert set(src) == {"find-living-thing", "boil"}
         assert len(set(src.values())) == 2  # one call per source task
         for task, call in src.items():
             prompt = mem.db.execute("SELECT prompt FROM llm_calls WHERE id = ?",
                                     [call]).fetchone()[0]
             assert f"EARLIER TASK: {task}" in prompt and "At most 2 lines" in prompt
-            other = ({"find-living-thing", "chemistry-mix"} - {task}).pop()
+            other = ({"find-living-thing", "boil"} - {task}).pop()
             assert f"task {other}," not in prompt  # only its own task's episodes
         texts = sorted(r["text"] for r in mem.db.query("SELECT text FROM v_meta_memories"))
         # 30 tokens per source task: the first line of each answer fits, the second does not
         assert texts == [f"going to room 1 of {t} MAY BE NECESSARY to finding object 1"
-                         for t in ("chemistry-mix", "find-living-thing")]
+                         for t in ("boil", "find-living-thing")]
         rep = build_report(mem)
         calls = mem.db.execute("SELECT sum(prompt_tokens + completion_tokens) FROM llm_calls "
                                "WHERE purpose = 'meta'").fetchone()[0]

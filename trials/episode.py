@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from clin.envs.base import TextEnv
 from clin.memory import Memory
-from clin.memory.store import now
+from clin.memory.db import now
 from pydantic import BaseModel
 
 from clin.agent import AgentSettings, StepEvent, TrialResult, run_trial
@@ -56,12 +56,12 @@ def run_episode(
         run_id = ep.run_id
         if ep.status == "finished":
             return EpisodeResult(key=key, run_id=run_id, ran=[])
-        evaldb.close_running_trials(mem, run_id, "interrupted")
+        mem.close_unfinished_trials(run_id, "interrupted")
         evaldb.set_episode(mem, ep.id, status="running")
     if ep.phase == "test":
         # The meta-memory becomes this episode's own, revisable copy (idempotent on resume).
         mem.inherit(scope)
-    done = {r["idx"] for r in evaldb.completed_trials(mem, run_id)}
+    done = {r["idx"] for r in mem.completed_trials(run_id)}
     ran: list[int] = []
     ep = evaldb.episode(mem, eval_id, key)
     # BASE is the no-memory reference: it neither reads (own namespace) nor writes memory.
@@ -100,7 +100,6 @@ def episode_gold_steps(env: TextEnv, task: str, variation: int, *, required: boo
 
 
 def _stop(mem: Memory, episode_id: int, run_id: int, status: str, error: str) -> None:
-    evaldb.close_running_trials(mem, run_id, status)
-    mem.finish_run(run_id, status, error)
+    mem.close_run(run_id, status, error)
     evaldb.set_episode(mem, episode_id, status=status)
 

@@ -1,5 +1,5 @@
 """The paper-style report of an eval: tables and plots, every number read from the SQL views
-of ``memory/migrations.py`` (``v_eval_report``, ``v_eval_report_groups``, ``v_eval_curve``,
+of ``trials/schema.py`` (``v_eval_report``, ``v_eval_report_groups``, ``v_eval_curve``,
 ``v_meta_memories``), so a researcher can reproduce any cell with one query."""
 
 from __future__ import annotations
@@ -143,11 +143,11 @@ def build_report(mem: Memory, eval_id: int | None = None) -> Report:
                    key=lambda r: (phase_order.get(r["phase"], 2), r["task"] != "(all tasks)",
                                   r["task"], r["trial"]))
     metas = q("SELECT * FROM v_meta_memories WHERE eval_id = ? ORDER BY meta_id, learning_id")
-    meta_tokens = mem.db.execute(  # GEN-TASK makes one call per source task (meta_sources)
-        "SELECT ifnull(sum(c.prompt_tokens), 0) + ifnull(sum(c.completion_tokens), 0) "
-        "FROM llm_calls c WHERE c.id IN (SELECT llm_call_id FROM meta_memories WHERE "
-        "eval_id = ? UNION SELECT s.llm_call_id FROM meta_sources s JOIN meta_memories m "
-        "ON m.id = s.meta_id WHERE m.eval_id = ?)", [eval_id, eval_id]).fetchone()[0]
+    meta_tokens = mem.llm_call_tokens([r["llm_call_id"] for r in mem.db.query(
+        "SELECT llm_call_id FROM meta_memories WHERE eval_id = ? AND llm_call_id IS NOT NULL "
+        "UNION SELECT s.llm_call_id FROM meta_sources s JOIN meta_memories m ON m.id = "
+        "s.meta_id WHERE m.eval_id = ? AND s.llm_call_id IS NOT NULL",  # GEN-TASK: per source
+        [eval_id, eval_id])])
     cfg = ev.config
     budget = (f"max {cfg.max_steps} steps" if cfg.step_budget == "fixed" else
               f"steps 1.5 x gold path (at most {cfg.max_steps})")

@@ -53,7 +53,7 @@ def run_episode(
         evaldb.set_episode(mem, ep.id, run_id=run_id, status="running", started_at=now(),
                            gold_steps=gold, max_steps=max_steps)
     else:
-        run_id = ep.run_id
+        run_id, max_steps = ep.run_id, ep.max_steps or cfg.max_steps
         if ep.status == "finished":
             return EpisodeResult(key=key, run_id=run_id, ran=[])
         mem.close_unfinished_trials(run_id, "interrupted")
@@ -63,9 +63,8 @@ def run_episode(
         mem.inherit(scope)
     done = {r["idx"] for r in mem.completed_trials(run_id)}
     ran: list[int] = []
-    ep = evaldb.episode(mem, eval_id, key)
     # BASE is the no-memory reference: it neither reads (own namespace) nor writes memory.
-    settings = AgentSettings(max_steps=ep.max_steps or cfg.max_steps, reflect=ep.phase != "base")
+    settings = AgentSettings(max_steps=max_steps, reflect=ep.phase != "base")
     try:
         for idx in range(1, ep.trials + 1):
             if idx in done:

@@ -214,7 +214,8 @@ def plot(rep: Report, metric: str, path: Path) -> Path:
     ax.set_xlabel("trial")
     ax.set_ylabel({"score": "score (-100..100)", "score_paper": "score (negatives as 0)"}
                   .get(metric, metric))
-    ax.set_title(f"eval {rep.eval_id} ({rep.protocol}): {metric} vs trial")
+    name = "score" if metric.startswith("score") else metric
+    ax.set_title(f"eval {rep.eval_id} ({rep.protocol}): {name} vs trial")
     ax.xaxis.get_major_locator().set_params(integer=True)
     if series:
         ax.legend(fontsize=7, loc="best")

@@ -61,16 +61,18 @@ def seed_learnings(mem: Memory, rows: Rows) -> None:
 
 def export_run(mem: Memory, run_id: int, *, seeded: set[int] | frozenset[int] = frozenset()
                ) -> RunRows:
-    """The rows of run ``run_id``; learnings whose id is in ``seeded`` stay out (the main
-    memory has them), their events on this run's trials come along."""
+    """The rows of run ``run_id`` from a private memory that holds only this run and the
+    ``seeded`` learnings: every other learning is the run's (written by its reflections, or
+    inherited copies of seeded ones), and comes with all its events; seeded learnings stay
+    out (the main memory has them), their events on this run's trials come along."""
     q = mem.db.query
     trials = list(q("SELECT * FROM trials WHERE run_id = ? ORDER BY id", [run_id]))
     tids = [t["id"] for t in trials]
     marks = ", ".join("?" for _ in tids) or "NULL"
-    events = list(q(f"SELECT * FROM learning_events WHERE trial_id IN ({marks}) ORDER BY id",
-                    tids))
-    lids = sorted({e["learning_id"] for e in events} - set(seeded))
+    lids = [r["id"] for r in q("SELECT id FROM learnings ORDER BY id") if r["id"] not in seeded]
     lmarks = ", ".join("?" for _ in lids) or "NULL"
+    events = list(q(f"SELECT * FROM learning_events WHERE trial_id IN ({marks}) "
+                    f"OR learning_id IN ({lmarks}) ORDER BY id", [*tids, *lids]))
     return RunRows(
         run=next(iter(q("SELECT * FROM runs WHERE id = ?", [run_id]))),
         trials=trials,

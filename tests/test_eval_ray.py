@@ -93,8 +93,9 @@ def test_gen_env_on_two_nodes_stores_what_local_stores(sw, cluster: str, tmp_pat
                       ray_address=cluster, llm_factory=roomy_llm,
                       on_progress=lambda p: seen.append(p.done))
     assert remote.model_dump() == local.model_dump()
-    assert (remote.status, remote.trials_done, remote.metas) == ("finished", 6, 1)
-    assert seen == sorted(seen) and seen[-1] == 6
+    assert (remote.status, remote.metas) == ("finished", 1)
+    assert remote.trials_done == remote.trials_total >= 6
+    assert seen == sorted(seen) and seen[-1] == remote.trials_done
     assert stored(tmp_path / "ray.db") == stored(tmp_path / "local.db")
     check_clean(tmp_path / "ray.db")
     with Memory(tmp_path / "ray.db") as mem:

@@ -53,6 +53,9 @@ from .protocols import ENV_NAME, MetaPlan
 from .schema import open_memory
 
 POLL_S = 0.5
+# eval_episodes columns the driver owns; the others are what the episode recorded about itself
+_EPISODE_KEEP = {"id", "eval_id", "key", "phase", "task", "variation", "trials", "namespace",
+                 "run_id", "status", "started_at", "finished_at"}
 DEFAULT_TIMEOUT_S = 3600.0
 DEFAULT_ATTEMPTS = 3
 RESTARTS = 5  # per actor: beyond it (e.g. killed over and over for memory) it is lost
@@ -121,6 +124,8 @@ class EpisodeActor:
         return dict(self.state)
 
     def run(self, work: EpisodeWork) -> tuple[RunRows, dict[str, Any]]:
+        """Returns the rows and where it ran, with the episode's row as the episode left it
+        (what it recorded about itself, e.g. its step limit)."""
         """Run the episode against a private memory in a temp dir; return its rows."""
         with self.lock:
             ep = work.episode_row
@@ -138,7 +143,9 @@ class EpisodeActor:
                                          on_step=self._on_step, on_trial=self._on_trial)
                     rows = export_run(mem, result.run_id,
                                       seeded={r["id"] for r in work.learnings})
-                    return rows, self.where()
+                    episode = next(iter(mem.db.query(
+                        "SELECT * FROM eval_episodes WHERE key = ?", [ep["key"]])))
+                    return rows, {**self.where(), "episode": episode}
             finally:
                 self.state = {}
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -352,8 +359,11 @@ class RayRunner(_Runner):
             run_id = import_run(conn, rows, config={
                 "executor": "ray", "attempt": flight.job.attempt, "actor": flight.actor,
                 "node": where["node_id"], "pid": where["pid"]}).run_id
-            conn.execute("UPDATE eval_episodes SET run_id = ?, status = 'finished', "
-                         "finished_at = ? WHERE id = ?", [run_id, now(), ep.id])
+            own = {k: v for k, v in where["episode"].items() if k not in _EPISODE_KEEP}
+            sets = "".join(f", [{k}] = ?" for k in own)  # column names of our own schema
+            conn.execute(f"UPDATE eval_episodes SET run_id = ?, status = 'finished', "
+                         f"finished_at = ?{sets} WHERE id = ?",
+                         [run_id, now(), *own.values(), ep.id])
         self.states.pop(flight.actor, None)
 
     def _retry(self, flight: _Flight, queue: list[_Job], why: str) -> None:

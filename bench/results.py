@@ -54,6 +54,7 @@ def write(tables: list[BenchTable], command: str, machine: str, path: Path = PAT
     for t in tables:
         parts[t.key] = render_table(t, command, machine)
     blocks = [parts[k] for k in _ORDER if k in parts]
+    blocks += [parts[k] for k in sorted(parts) if k not in _ORDER and k != "notes"]
     if parts.get("notes"):
         blocks.append(parts["notes"])
     section = f"{SECTION}\n\n{_INTRO}\n\n" + "\n\n".join(blocks) + "\n"

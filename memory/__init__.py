@@ -19,12 +19,14 @@ from .record import TraceError
 from .render import RenderedMemory, estimate_tokens, render
 from .scope import Scope
 from .sql import run_readonly_query
-from .store import Learning, Memory, ReflectionOutcome, StepRecord
+from .store import GROUNDING_KINDS, GroundingKind, Learning, Memory, ReflectionOutcome, StepRecord
 
 __all__ = [
+    "GROUNDING_KINDS",
     "Abstraction",
     "AddResult",
     "DatabaseError",
+    "GroundingKind",
     "JsonlError",
     "Learning",
     "LearningRecord",

@@ -83,11 +83,17 @@ def mem_scope(mem: Memory):
     return Scope(env="scienceworld", task="grow-plant", variation="0")
 
 
-def test_reask_shows_candidates_then_grounds(sw, mem: Memory) -> None:
+def test_reask_shows_related_candidates_then_grounds(sw, mem: Memory) -> None:
+    def reask(msgs: list[Message]) -> str:
+        offered = [ln[2:] for ln in msgs[-1].content.splitlines() if ln.startswith("- ")]
+        # candidates share the proposal's objects (the doors are open: no "open door" is
+        # listed), never unrelated actions
+        assert offered and all("door" in c for c in offered), offered
+        return proposal("open door to kitchen")
+
     llm = ScriptedLLM([
-        proposal("juggle the seeds"),
-        lambda msgs: proposal("open door to kitchen") if "closest valid actions" in
-        msgs[-1].content else "unexpected",
+        proposal("open door to the moon"),  # the simulator's parser does not know it
+        reask,
         "nothing useful",  # reflection with no valid line
     ])
     summary = run_adapt(_cfg(trials=1, steps=1), env=sw, llm=llm, mem=mem)
@@ -174,3 +180,41 @@ def test_ungroundable_proposal_is_sent_verbatim_never_swapped(sw, mem: Memory) -
     step = next(mem.db.query("SELECT action, grounding, observation FROM steps"))
     assert (step["action"], step["grounding"]) == ("juggle the seeds", "verbatim")
     assert "No known action" in step["observation"]
+
+
+def test_a_form_the_parser_accepts_is_sent_unchanged(sw, mem: Memory) -> None:
+    # not in the valid-action list (the door is open), but ScienceWorld understands it
+    llm = ScriptedLLM([proposal("open the door to the kitchen please"),
+                       proposal("open door to kitchen"), "x"])
+    run_adapt(_cfg(trials=1, steps=1), env=sw, llm=llm, mem=mem)
+    step = next(mem.db.query("SELECT action, grounding FROM steps"))
+    assert step["grounding"] in ("reask", "parser", "normalized")
+    llm = ScriptedLLM([proposal("open door to kitchen"), proposal("go to kitchen"),
+                       proposal("pick up thermometer"),
+                       proposal("focus on thermometer in inventory"), "x"])
+    cfg = _cfg(trials=1, steps=4).model_copy(
+        update={"task": "measure-melting-point-known-substance"})
+    s = run_adapt(cfg, env=sw, llm=llm, mem=mem)
+    llm.assert_complete()
+    rows = list(mem.db.query("SELECT action, grounding, observation FROM steps "
+                             "WHERE trial_id = ? ORDER BY idx", [s.trials[0].trial_id]))
+    assert (rows[-1]["action"], rows[-1]["grounding"]) == (
+        "focus on thermometer in inventory", "parser")
+    assert "You focus on the thermometer" in rows[-1]["observation"]
+    assert s.trials[0].score > 0
+
+
+def test_an_unknown_focus_is_reasked_with_focus_actions_only(sw, mem: Memory) -> None:
+    seen: list[str] = []
+
+    def reask(msgs: list[Message]) -> str:
+        seen.extend(ln[2:] for ln in msgs[-1].content.splitlines() if ln.startswith("- "))
+        return proposal("look around")
+
+    llm = ScriptedLLM([proposal("focus on door to the moon"), reask, "x"])
+    s = run_adapt(_cfg(trials=1, steps=1), env=sw, llm=llm, mem=mem)
+    llm.assert_complete()
+    assert seen and all(c.startswith("focus on") and "door" in c for c in seen), seen
+    step = next(mem.db.query("SELECT action, grounding FROM steps"))
+    assert (step["action"], step["grounding"]) == ("look around", "reask")
+    assert s.trials[0].score >= 0  # the unknown focus did nothing

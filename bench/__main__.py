@@ -38,6 +38,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="ceiling: the first K variations of the split per task")
     p.add_argument("--simplification", default="easy",
                    help="ceiling: ScienceWorld simplification preset or list ('none' for none)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="ceiling: tasks run in this many processes (one JVM each)")
     p.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
     args = p.parse_args(argv)
     if args.variations < 1:
@@ -99,7 +101,7 @@ def run(which: set[str], args: argparse.Namespace, console: Console) -> list[Ben
         console.print("  ".join(COLUMNS), style="bold", highlight=False)
         episodes = run_ceiling(
             tasks=tasks, split=args.split, variations=args.variations,
-            simplification=args.simplification,
+            simplification=args.simplification, jobs=args.jobs,
             on_episode=lambda ep: console.print("  ".join(row(ep)), highlight=False),
         )
         tables.append(ceiling_table(episodes, args.split, args.variations, args.simplification))

@@ -13,11 +13,13 @@ with the gold's number (counted as ``asked``, apart from re-asks).
 
 from __future__ import annotations
 
+import atexit
 import json
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,15 +108,16 @@ class Episode:
 
 def raw_score(env: ScienceWorld, task: str, variation: int) -> tuple[float, list[str]]:
     """Send the gold path verbatim to the raw simulator (numbers included); returns the
-    final score and the gold path."""
+    final score and the gold path. Straight to the Java server: the package's ``step`` would
+    also list the valid actions, look and inventory after every action, which we don't need."""
     gold = gold_actions(env, task, variation)
     raw = env._start()
     raw.reset()
     score = 0.0
     for action in gold:
-        _, _, done, info = raw.step(action)
-        score = float(info.get("score", 0))
-        if done:
+        raw.server.step(action)
+        score = float(round(100 * raw.server.getScore()))
+        if score < 0 or raw.server.getCompleted():
             break
     return score, gold
 
@@ -157,23 +160,62 @@ def run_ceiling(
     split: str,
     variations: int,
     simplification: str,
-    on_episode: object = None,
+    jobs: int = 1,
+    on_episode: Callable[[Episode], None] | None = None,
 ) -> list[Episode]:
-    episodes: list[Episode] = []
-    with (
-        ScienceWorld(simplification_arg(simplification)) as env,
-        tempfile.TemporaryDirectory(prefix="clin-ceiling-") as tmp,
-        Memory(Path(tmp) / "ceiling.db") as mem,
-    ):
+    """All episodes, in task order. ``jobs`` > 1 runs tasks in that many processes, each with
+    its own JVM (ScienceWorld is single-threaded per JVM)."""
+    simp = simplification_arg(simplification)
+    with ScienceWorld(simp) as env:
         names = list(tasks) if tasks else [t.name for t in env.tasks()]
         for name in names:
             env.check(name, 0)
-            for variation in env.split(name, split)[:variations]:
-                ep = run_episode(env, mem, name, variation)
-                episodes.append(ep)
-                if callable(on_episode):
+        if jobs <= 1:
+            return [ep for name in names
+                    for ep in _task_episodes(name, split, variations, simp, env, on_episode)]
+    done: dict[str, list[Episode]] = {}
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init,
+                             initargs=(simp,)) as pool:
+        futures = {pool.submit(_worker_task, name, split, variations): name for name in names}
+        for fut in as_completed(futures):
+            done[futures[fut]] = fut.result()
+            for ep in done[futures[fut]]:
+                if on_episode:
                     on_episode(ep)
-    return episodes
+    return [ep for name in names for ep in done[name]]
+
+
+def _task_episodes(name: str, split: str, variations: int, simplification: str,
+                   env: ScienceWorld | None = None,
+                   on_episode: Callable[[Episode], None] | None = None) -> list[Episode]:
+    own = env is None
+    env = env or ScienceWorld(simplification)
+    out: list[Episode] = []
+    try:
+        with (tempfile.TemporaryDirectory(prefix="clin-ceiling-") as tmp,
+              Memory(Path(tmp) / "ceiling.db") as mem):
+            for variation in env.split(name, split)[:variations]:
+                out.append(run_episode(env, mem, name, variation))
+                if on_episode:
+                    on_episode(out[-1])
+    finally:
+        if own:
+            env.close()
+    return out
+
+
+_WORKER_ENV: ScienceWorld | None = None
+
+
+def _worker_init(simplification: str) -> None:
+    global _WORKER_ENV
+    _WORKER_ENV = ScienceWorld(simplification)
+    atexit.register(_WORKER_ENV.close)
+
+
+def _worker_task(name: str, split: str, variations: int) -> list[Episode]:
+    assert _WORKER_ENV is not None
+    return _task_episodes(name, split, variations, _WORKER_ENV.simplification, _WORKER_ENV)
 
 
 def _kinds(c: Counter[str]) -> str:

@@ -112,6 +112,22 @@ def object_words(text: str) -> frozenset[str]:
     return frozenset(w for w in rest if w not in _JOINERS)
 
 
+_MOVES = ("go to", "teleport to")
+
+
+def _same_verb(proposal: str, valid: Sequence[str]) -> list[str]:
+    """The valid actions that start with the proposal's verb (or its twin: open/close,
+    go to/teleport to). A C-level prefix test: a kitchen lists ~1,500 actions and only
+    these few need normalizing. Every valid action if none starts so (odd casing)."""
+    verb = verb_of(proposal)
+    verbs = {verb, *(other for v, other in _PAIRS if v == verb)}
+    if verb in _MOVES:
+        verbs.update(_MOVES)
+    prefixes = tuple(v + " " for v in verbs if v)
+    pool = [a for a in valid if a.startswith(prefixes)]
+    return pool or list(valid)
+
+
 def _by_norm(valid: Sequence[str], focus: bool) -> dict[str, str]:
     out: dict[str, str] = {}
     for a in valid:
@@ -128,7 +144,7 @@ def match_valid(proposal: str, valid_actions: Sequence[str]) -> Grounded | None:
     norm = normalize_action(proposal)
     if norm in ALWAYS_VALID:
         return Grounded(action=norm, method="normalized")
-    by_norm = _by_norm(valid_actions, is_focus(proposal))
+    by_norm = _by_norm(_same_verb(proposal, valid_actions), is_focus(proposal))
     # "go to kitchen" and "teleport to kitchen" are both ways to move; prefer what exists.
     for variant in (norm, norm.replace("go to ", "teleport to "),
                     norm.replace("teleport to ", "go to ")):
@@ -153,7 +169,7 @@ def ground(proposal: str, valid_actions: Sequence[str]) -> Grounded:
     wants_focus = is_focus(proposal)
     if not wants_focus:
         verb = verb_of(proposal)
-        same_verb = {n: a for n, a in _by_norm(valid_actions, False).items()
+        same_verb = {n: a for n, a in _by_norm(_same_verb(proposal, valid_actions), False).items()
                      if verb_of(a) == verb}
         if same_verb:
             best = process.extractOne(normalize_action(proposal), list(same_verb),

@@ -183,8 +183,9 @@ def ground(proposal: str, valid_actions: Sequence[str]) -> Grounded:
 
 def candidates(proposal: str, valid_actions: Sequence[str], limit: int = CANDIDATES) -> list[str]:
     """Valid actions for a re-ask: the proposal's verb and at least one of its object words
-    (a focus only ever offers focus actions), closest first. Falls back to the same objects
-    with another verb, then to the same verb; never to unrelated actions."""
+    (a focus only ever offers focus actions on the same object), closest first. Falls back
+    to the same objects with another verb, then to the same verb; never to unrelated
+    actions."""
     verb, words = verb_of(proposal), object_words(proposal)
     focus = is_focus(proposal)
     pool = [a for a in dict.fromkeys(valid_actions) if is_focus(a) == focus]
@@ -192,7 +193,9 @@ def candidates(proposal: str, valid_actions: Sequence[str], limit: int = CANDIDA
     tiers = [
         [a for a in same_verb if object_words(a) & words],
         [] if focus else [a for a in pool if object_words(a) & words],
-        same_verb,  # an object the simulator does not know: what this verb can act on
+        # an object the simulator does not know: what this verb can act on (never for a
+        # focus, whose object is the model's to name)
+        [] if focus else same_verb,
     ]
     norm = normalize_action(proposal)
     for tier in tiers:

@@ -58,6 +58,9 @@ def test_focus_is_never_fuzzy_and_reasks_only_focus_on_the_same_object() -> None
     with pytest.raises(GroundingError) as exc:
         ground("focus on flower pot 2", VALID)
     assert exc.value.candidates == ["focus on flower pot 1"]
+    with pytest.raises(GroundingError) as exc:
+        ground("focus on the unicorn", VALID)
+    assert exc.value.candidates == []  # never a focus on another object
 
 
 def test_fuzzy_keeps_the_verb() -> None:

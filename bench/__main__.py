@@ -1,4 +1,4 @@
-"""``python -m bench [perf|prompts|local|probe|sim|all]``: run benchmarks, print rich tables, and
+"""``python -m bench [perf|prompts|local|probe|sim|backends|all]``: run benchmarks, print rich tables, and
 record the figures in bench/RESULTS.md. A thin CLI over the benchmark modules."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from rich.table import Table
 
 from .stats import BenchTable, machine
 
-WHICH = ("perf", "prompts", "local", "probe", "sim", "all")
+WHICH = ("perf", "prompts", "local", "probe", "sim", "backends", "all")
+NOT_IN_ALL = {"backends"}  # installs packages into throwaway venvs: run it by name
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -27,6 +28,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-steps", type=int, default=DEFAULT_STEPS,
                    help="local: steps per trial (issue: 100)")
     p.add_argument("--sim-steps", type=int, default=SIM_STEPS, help="sim: steps per episode")
+    p.add_argument("--backend-steps", type=int, default=6,
+                   help="backends: recorded controller calls per backend")
+    p.add_argument("--threads", type=int, default=1,
+                   help="backends: n_threads and n_threads_batch")
+    p.add_argument("--lcp-python", help="backends: python of a venv with llama-cpp-python")
+    p.add_argument("--lcp-install", action="store_true",
+                   help="backends: time pip-installing llama-cpp-python (compiles: minutes)")
+    p.add_argument("--lcp-install-s", type=float,
+                   help="backends: llama-cpp-python install seconds measured separately")
     p.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
     return p.parse_args(argv)
 
@@ -45,7 +55,7 @@ def show(console: Console, t: BenchTable) -> None:
 
 def run(which: set[str], args: argparse.Namespace, console: Console) -> list[BenchTable]:
     tables: list[BenchTable] = []
-    if which & {"perf", "prompts", "local", "probe"}:
+    if which & {"perf", "prompts", "local", "probe", "backends"}:
         from clin.envs.scienceworld import ScienceWorld
 
         with ScienceWorld() as env:
@@ -72,6 +82,15 @@ def run(which: set[str], args: argparse.Namespace, console: Console) -> list[Ben
                                               max_steps=args.max_steps))
                 tables.append(local_table(runs, args.trials, args.max_steps))
                 show(console, tables[-1])
+            if "backends" in which:
+                from .backends import Options, backends_table, run_backends
+
+                opts = Options(steps=args.backend_steps, threads=args.threads,
+                               lcp_python=args.lcp_python, lcp_install=args.lcp_install,
+                               lcp_install_s=args.lcp_install_s)
+                with console.status("offline backends side by side..."):
+                    tables.append(backends_table(run_backends(env, opts), opts))
+                show(console, tables[-1])
             if "probe" in which:
                 from .local import probe_table
 
@@ -89,7 +108,7 @@ def run(which: set[str], args: argparse.Namespace, console: Console) -> list[Ben
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    which = set(WHICH[:-1]) if "all" in args.which else set(args.which)
+    which = set(WHICH[:-1]) - NOT_IN_ALL if "all" in args.which else set(args.which)
     console = Console()
     tables = run(which, args, console)
     if not args.no_write:

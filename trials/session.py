@@ -50,11 +50,11 @@ def run_session(
     spec = req.model or default_spec()
     if llm is None:
         parse_spec(spec)
-    notice(f"database: {Path(req.db).resolve()}")
     with Memory(req.db) as mem, ScienceWorld(req.simplification) as env:
         env.check(req.task, req.variation)
         if llm is None:
             llm = build_llm(spec, base_url=req.base_url)
+        notice(f"database: {Path(req.db).resolve()}")  # first: where to look afterwards
         notice(f"model: {llm.name}")
         if llm.name == DEFAULT_NAME:
             notice(DEMO_NOTE)

@@ -8,22 +8,21 @@ its own. The prompt lives in ``memory/reflect.j2``.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 
+from . import learnings, runs
 from .abstractions import parse_learnings
+from .db import Database
 from .errors import MemoryStoreError, ReflectionError
+from .learnings import ReflectionOutcome
 from .render import estimate_tokens
 from .scope import Scope
-
-if TYPE_CHECKING:
-    from .store import Memory, ReflectionOutcome
 
 MAX_LEARNINGS = 12
 TRACE_TOKENS = 2500
@@ -113,37 +112,25 @@ def complete(llm: LLM, prompt: str) -> str:
     return text_of(answer)
 
 
-def _trial(mem: Memory, scope: Scope, trial_id: int | None) -> tuple[int, float | None]:
-    where, params = scope.exact_filter()
-    if trial_id is None:
-        row = mem.conn.execute(
-            f"SELECT id, score FROM trials WHERE {where} AND status = 'completed' "
-            "ORDER BY id DESC LIMIT 1", params,
-        ).fetchone()
-        if row is None:
-            raise ReflectionError(
-                f"no completed trial recorded for {scope!r}: call record_trial first"
-            )
-        return int(row[0]), row[1]
-    row = mem.conn.execute(
-        f"SELECT id, score FROM trials WHERE id = ? AND {where}", [trial_id, *params]
-    ).fetchone()
-    if row is None:
+def _trial(db: Database, scope: Scope, trial_id: int | None) -> tuple[int, float | None]:
+    found = runs.scored_trial(db.conn, scope, trial_id)
+    if found is None and trial_id is None:
+        raise ReflectionError(f"no completed trial recorded for {scope!r}: call record_trial first")
+    if found is None:
         raise ReflectionError(f"trial {trial_id} does not exist in {scope!r}")
-    return int(row[0]), row[1]
+    return found
 
 
-def _not_reflected_yet(conn: sqlite3.Connection, trial_id: int) -> None:
+def _not_reflected_yet(db: Database, trial_id: int) -> None:
     """A second merge of one trial would count its support twice."""
-    if conn.execute("SELECT 1 FROM learning_events WHERE trial_id = ? LIMIT 1",
-                    [trial_id]).fetchone():
+    if learnings.already_reflected(db.conn, trial_id):
         raise ReflectionError(
             f"trial {trial_id} was already reflected on; record a new trial to reflect again"
         )
 
 
 def reflect(
-    mem: Memory,
+    db: Database,
     scope: Scope,
     llm: LLM,
     *,
@@ -155,20 +142,10 @@ def reflect(
     learnings into ``scope``. An answer with none of the four forms raises
     ``ReflectionError`` and leaves the memory unchanged: a failed write is never silent."""
     check_llm(llm)
-    tid, score = _trial(mem, scope, trial_id)
-    _not_reflected_yet(mem.conn, tid)  # before paying for the LLM call
-    steps = [
-        {"idx": r[0], "action": r[1], "observation": r[2], "reward": r[3]}
-        for r in mem.conn.execute(
-            "SELECT idx, action, observation, reward FROM steps WHERE trial_id = ? ORDER BY idx",
-            [tid],
-        )
-    ]
-    where, params = scope.exact_filter()
-    previous = [r[0] for r in mem.conn.execute(
-        f"SELECT text FROM learnings WHERE {where} AND status = 'active' "
-        "ORDER BY confidence = 'should' DESC, support DESC, id", params,
-    )]
+    tid, score = _trial(db, scope, trial_id)
+    _not_reflected_yet(db, tid)  # before paying for the LLM call
+    steps = runs.trial_steps(db.conn, tid)
+    previous = learnings.active_texts(db.conn, scope)
     prompt = build_prompt(steps=steps, score=score, previous=previous, goal=goal,
                           max_learnings=max_learnings)
     t0 = time.perf_counter()
@@ -180,10 +157,10 @@ def reflect(
         error = str(exc)
         raise
     finally:
-        mem.add_llm_call(
-            purpose="reflection", model=llm_name(llm), prompt_tokens=estimate_tokens(prompt),
+        runs.add_llm_call(
+            db, purpose="reflection", model=llm_name(llm), prompt_tokens=estimate_tokens(prompt),
             completion_tokens=estimate_tokens(text), latency_ms=(time.perf_counter() - t0) * 1e3,
-            trial_id=tid, prompt=prompt, response=text, error=error,
+            attempts=1, trial_id=tid, prompt=prompt, response=text, error=error,
         )
     report = parse_learnings(text)
     if not report.accepted:
@@ -192,12 +169,8 @@ def reflect(
             f"the reflection held none of the four causal forms ({len(report.rejected)} "
             f"lines rejected, first: {first[:120]!r}); memory left unchanged"
         )
-    with mem.transaction() as conn:
-        _not_reflected_yet(conn, tid)  # again inside the write lock: a concurrent reflect
-        outcome = mem._apply_reflection(conn, scope, tid, report, score)
-        conn.execute(
-            "UPDATE trials SET learnings_written = ifnull(learnings_written, 0) + ?, "
-            "learnings_rejected = ifnull(learnings_rejected, 0) + ? WHERE id = ?",
-            [outcome.written, outcome.rejected, tid],
-        )
+    with db.transaction() as conn:
+        _not_reflected_yet(db, tid)  # again inside the write lock: a concurrent reflect
+        outcome = learnings.merge_reflection(conn, scope, report, trial_id=tid, score=score)
+        runs.count_reflection(conn, tid, outcome.written, outcome.rejected)
     return outcome

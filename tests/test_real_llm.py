@@ -19,6 +19,9 @@ from clin.errors import LLMUnavailable
 from clin.llm.base import Message
 from clin.llm.local import LocalLlama, default_model_path, server_params, start_server
 
+# a real end-to-end run: the real model plays the real simulator
+pytestmark = [pytest.mark.scienceworld, pytest.mark.local_llm]
+
 
 def test_local_model_runs_a_real_trial(sw, mem: Memory, allow_model_requests) -> None:
     llm = LocalLlama(n_ctx=4096)

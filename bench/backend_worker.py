@@ -85,11 +85,14 @@ class LlamaCppPython:
 
 
 def timed(backend: Any, messages: list[dict], schema: dict | None, max_tokens: int, *,
-          cache: bool) -> dict[str, Any]:
+          cache: bool, label: str = "") -> dict[str, Any]:
     w, c = time.perf_counter(), time.process_time()
     out = backend.call(messages, schema, max_tokens, cache=cache)
     out["wall_s"] = time.perf_counter() - w
     out["cpu_s"] = time.process_time() - c
+    print(f"  {label}: {out['wall_s']:.1f} s wall, {out['cpu_s']:.1f} s CPU, "
+          f"{out['prompt_tokens']} + {out['completion_tokens']} tokens", file=sys.stderr,
+          flush=True)
     return out
 
 
@@ -115,9 +118,9 @@ def main() -> None:
     probe = job["probe"]
     # prefill: the whole prompt cold, one token out; decode: the same prompt cached, 1 vs 65
     # free tokens out (the difference is 64 tokens of pure decoding)
-    res["prefill"] = timed(b, probe, None, 1, cache=False)
-    one = timed(b, probe, None, 1, cache=True)
-    many = timed(b, probe, None, 65, cache=True)
+    res["prefill"] = timed(b, probe, None, 1, cache=False, label=f"{name} prefill")
+    one = timed(b, probe, None, 1, cache=True, label="1 token")
+    many = timed(b, probe, None, 65, cache=True, label="65 tokens")
     res["decode"] = {"one": one, "many": many}
     res["steps"] = {}
     for cache in (True, False):
@@ -125,13 +128,13 @@ def main() -> None:
             timed(b, probe, None, 1, cache=False)  # leave no useful prefix behind
         calls = []
         for messages, schema in job["steps"]:
-            out = timed(b, messages, schema, 160, cache=cache)
+            out = timed(b, messages, schema, 160, cache=cache, label=f"step cache={cache}")
             out["valid"] = valid(out["text"], schema)
             calls.append(out)
         res["steps"]["on" if cache else "off"] = calls
     res["enums"] = {}
     for label, (messages, schema) in job["enums"].items():
-        out = timed(b, messages, schema, 160, cache=False)
+        out = timed(b, messages, schema, 160, cache=False, label=f"enum {label}")
         out["valid"] = valid(out["text"], schema)
         res["enums"][label] = out
     json.dump(res, sys.stdout)

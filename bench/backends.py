@@ -103,9 +103,9 @@ def install_seconds(spec: str) -> float:
 
 def run_worker(python: str, backend: str, job: dict[str, Any]) -> dict[str, Any]:
     done = subprocess.run([python, str(WORKER)], input=json.dumps({**job, "backend": backend}),
-                          capture_output=True, text=True, check=False)
+                          stdout=subprocess.PIPE, text=True, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"{backend} worker failed: {done.stderr[-2000:]}")
+        raise RuntimeError(f"{backend} worker failed (exit {done.returncode})")
     return json.loads(done.stdout)
 
 

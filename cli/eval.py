@@ -45,7 +45,16 @@ def eval_cmd(
     train_variations: Annotated[int, typer.Option(help="GEN: training variations per task.")] = 3,
     test_variations: Annotated[int, typer.Option(help="Test variations per task.")] = 1,
     trials: Annotated[int, typer.Option(help="Trials per episode.")] = 5,
-    max_steps: Annotated[int, typer.Option(help="Step limit per trial.")] = 100,
+    max_steps: Annotated[int, typer.Option(help="Step limit per trial (with gold1.5: the "
+                                           "most any trial gets).")] = 100,
+    step_budget: Annotated[
+        str, typer.Option(help="gold1.5: stop a trial at 1.5 x the simulator's gold path "
+                          "length, as the CLIN authors did (default); fixed: --max-steps.")
+    ] = "gold1.5",
+    base: Annotated[
+        bool, typer.Option("--base/--no-base", help="GEN: also run one no-memory trial on "
+                           "each test variation (BASE).")
+    ] = True,
     model: Annotated[
         str | None, typer.Option(help="local | local:PATH.gguf | openai:MODEL")
     ] = None,
@@ -76,6 +85,8 @@ def eval_cmd(
     if not resume:
         if protocol not in ("adapt", "gen-env", "gen-task"):
             raise UserError(f"unknown --protocol {protocol!r}: use adapt, gen-env or gen-task")
+        if step_budget not in ("fixed", "gold1.5"):
+            raise UserError(f"unknown --step-budget {step_budget!r}: use gold1.5 or fixed")
         for name, value in (("--trials", trials), ("--max-steps", max_steps),
                             ("--test-variations", test_variations)):
             if value < 1:
@@ -86,7 +97,8 @@ def eval_cmd(
             protocol=protocol, tasks=_tasks(tasks) or list(PAPER_TASKS),
             source_tasks=_tasks(source_tasks), train_variations=train_variations,
             test_variations=test_variations, trials=trials, max_steps=max_steps,
-            simplification=simplification, model=spec, base_url=base_url,
+            step_budget=step_budget, base=base, simplification=simplification, model=spec,
+            base_url=base_url,
         )
     elif eval_id is not None and eval_id < 1:
         raise UserError("--eval-id must be a positive eval id")
@@ -132,24 +144,88 @@ def report_cmd(
     out_dir: Annotated[
         Path, typer.Option("--out", help="Directory for report.md, report.html and PNGs.")
     ] = Path("clin-report"),
+    html: Annotated[
+        bool, typer.Option("--html", help="Also export the viewer's pages (`clin view`) for "
+                           "the eval, or the run of --run-id, as static HTML into --out "
+                           "(open index.html from disk).")
+    ] = False,
+    run_id: Annotated[
+        int | None, typer.Option("--run-id", help="With --html: export this `clin run` "
+                                 "(runs.id) instead of an eval (default: the latest run when "
+                                 "the database has no eval).")
+    ] = None,
     db: DbOpt = Path("clin.db"),
 ) -> None:
-    """Paper-style tables and plots for an eval, all computed by SQL views over the database."""
-    from clin.trials.report import build_report, write_report
+    """Paper-style tables and plots for an eval, all computed by SQL views over the database;
+    with --html, also the viewer's pages as a folder that opens from disk."""
+    from clin.trials.report import NEGATIVES_NOTE, build_report, write_report
     from clin.trials.schema import open_memory
 
     if not db.exists():
         raise UserError(f"database {db} does not exist yet: run `clin eval` first or pass --db")
+    if run_id is not None and not html:
+        raise UserError("--run-id needs --html (the paper-style report is per eval)")
+    if html and (run_id is not None or (run is None and _latest_eval(db) is None)):
+        _export_html(db, out_dir, run_id=run_id if run_id is not None else _latest_run(db))
+        return
     with open_memory(db) as mem:  # applies pending migrations, so the views exist
         rep = build_report(mem, run)
     files = write_report(rep, out_dir)
+    if html:
+        _export_html(db, out_dir, eval_id=rep.eval_id)
     table = Table(title=rep.title)
     for col in rep.columns:
         table.add_column(col.short or col.label, justify="left" if col.key in ("task", "grp") else "right")
     for row in [*rep.rows, *rep.group_rows]:
         table.add_row(*(col.fmt(row.get(col.key)) for col in rep.columns))
     out.print(table)
+    out.print(NEGATIVES_NOTE, style="dim")
+    paper = Table(title="beside the CLIN paper (GPT-4, 18 tasks)")
+    for name in ("setting", "ours", "ours (raw)", "paper"):
+        paper.add_column(name, justify="left" if name == "setting" else "right")
+    for r in rep.paper:
+        paper.add_row(r.setting, r.note or _num(r.ours), "-" if r.note else _num(r.ours_raw),
+                      _num(r.paper))
+    out.print(paper)
     out.print(f"wrote {', '.join(str(f) for f in files)}")
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _latest(db: Path, sql: str) -> int | None:
+    from clin.memory import QueryError, run_readonly_query
+
+    try:
+        _, rows = run_readonly_query(db, sql)
+    except QueryError:  # an older database without that table
+        return None
+    return rows[0][0] if rows else None
+
+
+def _latest_eval(db: Path) -> int | None:
+    return _latest(db, "SELECT max(id) FROM evals")
+
+
+def _latest_run(db: Path) -> int:
+    run_id = _latest(db, "SELECT max(id) FROM runs")
+    if run_id is None:
+        raise UserError(f"no run in {db} yet: run `clin run` first")
+    return run_id
+
+
+def _export_html(db: Path, out_dir: Path, *, run_id: int | None = None,
+                 eval_id: int | None = None) -> None:
+    from clin.viewer import ViewerError, export_static
+
+    try:
+        files = export_static(db, out_dir, run_id=run_id, eval_id=eval_id)
+    except ViewerError as exc:
+        raise UserError(str(exc)) from None
+    what = f"run {run_id}" if run_id is not None else f"eval {eval_id}"
+    out.print(f"wrote the viewer's pages of {what}: {len(files)} files; open "
+              f"{out_dir / 'index.html'}")
 
 
 def register(app: typer.Typer) -> None:

@@ -11,12 +11,13 @@ from pydantic import BaseModel
 
 from clin import prompts
 from clin.envs.base import Observation, TextEnv
-from clin.memory import Memory, ReflectionOutcome, Scope, StepRecord, render
+from clin.memory import Memory, ReflectionOutcome, Scope, StepRecord
 
 from . import controller, executor, reflection
 from .controller import TASK_COMPLETE, HistoryItem, Proposal, ProposalParseError
 from .errors import GroundingError
 from .llm.base import ChatLLM, Completion, Message
+from .memory_view import render_memory
 
 REPEAT_LIMIT = 5
 ENUM_LIMIT = 200  # most actions a schema enum may list (see enum_actions)
@@ -106,7 +107,7 @@ def run_trial(
     description = env.task_description()
     trial_id = mem.start_trial(run_id, idx, scope)
     ledger = _Ledger(mem, run_id, trial_id)
-    rendered = render(mem.recall(scope, query=description), settings.memory_tokens)
+    rendered = render_memory(mem.recall(scope, query=description), scope, settings.memory_tokens)
     history: list[HistoryItem] = []
     overheads: list[float] = []
     stop_reason = "step-limit"
@@ -180,7 +181,7 @@ def run_trial(
         report, completion, msgs = reflection.reflect(
             llm,
             task=description,
-            previous=render(mem.recall(scope), settings.memory_tokens).text,
+            previous=render_memory(mem.recall(scope), scope, settings.memory_tokens).text,
             trace=history,
             trial=idx,
             score=obs.score,

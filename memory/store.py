@@ -22,7 +22,7 @@ from .db import Database, Schema
 from .learnings import AddResult, Learning, LearningRecord, ReflectionOutcome
 from .record import StepRecord, TraceItem
 from .render import RenderedMemory, render
-from .runs import RunStatus, TrialStatus
+from .runs import RunStatus, StopStatus, TrialStatus
 from .scope import Scope
 
 
@@ -79,14 +79,14 @@ class Memory:
         with self.transaction() as conn:
             runs.finish_run(conn, run_id, status, error)
 
-    def close_run(self, run_id: int, status: RunStatus, error: str | None = None) -> None:
+    def close_run(self, run_id: int, status: StopStatus, error: str | None = None) -> None:
         """End a run that stopped early (``interrupted`` / ``failed``): its unfinished trials
         get the same status, in the same transaction."""
         with self.transaction() as conn:
-            runs.close_unfinished_trials(conn, run_id, status, error)  # type: ignore[arg-type]
+            runs.close_unfinished_trials(conn, run_id, status, error)
             runs.finish_run(conn, run_id, status, error)
 
-    def close_unfinished_trials(self, run_id: int, status: TrialStatus,
+    def close_unfinished_trials(self, run_id: int, status: StopStatus,
                                 stop_reason: str | None = None) -> int:
         """Mark the run's trials left ``running`` as ``status``; return how many."""
         with self.transaction() as conn:
@@ -222,6 +222,17 @@ class Memory:
 
     def history(self, learning_id: int) -> list[dict[str, Any]]:
         return recall.history(self.store, learning_id)
+
+    def inherit(self, scope: Scope) -> list[int]:
+        """Copy what ``scope`` sees from broader scopes into ``scope`` itself, so its own
+        reflections can keep, demote or retire those learnings there while the originals
+        stay as they are for every other scope. Idempotent; returns the new copies' ids."""
+        own = (scope.env, scope.task, scope.variation)
+        sources = [lr for lr in self.recall(scope) if (lr.env, lr.task, lr.variation) != own]
+        if not sources:
+            return []
+        with self.transaction() as conn:
+            return learnings.inherit(conn, scope, sources)
 
     # ------------------------------------------------------------------ library API (issue 4)
     def record_trial(

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from clin import prompts
 from clin.envs.base import Observation, TextEnv
 from clin.memory import Memory, ReflectionOutcome, Scope, StepRecord, render
+from clin.memory.reflect import gather, room_of
 
 from . import controller, executor, reflection
 from .controller import TASK_COMPLETE, HistoryItem, Proposal, ProposalParseError
@@ -111,6 +112,8 @@ def run_trial(
     overheads: list[float] = []
     stop_reason = "step-limit"
     last_actions: list[str] = []
+    rooms: dict[str, str] = {}  # first full view of each room, for reflection
+    _note_room(rooms, obs.look)
 
     for step in range(1, settings.max_steps + 1):
         t0 = time.perf_counter()
@@ -139,6 +142,7 @@ def run_trial(
             action, grounding = f"{action} -> {choices[pick]}", "choice"
         env_ms = (time.perf_counter() - t_env) * 1000
         obs = new_obs
+        _note_room(rooms, obs.look)
         history.append(HistoryItem(idx=step, action=action, observation=obs.text,
                                    reward=obs.reward))
         total_ms = (time.perf_counter() - t0) * 1000
@@ -177,15 +181,9 @@ def run_trial(
 
     report = None
     if settings.reflect:
-        report, completion, msgs = reflection.reflect(
-            llm,
-            task=description,
-            previous=render(mem.recall(scope), settings.memory_tokens).text,
-            trace=history,
-            trial=idx,
-            score=obs.score,
-            outcome=outcome_of(obs),
-        )
+        inp = gather(mem, scope, trial_id, goal=description, score=obs.score,
+                     outcome=outcome_of(obs), trial=idx, rooms=list(rooms.values()))
+        report, completion, msgs = reflection.reflect(llm, inp)
         ledger.record("reflection", None, msgs, completion)
     outcome = mem.finish_trial(
         trial_id,
@@ -208,6 +206,12 @@ def run_trial(
         outcome=outcome,
         overhead_ms=overheads,
     )
+
+
+def _note_room(rooms: dict[str, str], look: str) -> None:
+    name = room_of(look)
+    if name is not None and name not in rooms:
+        rooms[name] = look
 
 
 def _decide(

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from clin.memory import Abstraction, Memory, ParseReport, Scope, parse_learnings, parse_line
 from clin.memory.abstractions import candidates
+from clin.memory.reflect import parse_answer as parse_reflection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clin.controller import ProposalParseError, parse_proposal
-from clin.reflection import parse_reflection
 
 EXAMPLES = {"proposal_text": 1500, "proposal_json": 1500, "reflection": 1000,
             "learnings": 1200, "store": 60}

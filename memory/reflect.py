@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 MAX_LEARNINGS = 12
 TRACE_TOKENS = 3000  # the compressed attempt; the whole prompt adds memory and past trials
 PAST_TRIALS = 3  # as the paper's memory generator: the last three trials' learnings
+MEMORY_TOKENS = 800  # the current learnings shown (most useful first, as recall orders them)
 ANSWER_TOKENS = 600
 LLM = Any  # a langchain-core BaseChatModel (or any Runnable) | Callable[[str], str]
 _FORM = "(SHOULD BE NECESSARY|MAY BE NECESSARY|MAY NOT CONTRIBUTE|DOES NOT CONTRIBUTE)"
@@ -228,11 +229,18 @@ def build_messages(
 ) -> list[dict[str, str]]:
     """System and user messages (``{"role", "content"}``) for one reflection."""
     room_lines, lines, shortened = compress_trace(inp.steps, inp.rooms, budget_tokens)
+    memory: list[MemoryLine] = []
+    used = 0
+    for m in inp.memory:
+        used += estimate_tokens(m.text) + 8
+        if used > MEMORY_TOKENS:
+            break
+        memory.append(m)
     system = _env().get_template("reflect_system.j2").render(
         max_learnings=inp.max_learnings, structured=structured,
     ).strip()
     user = _env().get_template("reflect_user.j2").render(
-        goal=inp.goal, past=inp.past, memory=inp.memory, rooms=room_lines, lines=lines,
+        goal=inp.goal, past=inp.past, memory=memory, rooms=room_lines, lines=lines,
         steps=len(inp.steps), shortened=shortened, trial=inp.trial, score=inp.score,
         outcome=inp.outcome,
     ).strip()
@@ -291,6 +299,8 @@ def gather(
             [tid, max_learnings])])
         for tid, idx, s in reversed(earlier)
     ]
+    if len({p.idx for p in past}) < len(past):  # trials of several runs: number them afresh
+        past = [p.model_copy(update={"idx": n}) for n, p in enumerate(past, 1)]
     memory = [MemoryLine(text=x.text, support=x.support, mean_score=x.mean_score)
               for x in mem.recall(scope)]
     return ReflectionInput(goal=goal, steps=steps, score=score, outcome=outcome, trial=trial,

@@ -144,7 +144,7 @@ def run_trial(
         obs = new_obs
         _note_room(rooms, obs.look)
         history.append(HistoryItem(idx=step, action=action, observation=obs.text,
-                                   reward=obs.reward))
+                                   reward=obs.reward, rationale=proposal.rationale))
         total_ms = (time.perf_counter() - t0) * 1000
         overhead = max(0.0, total_ms - llm_ms - env_ms)
         t_db = time.perf_counter()
@@ -230,7 +230,7 @@ def _decide(
     spent = 0.0
     proposal: Proposal | None = None
     for attempt in range(settings.reasks + 1):
-        completion = llm.complete(convo, json_schema=schema, max_tokens=160)
+        completion = llm.complete(convo, json_schema=schema, max_tokens=controller.ANSWER_TOKENS)
         spent += completion.latency_ms
         ledger.record("controller" if attempt == 0 else "reask", step, convo, completion)
         try:

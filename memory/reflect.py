@@ -77,6 +77,14 @@ class ReflectionInput(BaseModel):
     max_learnings: int = MAX_LEARNINGS
 
 
+def for_backends(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` of output models: backends get the shape only, without the
+    model's docstring or defaults (every field is required in what the LLM writes)."""
+    schema.pop("description", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
+
+
 LearningLine = Annotated[
     str,
     StringConstraints(
@@ -90,7 +98,7 @@ class ReflectionAnswer(BaseModel):
     """What a reflection answers, as structured output: every line is one of the four forms
     (a backend that enforces the schema cannot write anything else)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=for_backends)
 
     learnings: list[LearningLine] = Field(min_length=1, max_length=MAX_LEARNINGS)
 

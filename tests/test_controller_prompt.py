@@ -86,9 +86,8 @@ def test_llama_cpp_takes_both_schemas() -> None:
 
 
 def test_schema_enforcing_backend_receives_the_generated_schemas(sw, mem: Memory) -> None:
-    llm = ScriptedLLM([proposal("look around"),
-                       json.dumps({"learnings": ["looking around MAY BE NECESSARY to finding "
-                                                 "the seeds"]})])
+    learning = "looking around MAY BE NECESSARY to finding the seeds"
+    llm = ScriptedLLM([proposal("look around"), json.dumps({"learnings": [learning]})])
     llm.enforces_schema = True
     cfg = AdaptConfig(task="grow-plant", variation=0, trials=1,
                       settings=AgentSettings(max_steps=1))

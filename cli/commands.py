@@ -17,6 +17,7 @@ from clin.memory import (
     import_jsonl,
     run_readonly_query,
 )
+from clin.memory.sql import QUERY_TIMEOUT_S
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -149,10 +150,15 @@ def memory_list(
 @memory_app.command("sql")
 def memory_sql(
     query: Annotated[str, typer.Argument(help="One read-only SELECT statement.")],
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Stop the query after this many seconds.")
+    ] = QUERY_TIMEOUT_S,
     db: DbOpt = Path("clin.db"),
 ) -> None:
     """Run a read-only SQL query against the database (writes are refused)."""
-    _print_query(db, query, [], empty="(no rows)")
+    if not timeout > 0:
+        raise CliError("--timeout must be a positive number of seconds")
+    _print_query(db, query, [], empty="(no rows)", timeout_s=timeout)
 
 
 @memory_app.command("export")
@@ -188,10 +194,11 @@ def memory_import(
     out.print(f"imported {n} new learnings into {db}")
 
 
-def _print_query(db: Path, sql: str, params: list, empty: str) -> None:
+def _print_query(db: Path, sql: str, params: list, empty: str,
+                 timeout_s: float = QUERY_TIMEOUT_S) -> None:
     if not db.exists():
         raise CliError(f"database {db} does not exist yet: run `clin run` first or pass --db")
-    cols, rows = run_readonly_query(db, sql, params)
+    cols, rows = run_readonly_query(db, sql, params, timeout_s=timeout_s)
     if not rows:
         out.print(empty)
         return

@@ -135,12 +135,12 @@ def report_cmd(
     db: DbOpt = Path("clin.db"),
 ) -> None:
     """Paper-style tables and plots for an eval, all computed by SQL views over the database."""
-    from clin.memory import Memory
     from clin.trials.report import build_report, write_report
+    from clin.trials.schema import open_memory
 
     if not db.exists():
         raise UserError(f"database {db} does not exist yet: run `clin eval` first or pass --db")
-    with Memory(db) as mem:  # applies pending migrations, so the views exist
+    with open_memory(db) as mem:  # applies pending migrations, so the views exist
         rep = build_report(mem, run)
     files = write_report(rep, out_dir)
     table = Table(title=rep.title)

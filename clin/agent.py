@@ -181,7 +181,7 @@ def run_trial(
 
     report = None
     if settings.reflect:
-        inp = gather(mem, scope, trial_id, goal=description, score=obs.score,
+        inp = gather(mem.store, scope, trial_id, goal=description, score=obs.score,
                      outcome=outcome_of(obs), trial=idx, rooms=list(rooms.values()))
         report, completion, msgs = reflection.reflect(llm, inp)
         ledger.record("reflection", None, msgs, completion)

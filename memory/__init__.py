@@ -12,14 +12,32 @@ imports langchain-core.
 """
 
 from .abstractions import Abstraction, ParseReport, normalize, parse_learnings, parse_line
-from .add import AddResult, NotALearning, add_learning
-from .errors import DatabaseError, MemoryStoreError, QueryError, ReflectionError
-from .jsonl import JsonlError, LearningRecord, export_jsonl, import_jsonl
-from .record import TraceError
+from .add import add_learning
+from .db import Schema
+from .errors import (
+    DatabaseError,
+    MemoryStoreError,
+    NewerSchemaError,
+    QueryError,
+    QueryTimeout,
+    ReflectionError,
+)
+from .jsonl import JsonlError, export_jsonl, import_jsonl
+from .learnings import (
+    AddResult,
+    Learning,
+    LearningEvent,
+    LearningRecord,
+    LearningStatus,
+    NotALearning,
+    ReflectionOutcome,
+)
+from .record import StepRecord, TraceError
 from .render import RenderedMemory, estimate_tokens, render
+from .runs import RunStatus, TrialStatus
 from .scope import Scope
 from .sql import run_readonly_query
-from .store import Learning, Memory, ReflectionOutcome, StepRecord
+from .store import Memory
 
 __all__ = [
     "Abstraction",
@@ -27,18 +45,25 @@ __all__ = [
     "DatabaseError",
     "JsonlError",
     "Learning",
+    "LearningEvent",
     "LearningRecord",
+    "LearningStatus",
     "Memory",
     "MemoryStoreError",
+    "NewerSchemaError",
     "NotALearning",
     "ParseReport",
     "QueryError",
+    "QueryTimeout",
     "ReflectionError",
     "ReflectionOutcome",
     "RenderedMemory",
+    "RunStatus",
+    "Schema",
     "Scope",
     "StepRecord",
     "TraceError",
+    "TrialStatus",
     "add_learning",
     "estimate_tokens",
     "export_jsonl",

@@ -15,3 +15,11 @@ class QueryError(MemoryStoreError):
 
 class ReflectionError(MemoryStoreError):
     """The LLM used for reflection failed or returned nothing usable."""
+
+
+class NewerSchemaError(DatabaseError):
+    """The file was written by a newer version of the program; it was left untouched."""
+
+
+class QueryTimeout(QueryError):
+    """A read-only query ran past its time limit and was stopped."""

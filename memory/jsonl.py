@@ -13,71 +13,23 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
-from itertools import islice
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any
 
-from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import ValidationError
 
-from .abstractions import Abstraction, Confidence, Relation
 from .errors import DatabaseError, MemoryStoreError
+from .learnings import LearningRecord
 from .scope import Scope
 from .sql import open_readonly
-from .store import Memory, now
+from .store import Memory
 
-BATCH = 10_000
+__all__ = ["JsonlError", "LearningRecord", "export_jsonl", "import_jsonl",
+           "import_records", "iter_records", "read_jsonl"]
 
 
 class JsonlError(MemoryStoreError):
     """A JSONL line is not a valid learning record (the message names the line)."""
-
-
-class LearningRecord(BaseModel):
-    """One learning as exported: where it applies, what it says, and how well it held up."""
-
-    namespace: str = "default"
-    agent: str = "clin"
-    env: str | None = None
-    task: str | None = None
-    variation: str | None = None
-    cause: str
-    effect: str
-    relation: Relation
-    confidence: Confidence
-    text: str = ""
-    status: Literal["active", "retired"] = "active"
-    support: int = Field(default=1, ge=0)
-    score_sum: float = 0.0
-    mean_score: float | None = None
-    first_seen: str | None = None
-    last_seen: str | None = None
-
-    _key: str = PrivateAttr(default="")
-
-    @model_validator(mode="after")
-    def _canonical_text(self) -> LearningRecord:
-        """The sentence is re-derived from its parts, so a hand-edited file cannot store a
-        text that says something other than its cause/relation/effect."""
-        ab = self.abstraction
-        self.text, self._key = ab.text, ab.key
-        return self
-
-    @property
-    def abstraction(self) -> Abstraction:
-        return Abstraction(
-            cause=self.cause, effect=self.effect, relation=self.relation,
-            confidence=self.confidence,
-        )
-
-    @property
-    def key(self) -> str:
-        """The dedup key (normalized cause|relation|effect) within its scope."""
-        return self._key
-
-    @property
-    def scope(self) -> Scope:
-        return Scope(namespace=self.namespace, agent=self.agent, env=self.env, task=self.task,
-                     variation=self.variation)
 
 
 _COLUMNS = (
@@ -161,36 +113,7 @@ def import_jsonl(mem: Memory, fh: IO[str]) -> int:
     return import_records(mem, read_jsonl(fh))
 
 
-_INSERT = (
-    "INSERT INTO learnings (namespace, agent, env, task, variation, cause, effect, relation, "
-    "confidence, text, key, status, support, score_sum, first_seen, last_seen) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-)
-
-
 def import_records(mem: Memory, records: Iterable[LearningRecord | dict[str, Any]]) -> int:
-    """Insert records in batches of ``BATCH`` (one transaction each); existing (scope, key)
-    pairs are left untouched. Returns the number of rows added."""
-    added = 0
-    it = iter(records)
-    while batch := list(islice(it, BATCH)):
-        rows = []
-        ts = now()
-        for item in batch:
-            rec = item if isinstance(item, LearningRecord) else LearningRecord(**item)
-            rows.append((
-                rec.namespace, rec.agent, rec.env, rec.task, rec.variation, rec.cause,
-                rec.effect, rec.relation, rec.confidence, rec.text, rec.key,
-                rec.status, rec.support, rec.score_sum, rec.first_seen or ts,
-                rec.last_seen or ts,
-            ))
-        with mem.transaction() as conn:
-            before = conn.execute("SELECT ifnull(max(id), 0) FROM learnings").fetchone()[0]
-            conn.executemany(_INSERT, rows)
-            cur = conn.execute(
-                "INSERT INTO learning_events (learning_id, event, confidence, text, created_at) "
-                "SELECT id, 'imported', confidence, text, ? FROM learnings WHERE id > ?",
-                [ts, before],
-            )
-            added += cur.rowcount
-    return added
+    """Insert records in batches (one transaction each); existing (scope, key) pairs are
+    left untouched. Returns the number of rows added."""
+    return mem.import_records(records)

@@ -17,9 +17,10 @@ from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, Field
 
 from .add import FORMS_HELP, NotALearning, add_learning
+from .learnings import Learning
 from .render import render
 from .scope import Scope
-from .store import Learning, Memory
+from .store import Memory
 
 
 def to_document(learning: Learning) -> Document:

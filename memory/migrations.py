@@ -1,17 +1,18 @@
-"""The database schema, as an ordered list of migrations applied once each.
+"""The core schema of the memory, as an ordered list of migrations applied once each.
 
 Each migration is a small function; the names of applied ones are recorded in
-``_clin_migrations``. Never edit a migration that has shipped: append a new one.
-Column names are meant to be read by researchers in ``sqlite3`` or Datasette.
+``_clin_migrations`` (the runner is ``memory.db.apply``). Never edit a migration that has
+shipped: append a new one and raise nothing else (``SCHEMA`` derives its version from the
+list). Column names are meant to be read by researchers in ``sqlite3`` or Datasette.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import sqlite_utils
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = []
+from .db import Migration, Schema
+
+MIGRATIONS: list[Migration] = []
 migration = MIGRATIONS.append
 
 
@@ -143,7 +144,7 @@ def m001_core(db: sqlite_utils.Database) -> None:
             "id": int,
             "learning_id": int,
             "trial_id": int,
-            "event": str,  # added | kept | promoted | demoted | dropped | retired | revived
+            "event": str,  # see m004_value_checks
             "confidence": str,
             "text": str,
             "score": float,
@@ -195,258 +196,39 @@ def m002_views(db: sqlite_utils.Database) -> None:
     )
 
 
-def apply(db: sqlite_utils.Database) -> list[str]:
-    """Apply pending migrations in order; return the names applied."""
-    table = db["_clin_migrations"]
-    if not table.exists():
-        table.create({"name": str, "applied_at": str}, pk="name")
-    done = {row["name"] for row in table.rows}
-    applied = []
-    for fn in MIGRATIONS:
-        if fn.__name__ in done:
-            continue
-        _discard_leftovers(db, fn)
-        with db.conn:
-            fn(db)
-            db.execute(
-                "INSERT INTO _clin_migrations (name, applied_at) VALUES (?, datetime('now'))",
-                [fn.__name__],
-            )
-        applied.append(fn.__name__)
-    return applied
 
-
-def _objects(db: sqlite_utils.Database) -> set[tuple[str, str]]:
-    return {(t, n) for t, n in db.execute("SELECT type, name FROM sqlite_master").fetchall()}
-
-
-def _discard_leftovers(db: sqlite_utils.Database, fn: Callable[[sqlite_utils.Database], None]) -> None:
-    """Drop what an earlier, killed attempt at ``fn`` left behind.
-
-    sqlite-utils commits each DDL statement on its own, so a SIGKILL half-way through a
-    migration leaves some of its tables while the migration stays unrecorded, and re-running
-    it failed with 'table ... already exists' on every later start. Nothing can have used
-    those objects (a Memory is only handed out once every migration is recorded), so they
-    are dropped and the migration runs again. The objects ``fn`` creates are found by
-    applying the migrations up to it to an in-memory database.
-    """
-    scratch = sqlite_utils.Database(memory=True)
-    created: set[tuple[str, str]] = set()
-    for step in MIGRATIONS:
-        before = _objects(scratch)
-        step(scratch)
-        if step is fn:
-            created = _objects(scratch) - before
-            break
-    leftovers = created & _objects(db)
-    order = {"view": 0, "trigger": 1, "index": 2, "table": 3}
-    for kind, name in sorted(leftovers, key=lambda o: (order.get(o[0], 9), len(o[1]))):
-        if kind in order and not name.startswith("sqlite_"):
-            db.execute(f"DROP {kind.upper()} IF EXISTS [{name}]")
-
-
-PAPER_SHORT_TASKS = (
-    "use-thermometer", "measure-melting-point-known-substance", "find-plant",
-    "find-living-thing", "chemistry-mix", "chemistry-mix-paint-secondary-color",
-    "lifespan-longest-lived", "lifespan-shortest-lived", "identify-life-stages-2",
-)
-PAPER_LONG_TASKS = (
-    "boil", "freeze", "grow-plant", "grow-fruit", "identify-life-stages-1",
-    "inclined-plane-determine-angle", "inclined-plane-friction-named-surfaces",
-    "mendelian-genetics-known-plant", "mendelian-genetics-unknown-plant",
+# The allowed values of the status and event columns, as of m004 (the Literals in
+# memory.runs and memory.learnings must list the same: tests/test_memory_structure.py).
+RUN_STATUSES = ("running", "finished", "failed", "interrupted")
+TRIAL_STATUSES = ("running", "completed", "interrupted", "failed")
+LEARNING_STATUSES = ("active", "retired")
+LEARNING_EVENTS = ("added", "kept", "promoted", "demoted", "retired", "revived", "imported")
+_CHECKED = (
+    ("runs", "status", RUN_STATUSES),
+    ("trials", "status", TRIAL_STATUSES),
+    ("learnings", "status", LEARNING_STATUSES),
+    ("learning_events", "event", LEARNING_EVENTS),
 )
 
 
 @migration
-def m003_eval(db: sqlite_utils.Database) -> None:
-    """Evaluations (ADAPT / GEN-ENV / GEN-TASK over many episodes), meta-memories with their
-    provenance, and the views `clin report` reads: every number it shows is one of these."""
-    db["evals"].create(
-        {
-            "id": int,
-            "protocol": str,  # adapt | gen-env | gen-task
-            "status": str,  # running | finished | interrupted | failed
-            "namespace": str,  # memory namespace of all its episodes (isolates evals)
-            "model": str,
-            "config": str,  # JSON of the EvalConfig
-            "started_at": str,
-            "finished_at": str,
-            "error": str,
-        },
-        pk="id",
-        not_null={"protocol", "status", "started_at"},
-    )
-    db["eval_episodes"].create(
-        {
-            "id": int,
-            "eval_id": int,
-            "key": str,  # phase/task/variation: what --resume matches on
-            "phase": str,  # adapt | train (feeds a meta-memory) | test (conditioned by one)
-            "task": str,
-            "variation": int,
-            "trials": int,  # trials requested
-            "namespace": str,  # memory scope of the episode
-            "run_id": int,  # the runs row holding its trials (NULL until started)
-            "status": str,  # pending | running | finished | interrupted | failed
-            "started_at": str,
-            "finished_at": str,
-        },
-        pk="id",
-        foreign_keys=[("eval_id", "evals", "id"), ("run_id", "runs", "id")],
-        not_null={"eval_id", "key", "phase", "task", "status"},
-    )
-    db["eval_episodes"].create_index(["eval_id", "key"], unique=True)
-    db["meta_memories"].create(
-        {
-            "id": int,
-            "eval_id": int,
-            "key": str,  # what it conditions, e.g. gen-env/find-plant
-            "namespace": str,  # scope the learnings were stored at (task or env level)
-            "agent": str,
-            "env": str,
-            "task": str,
-            "variation": str,
-            "status": str,  # building | done
-            "llm_call_id": int,
-            "learnings_written": int,
-            "learnings_rejected": int,
-            "created_at": str,
-        },
-        pk="id",
-        foreign_keys=[("eval_id", "evals", "id"), ("llm_call_id", "llm_calls", "id")],
-        not_null={"eval_id", "key", "status"},
-    )
-    db["meta_memories"].create_index(["eval_id", "key"], unique=True)
-    db["meta_sources"].create(
-        {
-            "id": int,
-            "meta_id": int,
-            "source_episode_id": int,
-            "source_run_id": int,
-            "source_trial_id": int,  # the best trial of that episode, whose memory was summarized
-            "source_task": str,
-            "source_variation": int,
-            "source_score": float,
-        },
-        pk="id",
-        foreign_keys=[
-            ("meta_id", "meta_memories", "id"),
-            ("source_episode_id", "eval_episodes", "id"),
-            ("source_run_id", "runs", "id"),
-            ("source_trial_id", "trials", "id"),
-        ],
-        not_null={"meta_id", "source_trial_id"},
-    )
-    db["meta_sources"].create_index(["meta_id"])
-    db["meta_learnings"].create(
-        {"meta_id": int, "learning_id": int},
-        pk=("meta_id", "learning_id"),
-        foreign_keys=[("meta_id", "meta_memories", "id"), ("learning_id", "learnings", "id")],
-    )
-    db["task_groups"].create({"task": str, "grp": str}, pk="task")
-    db["task_groups"].insert_all(
-        [{"task": t, "grp": "short"} for t in PAPER_SHORT_TASKS]
-        + [{"task": t, "grp": "long"} for t in PAPER_LONG_TASKS]
-    )
-    db.create_view(
-        "v_eval_trials",
-        """
-        SELECT e.eval_id, ev.protocol, e.id AS episode_id, e.phase, e.task, e.variation,
-               ifnull(g.grp, 'other') AS grp, t.run_id, t.id AS trial_id, t.idx AS trial,
-               t.score, t.steps, t.completed, t.stop_reason,
-               (SELECT ifnull(sum(c.prompt_tokens), 0) + ifnull(sum(c.completion_tokens), 0)
-                  FROM llm_calls c WHERE c.trial_id = t.id) AS tokens
-        FROM eval_episodes e
-        JOIN evals ev ON ev.id = e.eval_id
-        JOIN trials t ON t.run_id = e.run_id AND t.status = 'completed'
-        LEFT JOIN task_groups g ON g.task = e.task
-        """,
-    )
-    db.create_view(
-        "v_eval_episodes",
-        """
-        SELECT v.eval_id, v.protocol, v.episode_id, v.phase, v.task, v.variation, v.grp,
-               count(*) AS trials,
-               max(CASE WHEN v.trial = 1 THEN v.score END) AS trial1_score,
-               (SELECT l.score FROM v_eval_trials l WHERE l.episode_id = v.episode_id
-                 ORDER BY l.trial DESC LIMIT 1) AS final_score,
-               max(v.score) AS best_score,
-               avg(v.steps) AS steps_per_trial,
-               avg(v.tokens) AS tokens_per_trial
-        FROM v_eval_trials v
-        GROUP BY v.episode_id
-        """,
-    )
-    db.create_view(
-        "v_eval_tasks",
-        """
-        SELECT eval_id, protocol, phase, task, grp, count(*) AS episodes,
-               round(avg(trial1_score), 2) AS trial1_score,
-               round(avg(final_score), 2) AS final_score,
-               round(avg(best_score), 2) AS best_score,
-               round(avg(steps_per_trial), 2) AS steps_per_trial,
-               round(avg(tokens_per_trial), 1) AS tokens_per_trial
-        FROM v_eval_episodes
-        GROUP BY eval_id, phase, task
-        """,
-    )
-    db.create_view(
-        "v_eval_report",
-        """
-        SELECT m.eval_id, m.protocol, m.task, m.grp, m.episodes,
-               tr.trial1_score AS train_trial1_score,
-               tr.final_score AS train_final_score,
-               m.trial1_score, m.final_score, m.best_score,
-               m.steps_per_trial, m.tokens_per_trial
-        FROM v_eval_tasks m
-        LEFT JOIN v_eval_tasks tr
-          ON tr.eval_id = m.eval_id AND tr.task = m.task AND tr.phase = 'train'
-        WHERE m.phase IN ('adapt', 'test')
-        """,
-    )
-    db.create_view(
-        "v_eval_report_groups",
-        """
-        SELECT eval_id, grp, count(*) AS tasks,
-               round(avg(train_trial1_score), 2) AS train_trial1_score,
-               round(avg(train_final_score), 2) AS train_final_score,
-               round(avg(trial1_score), 2) AS trial1_score,
-               round(avg(final_score), 2) AS final_score,
-               round(avg(best_score), 2) AS best_score,
-               round(avg(steps_per_trial), 2) AS steps_per_trial,
-               round(avg(tokens_per_trial), 1) AS tokens_per_trial
-        FROM v_eval_report GROUP BY eval_id, grp
-        UNION ALL
-        SELECT eval_id, 'all', count(*),
-               round(avg(train_trial1_score), 2), round(avg(train_final_score), 2),
-               round(avg(trial1_score), 2), round(avg(final_score), 2),
-               round(avg(best_score), 2), round(avg(steps_per_trial), 2),
-               round(avg(tokens_per_trial), 1)
-        FROM v_eval_report GROUP BY eval_id
-        """,
-    )
-    db.create_view(
-        "v_eval_curve",
-        """
-        SELECT eval_id, phase, task, trial, count(*) AS episodes,
-               round(avg(score), 2) AS score, round(avg(steps), 2) AS steps,
-               round(avg(tokens), 1) AS tokens
-        FROM v_eval_trials GROUP BY eval_id, phase, task, trial
-        UNION ALL
-        SELECT eval_id, phase, '(all tasks)', trial, count(*),
-               round(avg(score), 2), round(avg(steps), 2), round(avg(tokens), 1)
-        FROM v_eval_trials GROUP BY eval_id, phase, trial
-        """,
-    )
-    db.create_view(
-        "v_meta_memories",
-        """
-        SELECT m.id AS meta_id, m.eval_id, m.key, m.namespace, m.env, m.task, m.status,
-               l.id AS learning_id, l.text, l.confidence,
-               (SELECT group_concat(s.source_trial_id) FROM meta_sources s
-                 WHERE s.meta_id = m.id) AS source_trial_ids
-        FROM meta_memories m
-        JOIN meta_learnings ml ON ml.meta_id = m.id
-        JOIN learnings l ON l.id = ml.learning_id
-        """,
-    )
+def m004_value_checks(db: sqlite_utils.Database) -> None:
+    """Refuse status and event values outside their lists. Triggers, not CHECK constraints:
+    SQLite adds a CHECK only by rebuilding the table, which old files with millions of rows
+    should not pay for; rows already stored are not re-checked."""
+    for table, column, values in _CHECKED:
+        allowed = ", ".join(f"'{v}'" for v in values)
+        for op in ("INSERT", "UPDATE"):
+            of = f" OF [{column}]" if op == "UPDATE" else ""
+            db.execute(
+                f"CREATE TRIGGER [check_{table}_{column}_{op.lower()}] BEFORE {op}{of} "
+                f"ON [{table}] WHEN NEW.[{column}] NOT IN ({allowed}) BEGIN "
+                f"SELECT RAISE(ABORT, '{table}.{column} must be one of {allowed.replace(chr(39), '')}'); "
+                "END"
+            )
+
+
+# Names older versions recorded for migrations that now belong to another component
+# (``m003_eval``: the eval tables, owned by ``clin.trials`` since issue 11).
+MOVED = frozenset({"m003_eval"})
+SCHEMA = Schema(owner="memory", migrations=tuple(MIGRATIONS), version=len(MIGRATIONS))

@@ -14,23 +14,22 @@ chat model or a plain ``str -> str`` callable (langchain is never imported here)
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from . import learnings, recall, runs
 from .abstractions import ParseReport, parse_learnings
+from .db import Database
 from .errors import MemoryStoreError, ReflectionError
+from .learnings import ReflectionOutcome
 from .render import estimate_tokens
 from .scope import Scope
-
-if TYPE_CHECKING:
-    from .store import Memory, ReflectionOutcome
 
 MAX_LEARNINGS = 12
 TRACE_TOKENS = 3000  # the compressed attempt; the whole prompt adds memory and past trials
@@ -268,7 +267,7 @@ def parse_answer(text: str) -> ParseReport:
 
 # ---------------------------------------------------------------- from the database
 def gather(
-    mem: Memory,
+    db: Database,
     scope: Scope,
     trial_id: int,
     *,
@@ -282,35 +281,17 @@ def gather(
     """The reflection input for ``trial_id``: its steps as recorded, the last
     ``PAST_TRIALS`` completed trials of the scope before it with their scores and the
     learnings each one's reflection wrote, and the memory ``recall`` gives with support."""
-    conn = mem.conn
-    steps = [
-        TraceStep(idx=r[0], action=str(r[1]), observation=str(r[2] or ""), reward=r[3],
-                  score=r[4])
-        for r in conn.execute(
-            "SELECT idx, action, observation, reward, score FROM steps WHERE trial_id = ? "
-            "ORDER BY idx", [trial_id])
-    ]
-    row = conn.execute("SELECT score, idx FROM trials WHERE id = ?", [trial_id]).fetchone()
-    if score is None and row is not None:
-        score = row[0]
-    if trial is None and row is not None:
-        trial = row[1]
-    where, params = scope.exact_filter()
-    earlier = conn.execute(
-        f"SELECT id, idx, score FROM trials WHERE {where} AND id < ? AND status = 'completed' "
-        "ORDER BY id DESC LIMIT ?", [*params, trial_id, PAST_TRIALS],
-    ).fetchall()
-    past = [
-        PastTrial(idx=idx, score=s, learnings=[r[0] for r in conn.execute(
-            "SELECT text FROM learning_events WHERE trial_id = ? AND event IN "
-            "('added', 'kept', 'promoted', 'revived') ORDER BY id LIMIT ?",
-            [tid, max_learnings])])
-        for tid, idx, s in reversed(earlier)
-    ]
+    steps = [TraceStep(idx=r["idx"], action=str(r["action"]),
+                       observation=str(r["observation"] or ""), reward=r["reward"],
+                       score=r.get("score"))
+             for r in runs.trial_steps(db.conn, trial_id)]
+    past = [PastTrial(idx=t["idx"], score=t["score"],
+                      learnings=learnings.texts_written_by(db.conn, t["id"])[:max_learnings])
+            for t in runs.earlier_trials(db.conn, scope, trial_id, PAST_TRIALS)]
     if len({p.idx for p in past}) < len(past):  # trials of several runs: number them afresh
         past = [p.model_copy(update={"idx": n}) for n, p in enumerate(past, 1)]
     memory = [MemoryLine(text=x.text, support=x.support, mean_score=x.mean_score)
-              for x in mem.recall(scope)]
+              for x in recall.recall(db, scope)]
     return ReflectionInput(goal=goal, steps=steps, score=score, outcome=outcome, trial=trial,
                            rooms=list(rooms), past=past, memory=memory,
                            max_learnings=max_learnings)
@@ -371,37 +352,25 @@ def require_learnings(report: ParseReport) -> None:
         )
 
 
-def _trial(mem: Memory, scope: Scope, trial_id: int | None) -> tuple[int, float | None]:
-    where, params = scope.exact_filter()
-    if trial_id is None:
-        row = mem.conn.execute(
-            f"SELECT id, score FROM trials WHERE {where} AND status = 'completed' "
-            "ORDER BY id DESC LIMIT 1", params,
-        ).fetchone()
-        if row is None:
-            raise ReflectionError(
-                f"no completed trial recorded for {scope!r}: call record_trial first"
-            )
-        return int(row[0]), row[1]
-    row = mem.conn.execute(
-        f"SELECT id, score FROM trials WHERE id = ? AND {where}", [trial_id, *params]
-    ).fetchone()
-    if row is None:
+def _trial(db: Database, scope: Scope, trial_id: int | None) -> tuple[int, float | None]:
+    found = runs.scored_trial(db.conn, scope, trial_id)
+    if found is None and trial_id is None:
+        raise ReflectionError(f"no completed trial recorded for {scope!r}: call record_trial first")
+    if found is None:
         raise ReflectionError(f"trial {trial_id} does not exist in {scope!r}")
-    return int(row[0]), row[1]
+    return found
 
 
-def _not_reflected_yet(conn: sqlite3.Connection, trial_id: int) -> None:
+def _not_reflected_yet(db: Database, trial_id: int) -> None:
     """A second merge of one trial would count its support twice."""
-    if conn.execute("SELECT 1 FROM learning_events WHERE trial_id = ? LIMIT 1",
-                    [trial_id]).fetchone():
+    if learnings.already_reflected(db.conn, trial_id):
         raise ReflectionError(
             f"trial {trial_id} was already reflected on; record a new trial to reflect again"
         )
 
 
 def reflect(
-    mem: Memory,
+    db: Database,
     scope: Scope,
     llm: LLM,
     *,
@@ -413,9 +382,9 @@ def reflect(
     learnings into ``scope``. An answer with none of the four forms raises
     ``ReflectionError`` and leaves the memory unchanged: a failed write is never silent."""
     check_llm(llm)
-    tid, score = _trial(mem, scope, trial_id)
-    _not_reflected_yet(mem.conn, tid)  # before paying for the LLM call
-    inp = gather(mem, scope, tid, goal=goal or "", score=score, max_learnings=max_learnings)
+    tid, score = _trial(db, scope, trial_id)
+    _not_reflected_yet(db, tid)  # before paying for the LLM call
+    inp = gather(db, scope, tid, goal=goal or "", score=score, max_learnings=max_learnings)
     messages = build_messages(inp)
     prompt = as_text(messages)
     t0 = time.perf_counter()
@@ -427,19 +396,15 @@ def reflect(
         error = str(exc)
         raise
     finally:
-        mem.add_llm_call(
-            purpose="reflection", model=llm_name(llm), prompt_tokens=estimate_tokens(prompt),
+        runs.add_llm_call(
+            db, purpose="reflection", model=llm_name(llm), prompt_tokens=estimate_tokens(prompt),
             completion_tokens=estimate_tokens(text), latency_ms=(time.perf_counter() - t0) * 1e3,
-            trial_id=tid, prompt=prompt, response=text, error=error,
+            attempts=1, trial_id=tid, prompt=prompt, response=text, error=error,
         )
     report = parse_answer(text)
     require_learnings(report)
-    with mem.transaction() as conn:
-        _not_reflected_yet(conn, tid)  # again inside the write lock: a concurrent reflect
-        outcome = mem._apply_reflection(conn, scope, tid, report, score)
-        conn.execute(
-            "UPDATE trials SET learnings_written = ifnull(learnings_written, 0) + ?, "
-            "learnings_rejected = ifnull(learnings_rejected, 0) + ? WHERE id = ?",
-            [outcome.written, outcome.rejected, tid],
-        )
+    with db.transaction() as conn:
+        _not_reflected_yet(db, tid)  # again inside the write lock: a concurrent reflect
+        outcome = learnings.merge_reflection(conn, scope, report, trial_id=tid, score=score)
+        runs.count_reflection(conn, tid, outcome.written, outcome.rejected)
     return outcome

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from .store import Learning
+from .learnings import Learning
 
 
 class RenderedMemory(BaseModel):

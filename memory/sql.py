@@ -2,17 +2,22 @@
 
 Three layers: the file is opened ``mode=ro``; ``PRAGMA query_only``; and an authorizer that
 allows reads only (no ATTACH, no PRAGMA, no writes). ``sqlite3`` itself refuses several
-statements in one call.
+statements in one call. A time limit (a progress handler that interrupts the statement)
+stops queries that would never end, such as an unbounded recursive CTE.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
-from .errors import DatabaseError, QueryError
+from .errors import DatabaseError, QueryError, QueryTimeout
+
+QUERY_TIMEOUT_S = 5.0
+_CHECK_EVERY = 10_000  # SQLite VM instructions between two looks at the clock
 
 _ALLOWED = {
     sqlite3.SQLITE_SELECT,
@@ -44,19 +49,34 @@ def open_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
 
 
 def run_readonly_query(
-    path: str | os.PathLike[str], sql: str, params: list[Any] | None = None
+    path: str | os.PathLike[str],
+    sql: str,
+    params: list[Any] | None = None,
+    *,
+    timeout_s: float | None = QUERY_TIMEOUT_S,
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run one read-only statement; return (column names, rows). Raises QueryError."""
+    """Run one read-only statement; return (column names, rows). Raises QueryError, and
+    QueryTimeout when it runs past ``timeout_s`` seconds (None: no limit)."""
+    if timeout_s is not None and not timeout_s > 0:
+        raise QueryError(f"the time limit must be a positive number of seconds, not {timeout_s}")
     p = Path(path)
     conn = open_readonly(p)
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
     try:
         conn.execute("PRAGMA query_only = 1")
         conn.set_authorizer(_authorizer)
+        if deadline is not None:
+            conn.set_progress_handler(lambda: int(time.monotonic() > deadline), _CHECK_EVERY)
         try:
             cur = conn.execute(sql, params or [])
             rows = cur.fetchall()
         except sqlite3.DatabaseError as exc:
             msg = str(exc)
+            if deadline is not None and "interrupted" in msg and time.monotonic() > deadline:
+                raise QueryTimeout(
+                    f"query stopped after its time limit of {timeout_s:g} s "
+                    "(raise it with --timeout SECONDS)"
+                ) from None
             if any(w in msg for w in ("not authorized", "authorization denied", "readonly",
                                       "read-only")):
                 raise QueryError("only read-only SELECT queries are allowed") from None

@@ -1,5 +1,6 @@
-"""Shared fixtures. No test reaches a real model unless it asks for allow_model_requests;
-ScienceWorld is real and shared per session (one JVM) to keep the suite fast."""
+"""Shared fixtures. No test reaches a real model unless it asks for allow_model_requests.
+Agent-loop tests play the pure-Python TinyWorld (``tiny``); the tests where the simulator
+matters use the real ScienceWorld (``sw``), shared per session (one JVM)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from clin.envs.tiny import TinyWorld
 from clin.memory import Memory
 
 from clin.llm import guard
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that takes the real simulator is a ScienceWorld test, marked or not, so
+    ``-m "not scienceworld"`` runs without Java."""
+    for item in items:
+        if "sw" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.scienceworld)
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +46,13 @@ def db_path(tmp_path: Path) -> Path:
 def mem(db_path: Path) -> Iterator[Memory]:
     with Memory(db_path) as m:
         yield m
+
+
+@pytest.fixture
+def tiny() -> Iterator[TinyWorld]:
+    """A fresh TinyWorld: no Java, instant, deterministic."""
+    with TinyWorld() as env:
+        yield env
 
 
 @pytest.fixture(scope="session")

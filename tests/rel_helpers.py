@@ -17,9 +17,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 class BorrowedEnv:
-    """Stands in for the ScienceWorld class inside ``clin.trials.session`` so CLI tests reuse the
-    session's JVM: ``ScienceWorld(simplification)`` returns this, ``with`` yields the shared
-    env, and leaving the block does not close it."""
+    """Stands in for the ScienceWorld class inside ``clin.trials.session`` so CLI tests play a
+    given env (TinyWorld, or the session's one JVM): ``ScienceWorld(simplification)`` returns
+    this, ``with`` yields the env, and leaving the block does not close it."""
 
     def __init__(self, env: Any) -> None:
         self.env = env
@@ -34,10 +34,11 @@ class BorrowedEnv:
         pass
 
 
-def borrow_sw(monkeypatch: pytest.MonkeyPatch, sw: Any) -> None:
+def borrow_env(monkeypatch: pytest.MonkeyPatch, env: Any) -> None:
+    """Make ``clin run`` (in this process) play ``env`` instead of starting ScienceWorld."""
     from clin.trials import session
 
-    monkeypatch.setattr(session, "ScienceWorld", BorrowedEnv(sw))
+    monkeypatch.setattr(session, "ScienceWorld", BorrowedEnv(env))
 
 
 def scripted_answers(n: int = 500) -> list:

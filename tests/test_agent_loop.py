@@ -1,11 +1,12 @@
-"""Full trials on the real ScienceWorld with a scripted LLM."""
+"""Full trials with a scripted LLM: on TinyWorld (no Java) for the loop's own rules, and
+one on the real ScienceWorld, grounding against its valid actions."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from clin.memory import Memory
+from clin.memory import Memory, Scope
 from clin.trials.runner import AdaptConfig, run_adapt
 
 from clin.agent import AgentSettings
@@ -25,7 +26,7 @@ def _cfg(trials: int = 2, steps: int = 3, **kw) -> AdaptConfig:
                        settings=AgentSettings(max_steps=steps, **kw))
 
 
-def test_memory_from_trial_1_conditions_trial_2(sw, mem: Memory) -> None:
+def test_memory_from_trial_1_conditions_trial_2(tiny, mem: Memory) -> None:
     seen: dict[str, str] = {}
 
     def trial2_first(messages: list[Message]) -> str:
@@ -42,7 +43,7 @@ def test_memory_from_trial_1_conditions_trial_2(sw, mem: Memory) -> None:
         proposal("inventory"),
         "opening the door to the kitchen SHOULD BE NECESSARY to finding the seeds",
     ])
-    summary = run_adapt(_cfg(), env=sw, llm=llm, mem=mem)
+    summary = run_adapt(_cfg(), env=tiny, llm=llm, mem=mem)
     llm.assert_complete()
 
     assert [t.steps for t in summary.trials] == [3, 3]
@@ -58,7 +59,7 @@ def test_memory_from_trial_1_conditions_trial_2(sw, mem: Memory) -> None:
     step2 = next(mem.db.query("SELECT * FROM steps WHERE trial_id = ? AND idx = 2",
                               [summary.trials[0].trial_id]))
     assert step2["proposal"] == "walk to the kitchen"
-    assert step2["action"] in ("go to kitchen", "teleport to kitchen")
+    assert step2["action"] == "go to kitchen"
     assert step2["grounding"] == "normalized"
     # the learning cited as [1] in trial 2 is stored as its database id
     cited = next(mem.db.query("SELECT cited_learning_ids FROM steps WHERE trial_id = ? AND idx = 1",
@@ -77,20 +78,18 @@ def test_memory_from_trial_1_conditions_trial_2(sw, mem: Memory) -> None:
     assert all(r["prompt_tokens"] > 0 for r in tok)
 
 
-def mem_scope(mem: Memory):
-    from clin.memory import Scope
-
-    return Scope(env="scienceworld", task="grow-plant", variation="0")
+def mem_scope(mem: Memory) -> Scope:
+    return Scope(env="tiny", task="grow-plant", variation="0")
 
 
-def test_reask_shows_candidates_then_grounds(sw, mem: Memory) -> None:
+def test_reask_shows_candidates_then_grounds(tiny, mem: Memory) -> None:
     llm = ScriptedLLM([
         proposal("juggle the seeds"),
         lambda msgs: proposal("open door to kitchen") if "closest valid actions" in
         msgs[-1].content else "unexpected",
         "nothing useful",  # reflection with no valid line
     ])
-    summary = run_adapt(_cfg(trials=1, steps=1), env=sw, llm=llm, mem=mem)
+    summary = run_adapt(_cfg(trials=1, steps=1), env=tiny, llm=llm, mem=mem)
     llm.assert_complete()
     step = next(mem.db.query("SELECT * FROM steps WHERE trial_id = ?",
                              [summary.trials[0].trial_id]))
@@ -100,29 +99,29 @@ def test_reask_shows_candidates_then_grounds(sw, mem: Memory) -> None:
     assert summary.trials[0].outcome.rejected == 1
 
 
-def test_stops_on_task_complete_and_on_repeats(sw, mem: Memory) -> None:
+def test_stops_on_task_complete_and_on_repeats(tiny, mem: Memory) -> None:
     llm = ScriptedLLM([proposal("look around"), proposal("TASK_COMPLETE"), "x"])
-    s = run_adapt(_cfg(trials=1, steps=10), env=sw, llm=llm, mem=mem)
+    s = run_adapt(_cfg(trials=1, steps=10), env=tiny, llm=llm, mem=mem)
     assert (s.trials[0].steps, s.trials[0].stop_reason) == (1, "task-complete")
 
     llm = ScriptedLLM([proposal("inventory")] * 5 + ["x"])
-    s = run_adapt(_cfg(trials=1, steps=10), env=sw, llm=llm, mem=mem)
+    s = run_adapt(_cfg(trials=1, steps=10), env=tiny, llm=llm, mem=mem)
     llm.assert_complete()
     assert (s.trials[0].steps, s.trials[0].stop_reason) == (5, "repeated-action")
 
 
-def test_wrong_focus_ends_the_trial_as_failed(sw, mem: Memory) -> None:
+def test_wrong_focus_ends_the_trial_as_failed(tiny, mem: Memory) -> None:
     llm = ScriptedLLM([proposal("focus on picture"), "x"])
     cfg = _cfg(trials=1, steps=5).model_copy(update={"task": "find-living-thing"})
-    s = run_adapt(cfg, env=sw, llm=llm, mem=mem)
+    s = run_adapt(cfg, env=tiny, llm=llm, mem=mem)
     llm.assert_complete()
     t = s.trials[0]
     assert t.stop_reason == "failed" and t.score < 0 and not t.completed
 
 
-def test_malformed_output_is_reasked_then_falls_back(sw, mem: Memory) -> None:
+def test_malformed_output_is_reasked_then_falls_back(tiny, mem: Memory) -> None:
     llm = ScriptedLLM(["", "I am not sure what to do.", "{broken json", "x"])
-    s = run_adapt(_cfg(trials=1, steps=1), env=sw, llm=llm, mem=mem)
+    s = run_adapt(_cfg(trials=1, steps=1), env=tiny, llm=llm, mem=mem)
     llm.assert_complete()
     step = next(mem.db.query("SELECT action, grounding FROM steps"))
     assert step == {"action": "look around", "grounding": "fallback"}
@@ -130,7 +129,7 @@ def test_malformed_output_is_reasked_then_falls_back(sw, mem: Memory) -> None:
 
 
 @pytest.mark.parametrize("n", [1])
-def test_resume_runs_only_missing_trials(sw, mem: Memory, n: int) -> None:
+def test_resume_runs_only_missing_trials(tiny, mem: Memory, n: int) -> None:
     llm = ScriptedLLM([proposal("look around"), "x"])
     cfg = _cfg(trials=2, steps=1)
 
@@ -142,11 +141,11 @@ def test_resume_runs_only_missing_trials(sw, mem: Memory, n: int) -> None:
 
     llm = ScriptedLLM([proposal("look around"), "x", explode])
     with pytest.raises(Boom):
-        run_adapt(cfg, env=sw, llm=llm, mem=mem)
+        run_adapt(cfg, env=tiny, llm=llm, mem=mem)
     statuses = [r["status"] for r in mem.db.query("SELECT status FROM trials ORDER BY id")]
     assert statuses == ["completed", "failed"]
     llm2 = ScriptedLLM([proposal("look around"), "x"])
-    s = run_adapt(cfg, env=sw, llm=llm2, mem=mem, resume=True)
+    s = run_adapt(cfg, env=tiny, llm=llm2, mem=mem, resume=True)
     llm2.assert_complete()
     assert [t.idx for t in s.trials] == [2]
     rows = list(mem.db.query("SELECT idx, status FROM trials WHERE run_id = ? ORDER BY id",
@@ -167,10 +166,44 @@ def test_enum_offered_to_grammar_backends_is_bounded() -> None:
     assert {"open door to kitchen", "focus on apple seed", "look around"} <= set(got)
 
 
-def test_ungroundable_proposal_is_sent_verbatim_never_swapped(sw, mem: Memory) -> None:
+def test_ungroundable_proposal_is_sent_verbatim_never_swapped(tiny, mem: Memory) -> None:
     llm = ScriptedLLM([proposal("juggle the seeds")] * 3 + ["x"])
-    run_adapt(_cfg(trials=1, steps=1), env=sw, llm=llm, mem=mem)
+    run_adapt(_cfg(trials=1, steps=1), env=tiny, llm=llm, mem=mem)
     llm.assert_complete()
     step = next(mem.db.query("SELECT action, grounding, observation FROM steps"))
     assert (step["action"], step["grounding"]) == ("juggle the seeds", "verbatim")
     assert "No known action" in step["observation"]
+
+
+def test_ambiguous_request_is_answered_with_the_closest_choice(tiny, mem: Memory) -> None:
+    llm = ScriptedLLM([proposal("focus on orange seed"), "x"])
+    cfg = _cfg(trials=1, steps=1).model_copy(update={"variation": 5})  # starts by the seeds
+    s = run_adapt(cfg, env=tiny, llm=llm, mem=mem)
+    llm.assert_complete()
+    step = next(mem.db.query("SELECT action, grounding, score FROM steps"))
+    assert step == {"action": "focus on orange seed -> focus on orange seed "
+                              "(in seed jar, in greenhouse)",
+                    "grounding": "choice", "score": 25.0}
+    assert s.trials[0].score == 25
+
+
+@pytest.mark.scienceworld
+def test_real_scienceworld_trial_grounds_and_learns(sw, mem: Memory) -> None:
+    """The real simulator: a paraphrase grounds to one of its valid actions, the score and
+    observations come back, and the reflection lands in memory."""
+    llm = ScriptedLLM([
+        proposal("open door to kitchen"),
+        proposal("walk to the kitchen"),
+        REFLECTION,
+    ])
+    summary = run_adapt(_cfg(trials=1, steps=2), env=sw, llm=llm, mem=mem)
+    llm.assert_complete()
+    steps = list(mem.db.query("SELECT action, grounding, observation FROM steps ORDER BY idx"))
+    assert steps[0]["action"] == "open door to kitchen"
+    assert (steps[1]["action"], steps[1]["grounding"]) in [
+        ("go to kitchen", "normalized"), ("teleport to kitchen", "normalized")]
+    assert "kitchen" in steps[1]["observation"]
+    assert (summary.trials[0].outcome.added, summary.trials[0].outcome.rejected) == (2, 1)
+    assert [x.text for x in mem.recall(Scope(env="scienceworld", task="grow-plant",
+                                             variation="0"))][:1] == [
+        "opening the door to the kitchen SHOULD BE NECESSARY to finding the seeds"]

@@ -15,7 +15,7 @@ from clin.cli import main
 from clin.memory import Memory, Scope, parse_learnings
 from typing_extensions import Self
 
-from tests.rel_helpers import borrow_sw, rows
+from tests.rel_helpers import borrow_env, rows
 
 TASK = "find-living-thing"
 
@@ -74,7 +74,7 @@ def _run(db: Path, *extra: str) -> list[str]:
 # ----------------------------------------------------------------------------- clin run
 @pytest.mark.scienceworld
 def test_unknown_task_suggests_close_names(sw, filled_db: Path, monkeypatch, capsys) -> None:
-    borrow_sw(monkeypatch, sw)
+    borrow_env(monkeypatch, sw)
     before = _digest(filled_db)
     argv = _run(filled_db)
     argv[2] = "find-livng-thing"
@@ -86,7 +86,7 @@ def test_unknown_task_suggests_close_names(sw, filled_db: Path, monkeypatch, cap
 
 @pytest.mark.scienceworld
 def test_variation_out_of_range(sw, filled_db: Path, monkeypatch, capsys) -> None:
-    borrow_sw(monkeypatch, sw)
+    borrow_env(monkeypatch, sw)
     before = _digest(filled_db)
     _user_error(capsys, _run(filled_db, "--variation", "9999"), "out of range")
     _user_error(capsys, _run(filled_db, "--variation", "-1"), "out of range")

@@ -1,28 +1,25 @@
-"""GEN-ENV end to end on real ScienceWorld: training episodes -> meta-memory at the task scope
+"""GEN-ENV and GEN-TASK end to end on TinyWorld: training episodes -> meta-memory at the task scope
 -> the test variation's first controller prompt shows it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from clin.memory import Memory
 from clin.trials.eval import run_eval
 from clin.trials.protocols import EvalConfig
 
 from tests.eval_helpers import META_LINE, REFLECTION_LINE, scripted
 
-pytestmark = pytest.mark.scienceworld
-
 STEPS = 2
 PER_TRIAL = STEPS + 1  # controller calls + one reflection
 
 
-def test_gen_env_trial1_prompt_contains_meta_memory(sw, db_path: Path) -> None:
+def test_gen_env_trial1_prompt_contains_meta_memory(tiny, db_path: Path) -> None:
     cfg = EvalConfig(protocol="gen-env", tasks=["find-living-thing"], train_variations=2,
                      test_variations=1, trials=2, max_steps=STEPS, model="scripted")
     llm = scripted(2 * 2 * PER_TRIAL + 1 + 2 * PER_TRIAL)  # train, meta, test
-    summary = run_eval(db_path, cfg, env=sw, llm=llm)
+    summary = run_eval(db_path, cfg, env=tiny, llm=llm)
     llm.assert_complete()
     assert summary.status == "finished"
     assert (summary.trials_done, summary.trials_total, summary.metas) == (6, 6, 1)
@@ -56,12 +53,12 @@ def test_gen_env_trial1_prompt_contains_meta_memory(sw, db_path: Path) -> None:
         assert [r["text"] for r in view] == [META_LINE]
 
 
-def test_gen_task_meta_memory_reaches_the_new_task(sw, db_path: Path) -> None:
+def test_gen_task_meta_memory_reaches_the_new_task(tiny, db_path: Path) -> None:
     cfg = EvalConfig(protocol="gen-task", tasks=["find-living-thing", "find-plant"],
                      train_variations=1, test_variations=1, trials=1, max_steps=STEPS,
                      model="scripted")
     llm = scripted(2 * PER_TRIAL + 2 + 2 * PER_TRIAL)  # train, one meta per target, test
-    assert run_eval(db_path, cfg, env=sw, llm=llm).status == "finished"
+    assert run_eval(db_path, cfg, env=tiny, llm=llm).status == "finished"
     llm.assert_complete()
     with Memory(db_path) as mem:
         metas = {r["key"]: r for r in mem.db.query("SELECT * FROM meta_memories")}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from clin.cli import main
+from clin.envs.tiny import TinyWorld
 from clin.memory import Memory
 from clin.trials.eval import run_eval
 from clin.trials.protocols import EvalConfig
@@ -18,7 +19,6 @@ from clin.llm import ScriptedLLM
 from clin.llm.base import Message
 from tests.eval_helpers import answer
 
-pytestmark = pytest.mark.scienceworld
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -38,12 +38,12 @@ def varied() -> ScriptedLLM:
 
 
 @pytest.fixture(scope="module")
-def gen_db(sw, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def gen_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     db = tmp_path_factory.mktemp("report") / "clin.db"
     cfg = EvalConfig(protocol="gen-env", tasks=["find-living-thing", "boil"],
                      train_variations=1, test_variations=1, trials=2, max_steps=3,
                      model="scripted")
-    assert run_eval(db, cfg, env=sw, llm=varied()).status == "finished"
+    assert run_eval(db, cfg, env=TinyWorld(), llm=varied()).status == "finished"
     yield db
 
 

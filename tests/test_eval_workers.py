@@ -1,25 +1,25 @@
-"""Two worker processes, each with its own ScienceWorld JVM, write one SQLite file: every
-trial, step and LLM call lands, and no row is lost or left running."""
+"""Two worker processes, each with its own environment (TinyWorld here; a ScienceWorld JVM
+in real evals), write one SQLite file: every trial, step and LLM call lands, and no row is
+lost or left running."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+from clin.envs.tiny import TinyWorld
 from clin.memory import Memory
 from clin.trials.eval import run_eval
 from clin.trials.protocols import EvalConfig
 
 from tests.eval_helpers import roomy_llm
 
-pytestmark = pytest.mark.scienceworld
 
-
-def test_two_workers_share_the_database(sw, db_path: Path) -> None:
+def test_two_workers_share_the_database(tiny, db_path: Path) -> None:
     cfg = EvalConfig(protocol="adapt", tasks=["find-living-thing", "find-plant"],
                      test_variations=1, trials=2, max_steps=2, model="scripted")
     seen: list[int] = []
-    summary = run_eval(db_path, cfg, env=sw, workers=2, llm_factory=roomy_llm,
+    summary = run_eval(db_path, cfg, env=tiny, env_factory=TinyWorld, workers=2,
+                       llm_factory=roomy_llm,
                        on_progress=lambda p: seen.append(p.done))
     assert (summary.status, summary.trials_done, summary.trials_total) == ("finished", 4, 4)
     assert seen[-1] == 4 and seen == sorted(seen)

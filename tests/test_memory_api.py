@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from clin.memory import Memory, ReflectionError, Scope
+from clin.memory import Memory, ReflectionError, Scope, StepRecord
 from clin.memory.record import TraceError
 from clin.memory.reflect import ReflectionInput, TraceStep, as_text, build_messages, text_of
-from clin.memory.store import StepRecord
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 

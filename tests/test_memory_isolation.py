@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from clin.memory import Abstraction, Memory, ParseReport, Scope
-from clin.memory.store import fts_query
+from clin.memory.recall import fts_query
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -18,6 +18,9 @@ from clin.trials.runner import AdaptConfig, run_adapt
 from clin.agent import AgentSettings
 from clin.llm.local import LocalLlama, default_model_path
 
+# a real end-to-end run: the real model plays the real simulator
+pytestmark = [pytest.mark.scienceworld, pytest.mark.local_llm]
+
 
 def test_local_model_runs_a_real_trial(sw, mem: Memory, allow_model_requests) -> None:
     llm = LocalLlama(n_ctx=4096)

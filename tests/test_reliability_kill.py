@@ -10,9 +10,8 @@ import pytest
 from stress.checks import check_db, check_finished_runs
 from stress.kill_resume import stress
 
-pytestmark = pytest.mark.scienceworld
 
-
+@pytest.mark.scienceworld  # each `clin run` starts its own JVM
 def test_sigkilled_runs_resume_cleanly(tmp_path: Path, allow_model_requests: None) -> None:
     db = tmp_path / "clin.db"
     figures = stress(kills=3, db=db, trials=2, max_steps=4, min_delay=2.0, max_delay=9.0,
@@ -33,11 +32,12 @@ def test_first_start_killed_during_migrations_recovers(
     kill_at: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A kill while a new database gets its schema (the first seconds of the very first
-    `clin run`) must not brick the file: the next start finishes the schema."""
+    `clin run` or `clin eval`) must not brick the file: the next start finishes the schema.
+    Kill points 2..7 fall in the memory's own tables, 9 and 12 in the eval tables."""
     import sqlite3
 
     import sqlite_utils
-    from clin.memory import Memory
+    from clin.trials.schema import open_memory
 
     def schema(db: Path) -> set[tuple[str, str]]:
         conn = sqlite3.connect(db)
@@ -46,7 +46,7 @@ def test_first_start_killed_during_migrations_recovers(
         finally:
             conn.close()
 
-    with Memory(tmp_path / "clean.db"):
+    with open_memory(tmp_path / "clean.db"):
         pass
     real_create = sqlite_utils.db.Table.create
     creates = 0
@@ -62,9 +62,9 @@ def test_first_start_killed_during_migrations_recovers(
     db = tmp_path / "clin.db"
     monkeypatch.setattr(sqlite_utils.db.Table, "create", dying_create)
     with pytest.raises(KeyboardInterrupt):
-        Memory(db)
+        open_memory(db)
     monkeypatch.setattr(sqlite_utils.db.Table, "create", real_create)
-    with Memory(db) as mem:
+    with open_memory(db) as mem:
         mem.start_run(protocol="adapt")
     assert schema(db) == schema(tmp_path / "clean.db")
     check_db(db)

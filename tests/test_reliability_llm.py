@@ -20,9 +20,8 @@ from clin.llm.openai_backend import OpenAIChat
 from clin.llm.retry import call_with_retries
 from tests.fake_openai import ALL_FAULTS as HTTP_FAULTS
 from tests.fake_openai import FakeOpenAI
-from tests.rel_helpers import borrow_sw, check_trials_whole, rows, scripted_answers, stderr_lines
+from tests.rel_helpers import borrow_env, check_trials_whole, rows, scripted_answers, stderr_lines
 
-pytestmark = pytest.mark.scienceworld
 TASK = "find-living-thing"
 ATTEMPTS = 5
 
@@ -67,12 +66,12 @@ def _check_run(db: Path, run_id: int, trials: int) -> dict[str, int]:
     return {"attempts": total_attempts, "calls": calls, "max_attempts": max_attempts}
 
 
-def test_wrapper_faults_survived_in_five_trial_run(sw, db_path: Path) -> None:
+def test_wrapper_faults_survived_in_five_trial_run(tiny, db_path: Path) -> None:
     inner = ScriptedLLM(scripted_answers())
     llm = FaultyLLM(inner, rate=0.2, seed=7, attempts=ATTEMPTS, sleep=_no_sleep)
     cfg = AdaptConfig(task=TASK, trials=5, settings=AgentSettings(max_steps=6))
     with Memory(db_path) as mem:
-        summary = run_adapt(cfg, env=sw, llm=llm, mem=mem)
+        summary = run_adapt(cfg, env=tiny, llm=llm, mem=mem)
     figures = _check_run(db_path, summary.run_id, 5)
     assert set(llm.injected) == set(ALL_FAULTS), llm.injected  # every kind was exercised
     # every attempt, failed or not, is counted in llm_calls.attempts; every call is stored
@@ -86,7 +85,7 @@ def test_wrapper_faults_survived_in_five_trial_run(sw, db_path: Path) -> None:
 
 
 def test_http_faults_survived_through_openai_backend(
-    sw, db_path: Path, allow_model_requests: None
+    tiny, db_path: Path, allow_model_requests: None
 ) -> None:
     # the client's timeout is generous enough that only injected timeouts time out
     with FakeOpenAI(fault_rate=0.2, seed=95, timeout_s=1.5) as srv:
@@ -94,7 +93,7 @@ def test_http_faults_survived_through_openai_backend(
                          attempts=ATTEMPTS)
         cfg = AdaptConfig(task=TASK, trials=5, settings=AgentSettings(max_steps=6))
         with Memory(db_path) as mem:
-            summary = run_adapt(cfg, env=sw, llm=llm, mem=mem)
+            summary = run_adapt(cfg, env=tiny, llm=llm, mem=mem)
         stats = srv.stats()
     figures = _check_run(db_path, summary.run_id, 5)
     assert set(stats["injected"]) == set(HTTP_FAULTS), stats
@@ -110,10 +109,10 @@ def test_http_faults_survived_through_openai_backend(
      ("400", "maximum context length")],
 )
 def test_permanent_error_stops_with_one_line_after_saving(
-    kind: str, expect: str, sw, db_path: Path, allow_model_requests: None,
+    kind: str, expect: str, tiny, db_path: Path, allow_model_requests: None,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    borrow_sw(monkeypatch, sw)
+    borrow_env(monkeypatch, tiny)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
     # trial 1 needs 2 proposals + 1 reflection; the 5th answer (trial 2, step 2) fails for good
     with FakeOpenAI(permanent=kind, permanent_after=4) as srv:
@@ -142,12 +141,12 @@ def test_permanent_error_stops_with_one_line_after_saving(
 
 
 def test_unreachable_endpoint_is_one_line(
-    sw, db_path: Path, allow_model_requests: None, monkeypatch: pytest.MonkeyPatch,
+    tiny, db_path: Path, allow_model_requests: None, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     import socket
 
-    borrow_sw(monkeypatch, sw)
+    borrow_env(monkeypatch, tiny)
     monkeypatch.setattr(openai_backend, "call_with_retries",
                         functools.partial(call_with_retries, sleep=_no_sleep))
     with socket.socket() as s:  # a port that was free a moment ago: nothing listens there

@@ -1,8 +1,16 @@
 import sqlite3
 
 import pytest
-from clin.memory import DatabaseError, Memory, Scope, parse_learnings, render
-from clin.memory.store import StepRecord
+from clin.memory import (
+    DatabaseError,
+    Memory,
+    Scope,
+    StepRecord,
+    migrations,
+    parse_learnings,
+    render,
+)
+from clin.memory import db as memdb
 
 SCOPE = Scope(env="scienceworld", task="grow-plant", variation=0)
 
@@ -105,7 +113,13 @@ def test_wal_and_foreign_keys_are_on(mem: Memory) -> None:
 
 
 def test_migrations_apply_once(db_path) -> None:
-    Memory(db_path).close()
     with Memory(db_path) as m:
-        names = [r["name"] for r in m.db["_clin_migrations"].rows]
-    assert names == sorted(set(names))
+        m.start_run(protocol="adapt")
+        first = [(r["name"], r["applied_at"]) for r in m.db["_clin_migrations"].rows]
+    assert [name for name, _ in first] == migrations.SCHEMA.names
+    with Memory(db_path) as m:
+        # nothing is pending on an up-to-date file
+        assert memdb.apply(m.db, [migrations.SCHEMA]) == []
+        again = [(r["name"], r["applied_at"]) for r in m.db["_clin_migrations"].rows]
+        assert m.db.execute("SELECT count(*) FROM runs").fetchone()[0] == 1  # data kept
+    assert again == first

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from clin.envs.base import TextEnv
 from clin.memory import Memory
-from clin.memory.store import now
+from clin.memory.db import now
 from pydantic import BaseModel
 
 from clin.agent import AgentSettings, StepEvent, TrialResult, run_trial
@@ -51,9 +51,9 @@ def run_episode(
         run_id = ep.run_id
         if ep.status == "finished":
             return EpisodeResult(key=key, run_id=run_id, ran=[])
-        evaldb.close_running_trials(mem, run_id, "interrupted")
+        mem.close_unfinished_trials(run_id, "interrupted")
         evaldb.set_episode(mem, ep.id, status="running")
-    done = {r["idx"] for r in evaldb.completed_trials(mem, run_id)}
+    done = {r["idx"] for r in mem.completed_trials(run_id)}
     ran: list[int] = []
     settings = AgentSettings(max_steps=cfg.max_steps)
     try:
@@ -78,7 +78,6 @@ def run_episode(
 
 
 def _stop(mem: Memory, episode_id: int, run_id: int, status: str, error: str) -> None:
-    evaldb.close_running_trials(mem, run_id, status)
-    mem.finish_run(run_id, status, error)
+    mem.close_run(run_id, status, error)
     evaldb.set_episode(mem, episode_id, status=status)
 

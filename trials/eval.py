@@ -30,6 +30,7 @@ from . import evaldb
 from .episode import run_episode
 from .meta import build_meta
 from .protocols import EvalConfig, EvalPlan, MetaPlan, plan, validate
+from .schema import open_memory
 
 LLMFactory = Callable[[], ChatLLM]
 EnvFactory = Callable[[], TextEnv]
@@ -125,7 +126,7 @@ def run_eval(
     must be picklable (the defaults are)."""
     if workers < 1:
         raise UserError("--workers must be at least 1")
-    mem = Memory(db)
+    mem = open_memory(db)
     own_env = env is None
     try:
         cfg, old = resolve(mem, cfg, resume=resume, eval_id=eval_id)
@@ -280,7 +281,7 @@ def _worker_init(db: str, llm_factory: LLMFactory, env_factory: EnvFactory) -> N
     SIGTERM closes this worker's JVM before exiting."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _worker_exit)
-    _WORKER.update(mem=Memory(db), llm_factory=llm_factory, env=env_factory(), llm=None)
+    _WORKER.update(mem=open_memory(db), llm_factory=llm_factory, env=env_factory(), llm=None)
 
 
 def _worker_exit(*_: object) -> None:

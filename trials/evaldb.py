@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from clin.memory import Memory, Scope
-from clin.memory.store import now
+from clin.memory.db import now
 from pydantic import BaseModel
 
 from .protocols import EpisodePlan, EvalConfig
@@ -109,35 +109,17 @@ def set_episode(mem: Memory, episode_id: int, **fields: Any) -> None:
                                                                        episode_id])
 
 
-def completed_trials(mem: Memory, run_id: int) -> list[dict[str, Any]]:
-    """The completed trials of a run, one per index (the first that completed)."""
-    return _rows(
-        mem,
-        "SELECT idx, min(id) AS id, score FROM trials WHERE run_id = ? AND status = 'completed' "
-        "GROUP BY idx ORDER BY idx",
-        [run_id],
-    )
-
-
 def progress(mem: Memory, eval_id: int) -> tuple[int, list[str]]:
     """(completed trials, one line per trial running now): what the live bar shows."""
-    done = _rows(
-        mem,
-        "SELECT count(*) AS n FROM eval_episodes e JOIN trials t ON t.run_id = e.run_id "
-        "WHERE e.eval_id = ? AND t.status = 'completed'",
-        [eval_id],
-    )[0]["n"]
-    running = [
-        f"{r['task']} v{r['variation']} trial {r['idx']} step {r['steps']}"
-        for r in _rows(
-            mem,
-            "SELECT e.task, e.variation, t.idx, t.steps FROM eval_episodes e "
-            "JOIN trials t ON t.run_id = e.run_id WHERE e.eval_id = ? AND t.status = 'running' "
-            "ORDER BY t.id",
-            [eval_id],
-        )
+    episodes = {r["run_id"]: r for r in _rows(
+        mem, "SELECT run_id, task, variation FROM eval_episodes WHERE eval_id = ? "
+        "AND run_id IS NOT NULL", [eval_id])}
+    done, running = mem.trial_counts(list(episodes))
+    return done, [
+        f"{episodes[t['run_id']]['task']} v{episodes[t['run_id']]['variation']} "
+        f"trial {t['idx']} step {t['steps']}"
+        for t in running
     ]
-    return int(done), running
 
 
 def episode_scope(ep: EpisodeRow, agent: str, env: str) -> Scope:
@@ -145,18 +127,10 @@ def episode_scope(ep: EpisodeRow, agent: str, env: str) -> Scope:
                  variation=ep.variation)
 
 
-def close_running_trials(mem: Memory, run_id: int, status: str) -> None:
-    """Mark trials left ``running`` (a crash, Ctrl-C, a killed worker) so they never count."""
-    for r in _rows(mem, "SELECT id FROM trials WHERE run_id = ? AND status = 'running'",
-                   [run_id]):
-        mem.mark_trial(r["id"], status, status)
-
-
 def close_unfinished(mem: Memory, eval_id: int, status: str) -> None:
     """After an interrupted or failed eval: no episode or trial of it stays ``running``."""
     for r in _rows(mem, "SELECT id, run_id FROM eval_episodes WHERE eval_id = ? "
                    "AND status = 'running'", [eval_id]):
         if r["run_id"] is not None:
-            close_running_trials(mem, r["run_id"], status)
-            mem.finish_run(r["run_id"], status, status)
+            mem.close_run(r["run_id"], status, status)
         set_episode(mem, r["id"], status=status)

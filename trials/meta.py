@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from clin.memory import Memory, ParseReport, Scope
-from clin.memory.store import now
+from clin.memory.db import now
 from pydantic import BaseModel
 
 from clin import prompts
@@ -20,8 +20,6 @@ from clin.reflection import MAX_LEARNINGS, parse_reflection, reflection_schema
 
 from . import evaldb
 from .protocols import EvalConfig, MetaPlan
-
-_WRITTEN = ("added", "kept", "promoted", "revived")
 
 
 class MetaSource(BaseModel):
@@ -53,18 +51,12 @@ def best_sources(mem: Memory, eval_id: int, episode_keys: list[str]) -> list[Met
         ep = evaldb.episode(mem, eval_id, key)
         if ep.run_id is None:
             continue
-        rows = list(mem.db.query(
-            "SELECT id, idx, score FROM trials WHERE run_id = ? AND status = 'completed' "
-            "ORDER BY score DESC, idx DESC LIMIT 1", [ep.run_id]))
-        if not rows:
+        best = mem.best_trial(ep.run_id)
+        if best is None:
             continue
-        best = rows[0]
-        texts = [r["text"] for r in mem.db.query(
-            "SELECT text FROM learning_events WHERE trial_id = ? AND event IN "
-            f"({', '.join('?' for _ in _WRITTEN)}) ORDER BY id", [best["id"], *_WRITTEN])]
         out.append(MetaSource(episode_id=ep.id, run_id=ep.run_id, trial_id=best["id"],
                               task=ep.task, variation=ep.variation, score=best["score"] or 0.0,
-                              learnings=list(dict.fromkeys(texts))))
+                              learnings=mem.learnings_written_by(best["id"])))
     return out
 
 
@@ -99,7 +91,7 @@ def build_meta(
     meta_id = row["id"] if row is not None else _insert_meta(mem, eval_id, meta.key, scope)
     score = sum(s.score for s in sources) / len(sources) if sources else None
     outcome = mem.apply_reflection(scope, report, score=score)
-    ids = _learning_ids(mem, scope, [a.key for a in report.accepted])
+    ids = mem.learning_ids(scope, [a.key for a in report.accepted])
     with mem.transaction() as conn:
         conn.execute("DELETE FROM meta_sources WHERE meta_id = ?", [meta_id])
         conn.execute("DELETE FROM meta_learnings WHERE meta_id = ?", [meta_id])
@@ -133,16 +125,6 @@ def _insert_meta(mem: Memory, eval_id: int, key: str, scope: Scope) -> int:
             [eval_id, key, scope.namespace, scope.agent, scope.env, scope.task,
              scope.variation, now()])
         return int(cur.lastrowid)
-
-
-def _learning_ids(mem: Memory, scope: Scope, keys: list[str]) -> list[int]:
-    where, params = scope.exact_filter()
-    ids = []
-    for key in keys:
-        rows = list(mem.db.query(f"SELECT id FROM learnings WHERE {where} AND key = ?",
-                                 [*params, key]))
-        ids += [r["id"] for r in rows]
-    return ids
 
 
 def _record_call(mem: Memory, messages: list[Message], c: Completion) -> int:

@@ -16,10 +16,11 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 from clin.memory import Scope
-from clin.memory.migrations import PAPER_LONG_TASKS, PAPER_SHORT_TASKS
 from pydantic import BaseModel, Field
 
 from clin.errors import UserError
+
+from .schema import PAPER_LONG_TASKS, PAPER_SHORT_TASKS
 
 Protocol = Literal["adapt", "gen-env", "gen-task"]
 Phase = Literal["adapt", "train", "test"]

@@ -1,5 +1,5 @@
 """The paper-style report of an eval: tables and plots, every number read from the SQL views
-of ``memory/migrations.py`` (``v_eval_report``, ``v_eval_report_groups``, ``v_eval_curve``,
+of ``trials/schema.py`` (``v_eval_report``, ``v_eval_report_groups``, ``v_eval_curve``,
 ``v_meta_memories``), so a researcher can reproduce any cell with one query."""
 
 from __future__ import annotations
@@ -98,10 +98,8 @@ def build_report(mem: Memory, eval_id: int | None = None) -> Report:
                    key=lambda r: (phase_order.get(r["phase"], 2), r["task"] != "(all tasks)",
                                   r["task"], r["trial"]))
     metas = q("SELECT * FROM v_meta_memories WHERE eval_id = ? ORDER BY meta_id, learning_id")
-    meta_tokens = mem.db.execute(
-        "SELECT ifnull(sum(c.prompt_tokens), 0) + ifnull(sum(c.completion_tokens), 0) "
-        "FROM meta_memories m JOIN llm_calls c ON c.id = m.llm_call_id WHERE m.eval_id = ?",
-        [eval_id]).fetchone()[0]
+    meta_tokens = mem.llm_call_tokens([r["llm_call_id"] for r in q(
+        "SELECT llm_call_id FROM meta_memories WHERE eval_id = ? AND llm_call_id IS NOT NULL")])
     cfg = ev.config
     title = (f"eval {eval_id}: {ev.protocol} ({ev.status}), model {cfg.model}, {cfg.trials} "
              f"trials, max {cfg.max_steps} steps, {cfg.simplification}")

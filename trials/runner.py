@@ -92,38 +92,14 @@ def run_adapt(
 
 def find_resumable(mem: Memory, scope: Scope) -> int | None:
     """The latest ADAPT run of ``scope`` that did not finish, if any."""
-    where, params = scope.exact_filter()
-    rows = list(mem.db.query(
-        f"SELECT id FROM runs WHERE protocol = 'adapt' AND status != 'finished' AND {where} "
-        "ORDER BY id DESC LIMIT 1",
-        params,
-    ))
-    return rows[0]["id"] if rows else None
+    return mem.latest_unfinished_run(scope, "adapt")
 
 
 def reopen_run(mem: Memory, run_id: int, trials: int) -> int:
     """Mark the run running again and its unfinished trials interrupted; return how many
     trials completed (they are not re-run)."""
-    with mem.transaction() as conn:
-        conn.execute(
-            "UPDATE trials SET status = 'interrupted', stop_reason = 'resumed' "
-            "WHERE run_id = ? AND status = 'running'",
-            [run_id],
-        )
-        conn.execute(
-            "UPDATE runs SET status = 'running', finished_at = NULL, error = NULL, "
-            "trials_requested = ? WHERE id = ?",
-            [trials, run_id],
-        )
-        (done,) = conn.execute(
-            "SELECT count(*) FROM trials WHERE run_id = ? AND status = 'completed'", [run_id]
-        ).fetchone()
-    return int(done)
+    return mem.reopen_run(run_id, trials)
 
 
 def _close_unfinished(mem: Memory, run_id: int, status: str, error: str | None = None) -> None:
-    for row in mem.db.query(
-        "SELECT id FROM trials WHERE run_id = ? AND status = 'running'", [run_id]
-    ):
-        mem.mark_trial(row["id"], status, error or status)
-    mem.finish_run(run_id, status, error)
+    mem.close_run(run_id, status, error)

@@ -85,13 +85,13 @@ def test_llama_cpp_takes_both_schemas() -> None:
         assert xllamacpp.json_schema_to_grammar(json.dumps(schema)).strip()
 
 
-def test_schema_enforcing_backend_receives_the_generated_schemas(sw, mem: Memory) -> None:
+def test_schema_enforcing_backend_receives_the_generated_schemas(tiny, mem: Memory) -> None:
     learning = "looking around MAY BE NECESSARY to finding the seeds"
     llm = ScriptedLLM([proposal("look around"), json.dumps({"learnings": [learning]})])
     llm.enforces_schema = True
     cfg = AdaptConfig(task="grow-plant", variation=0, trials=1,
                       settings=AgentSettings(max_steps=1))
-    summary = run_adapt(cfg, env=sw, llm=llm, mem=mem)
+    summary = run_adapt(cfg, env=tiny, llm=llm, mem=mem)
     llm.assert_complete()
     step_schema, reflect_schema = llm.schemas
     assert step_schema is not None and "look around" in step_schema["properties"]["action"]["enum"]

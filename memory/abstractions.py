@@ -94,13 +94,14 @@ class Abstraction(BaseModel):
     effect: str = Field(min_length=1, max_length=_MAX_PART)
     relation: Relation
     confidence: Confidence
-    link: Literal["to", "so that"] = "to"  # "so that" when the effect is a clause
 
     @property
     def text(self) -> str:
-        """The canonical sentence: ``cause VERB to effect`` with the verb in capitals."""
+        """The canonical sentence: ``cause VERB to effect`` with the verb in capitals (an
+        effect that is a clause keeps its "so that" instead of "to")."""
         verb = _VERB[(self.relation, self.confidence)]
-        return f"{self.cause} {verb} {self.link} {self.effect}"
+        link = "" if self.effect.lower().startswith("so that ") else "to "
+        return f"{self.cause} {verb} {link}{self.effect}"
 
     @property
     def key(self) -> str:
@@ -165,9 +166,11 @@ def _build(cause: str, effect: str, match: re.Match[str], condition: str = "") -
         relation, confidence = "does-not-contribute", "may"
     else:
         relation, confidence = "does-not-contribute", "should"
-    link = "so that" if "that" in (match.groupdict().get("link") or "").lower() else "to"
-    return Abstraction(cause=cause, effect=effect, relation=relation, confidence=confidence,
-                       link=link)
+    if "that" in (match.groupdict().get("link") or "").lower():
+        effect = f"so that {effect}"
+    if len(effect) > _MAX_PART:
+        return None
+    return Abstraction(cause=cause, effect=effect, relation=relation, confidence=confidence)
 
 
 def parse_line(line: str) -> Abstraction | None:
@@ -219,8 +222,11 @@ def _json_items(value: Any) -> Iterator[str]:
                 yield item
             elif isinstance(item, dict):
                 text = next((item[k] for k in _TEXT_KEYS if isinstance(item.get(k), str)), None)
+                parts = [item.get(k) for k in ("cause", "relation", "effect")]
                 if text is not None:
                     yield text
+                elif all(isinstance(p, str) for p in parts):  # {"cause", "relation", "effect"}
+                    yield f"{parts[0]} {parts[1]} to {parts[2]}"
     elif isinstance(value, dict):
         for k in _JSON_KEYS:
             if k in value:
@@ -273,7 +279,12 @@ def candidates(text: str) -> list[str]:
             continue
         if line.startswith("|") and line.endswith("|"):  # a markdown table row: its cells
             cells = [c.strip() for c in line.strip("|").split("|")]
-            out.extend(c for c in cells if re.search(r"[A-Za-z]", c))
+            rel = [i for i, c in enumerate(cells) if _ANY_RELATION.fullmatch(_clean(c))]
+            if len(rel) == 1 and 0 < rel[0] < len(cells) - 1:  # | X | RELATION | Y |
+                i = rel[0]
+                out.append(f"{cells[i - 1]} {_clean(cells[i])} to {cells[i + 1]}")
+            else:
+                out.extend(c for c in cells if re.search(r"[A-Za-z]", c))
             continue
         out.extend(p.strip() for p in _sentences(line))
     return out

@@ -305,7 +305,7 @@ HAND = [
                "greenhouse.\n2) Waiting in the greenhouse MAY BE NECESSARY so that the plants "
                "grow.\n3) Reading the sign is necessary to know the task.",
      "expected": [expect("opening it", S, "entering the greenhouse if the door is closed"),
-                  expect("Waiting in the greenhouse", M, "the plants grow")],
+                  expect("Waiting in the greenhouse", M, "so that the plants grow")],
      "near_misses": 1},
     {"answer": "Here are my learnings:\n\n* `move seed jar to inventory` SHOULD BE NECESSARY "
                "to `plant seeds`\n* `look at sky` DOES NOT CONTRIBUTE to `grow plant`\n\nX "
@@ -322,6 +322,24 @@ HAND = [
      "expected": [expect("Activating the stove", S, "heating the pot"),
                   expect("Moving the pot to the counter", D, "heating the pot")],
      "near_misses": 2},
+    {"answer": "| Cause | Relation | Effect |\n|---|---|---|\n| Opening the seed jar | SHOULD "
+               "BE NECESSARY | planting a seed |\n| Looking at the sky | does not contribute | "
+               "growing a plant |\n| The agent wandered | for 20 steps | in the hallway |",
+     "expected": [expect("Opening the seed jar", S, "planting a seed"),
+                  expect("Looking at the sky", D, "growing a plant")], "near_misses": 1},
+    {"answer": "```json\n{\"learnings\": [\n  {\"cause\": \"activating the stove\", "
+               "\"relation\": \"SHOULD BE NECESSARY\", \"effect\": \"boiling water\"},\n  "
+               "{\"cause\": \"opening the fridge\", \"relation\": \"MAY NOT CONTRIBUTE\", "
+               "\"effect\": \"boiling water\"},\n  {\"cause\": \"the pot\", \"relation\": "
+               "\"IS USEFUL\", \"effect\": \"boiling\"}\n]}\n```",
+     "expected": [expect("activating the stove", S, "boiling water"),
+                  expect("opening the fridge", MN, "boiling water")], "near_misses": 1},
+    {"answer": "- Using the stove: SHOULD BE NECESSARY to boil water\n- Reading the recipe "
+               "MAY NOT CONTRIBUTE TO boiling water.\n- So, waiting a few steps might be "
+               "necessary in order to let the water boil.",
+     "expected": [expect("Using the stove", S, "boil water"),
+                  expect("Reading the recipe", MN, "boiling water"),
+                  expect("waiting a few steps", M, "let the water boil")], "near_misses": 0},
 ]
 
 

@@ -25,8 +25,7 @@ def reflect(llm: ChatLLM, inp: ReflectionInput) -> tuple[ParseReport, Completion
     the messages sent). An answer with no accepted learning leaves the memory unchanged when
     merged (``Memory.finish_trial`` counts its rejected lines)."""
     structured = bool(getattr(llm, "enforces_schema", False))
-    messages = [Message(role=m["role"], content=m["content"])  # type: ignore[arg-type]
-                for m in build_messages(inp, structured=structured)]
+    messages = [Message.model_validate(m) for m in build_messages(inp, structured=structured)]
     completion = llm.complete(
         messages, json_schema=reflection_schema() if structured else None,
         max_tokens=ANSWER_TOKENS,

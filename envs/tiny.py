@@ -23,6 +23,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import Field
 from typing_extensions import Self
@@ -101,12 +102,12 @@ def _a(name: str) -> str:
     return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
-def _box(name: str, **kw: object) -> Thing:
-    return Thing(name, container=True, **kw)  # type: ignore[arg-type]
+def _box(name: str, **kw: Any) -> Thing:
+    return Thing(name, container=True, **kw)
 
 
-def _fixed(name: str, **kw: object) -> Thing:
-    return Thing(name, portable=False, **kw)  # type: ignore[arg-type]
+def _fixed(name: str, **kw: Any) -> Thing:
+    return Thing(name, portable=False, **kw)
 
 
 Goal = tuple[float, Callable[[], bool]]

@@ -21,6 +21,7 @@ from .scope import Scope
 
 RunStatus = Literal["running", "finished", "failed", "interrupted"]
 TrialStatus = Literal["running", "completed", "interrupted", "failed"]
+StopStatus = Literal["interrupted", "failed"]  # how a run or trial that did not finish ends
 LIBRARY_PROTOCOL = "library"
 
 
@@ -172,7 +173,7 @@ def mark_trial(conn: sqlite3.Connection, trial_id: int, status: TrialStatus,
     )
 
 
-def close_unfinished_trials(conn: sqlite3.Connection, run_id: int, status: TrialStatus,
+def close_unfinished_trials(conn: sqlite3.Connection, run_id: int, status: StopStatus,
                             stop_reason: str | None = None) -> int:
     """Mark the trials of ``run_id`` left ``running`` (a crash, Ctrl-C, a killed worker) as
     ``status`` so they never count; return how many. The only place that does this."""

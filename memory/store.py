@@ -22,7 +22,7 @@ from .db import Database, Schema
 from .learnings import AddResult, Learning, LearningRecord, ReflectionOutcome
 from .record import StepRecord, TraceItem
 from .render import RenderedMemory, render
-from .runs import RunStatus, TrialStatus
+from .runs import RunStatus, StopStatus, TrialStatus
 from .scope import Scope
 
 
@@ -79,14 +79,14 @@ class Memory:
         with self.transaction() as conn:
             runs.finish_run(conn, run_id, status, error)
 
-    def close_run(self, run_id: int, status: RunStatus, error: str | None = None) -> None:
+    def close_run(self, run_id: int, status: StopStatus, error: str | None = None) -> None:
         """End a run that stopped early (``interrupted`` / ``failed``): its unfinished trials
         get the same status, in the same transaction."""
         with self.transaction() as conn:
-            runs.close_unfinished_trials(conn, run_id, status, error)  # type: ignore[arg-type]
+            runs.close_unfinished_trials(conn, run_id, status, error)
             runs.finish_run(conn, run_id, status, error)
 
-    def close_unfinished_trials(self, run_id: int, status: TrialStatus,
+    def close_unfinished_trials(self, run_id: int, status: StopStatus,
                                 stop_reason: str | None = None) -> int:
         """Mark the run's trials left ``running`` as ``status``; return how many."""
         with self.transaction() as conn:

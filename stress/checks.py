@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 class InvariantError(AssertionError):
-    """The database broke a promise of ``memory.store`` (message says which)."""
+    """The database broke a promise of ``clin.memory`` (message says which)."""
 
 
 def _open_ro(db: Path) -> sqlite3.Connection:
@@ -18,6 +18,8 @@ def check_db(db: Path) -> dict[str, int]:
     """Integrity and whole trials: ``PRAGMA integrity_check`` is ok, no foreign key dangles,
     every completed trial has a score, a finish time and exactly its steps 1..n, no run has
     two completed trials with the same index. Returns counts for reports."""
+    if not Path(db).exists():
+        return {"completed_trials": 0}  # killed before it created the file (slow start-up)
     conn = _open_ro(db)
     try:
         (ok,) = conn.execute("PRAGMA integrity_check").fetchone()

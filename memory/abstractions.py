@@ -218,8 +218,8 @@ def _json_items(value: Any) -> Iterator[str]:
         yield value
     elif isinstance(value, list):
         for item in value[:200]:
-            if isinstance(item, str):
-                yield item
+            if isinstance(item, (str, int)):  # a number is an item, rejected and counted
+                yield str(item)
             elif isinstance(item, dict):
                 text = next((item[k] for k in _TEXT_KEYS if isinstance(item.get(k), str)), None)
                 parts = [item.get(k) for k in ("cause", "relation", "effect")]
@@ -234,44 +234,42 @@ def _json_items(value: Any) -> Iterator[str]:
                 return
 
 
-_JSON_START = re.compile(r"^[ \t]*[\[{]", re.MULTILINE)
-_JSON_END = re.compile(r"[\]}][ \t]*$", re.MULTILINE)
+_LIST_START = re.compile(r"^[ \t]*\[", re.MULTILINE)
+_LIST_END = re.compile(r"\][ \t]*$", re.MULTILINE)
 
 
-def _find_json(text: str) -> tuple[list[str], str] | None:
-    """The learnings of a JSON answer (an object with a learnings list, or a list) that
-    starts and ends on a line of its own, and the text around it; None when there is none."""
-    start_m = _JSON_START.search(text)
-    ends = list(_JSON_END.finditer(text))
-    if start_m is None or not ends:
-        return None
-    start, end = start_m.end() - 1, ends[-1].start()
-    if end <= start:
-        return None
+def _loads(text: str) -> Any:
     try:
-        data = json.loads(text[start : end + 1])
+        return json.loads(text)
     except (ValueError, RecursionError):
         return None
-    if isinstance(data, dict) and not any(k in data for k in _JSON_KEYS):
-        return None
-    if not isinstance(data, (dict, list)):
-        return None
-    return list(_json_items(data)), text[:start] + "\n" + text[end + 1 :]
+
+
+def _find_json(text: str) -> list[str] | None:
+    """The learnings of a JSON answer, or None when the answer holds none: an object with a
+    learnings list (from its first "{" to its last "}", whatever chatter is around it), or
+    a list that starts and ends on lines of its own (a "[2] ..." bullet is not one)."""
+    start, end = text.find("{"), text.rfind("}")
+    if start != -1 and end > start:
+        data = _loads(text[start : end + 1])
+        if isinstance(data, dict) and any(k in data for k in _JSON_KEYS):
+            return list(_json_items(data))
+    opens, closes = _LIST_START.search(text), list(_LIST_END.finditer(text))
+    if opens is not None and closes:
+        data = _loads(text[opens.end() - 1 : closes[-1].start() + 1])
+        if isinstance(data, list):
+            return list(_json_items(data))
+    return None
 
 
 def candidates(text: str) -> list[str]:
-    """The candidate sentences of an answer, in order: the items of a JSON answer and the
-    lines around it, lines split where one holds several relations; blank and pure
-    markup lines (code fences, brackets) are dropped."""
-    found = _find_json(text)
-    lines: list[str] = []
-    if found is not None:
-        items, rest = found
-        for item in items:
-            lines.extend(item.splitlines())
-        lines.extend(rest.splitlines())
-    else:
-        lines = text.splitlines()
+    """The candidate sentences of an answer, in order: the items of a JSON answer (the
+    chatter around it is not part of the answer) or else its lines, split where one line
+    holds several relations; blank and pure markup lines (code fences, brackets) are
+    dropped."""
+    items = _find_json(text)
+    lines = text.splitlines() if items is None else [
+        line for item in items for line in item.splitlines()]
     out: list[str] = []
     for raw in lines:
         line = raw.strip()

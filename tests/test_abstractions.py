@@ -123,7 +123,7 @@ def test_json_answers_and_prose_around_a_list() -> None:
         "opening the jar SHOULD BE NECESSARY to planting",
         "looking at the sky DOES NOT CONTRIBUTE to planting",
     ]
-    assert len(report.rejected) == 2  # the preamble and the closing line, counted
+    assert report.rejected == ["3"]  # the items count; the chatter around them is no item
     inline = parse_learnings("1. opening door SHOULD BE NECESSARY to leaving. 2. eating the "
                              "apple DOES NOT CONTRIBUTE to leaving.")
     assert len(inline.accepted) == 2 and inline.rejected == []

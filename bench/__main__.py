@@ -1,4 +1,4 @@
-"""``python -m bench [perf|prompts|local|probe|sim|all]``: run benchmarks, print rich tables, and
+"""``python -m bench [perf|prompts|local|probe|sim|view|all]``: run benchmarks, print rich tables, and
 record the figures in bench/RESULTS.md. A thin CLI over the benchmark modules."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from rich.table import Table
 
 from .stats import BenchTable, machine
 
-WHICH = ("perf", "prompts", "local", "probe", "sim", "all")
+WHICH = ("perf", "prompts", "local", "probe", "sim", "view", "all")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -89,6 +89,12 @@ def run(which: set[str], args: argparse.Namespace, console: Console) -> list[Ben
 
         with console.status("ScienceWorld in 1, 2, 4 processes..."):
             tables.append(sim_table(args.sim_steps))
+        show(console, tables[-1])
+    if "view" in which:
+        from .view import view_table
+
+        with console.status("clin view on 1,000 trials x 100 steps..."):
+            tables.append(view_table())
         show(console, tables[-1])
     return tables
 

@@ -12,7 +12,7 @@ from .stats import BenchTable
 
 SECTION = "## Performance (issue 6)"
 PATH = Path(__file__).with_name("RESULTS.md")
-_ORDER = ("perf", "prompts", "reflection", "local", "probe", "sim")
+_ORDER = ("perf", "prompts", "reflection", "local", "probe", "sim", "view")
 _INTRO = (
     "Printed by `python -m bench`; numbers from one run on a noisy machine, so compare "
     "ratios within a run. Each table says which command produced it."

@@ -194,6 +194,28 @@ def memory_import(
     out.print(f"imported {n} new learnings into {db}")
 
 
+@app.command()
+def view(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 0,
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the viewer in a web browser.")
+    ] = False,
+    db: DbOpt = Path("clin.db"),
+) -> None:
+    """Serve a read-only web viewer of the database on 127.0.0.1 (runs, trials step by step,
+    trial vs trial, learnings and where they came from); Ctrl-C stops it."""
+    from clin.viewer import ViewerError, serve
+
+    if not 0 <= port <= 65535:
+        raise CliError("--port must be between 0 and 65535")
+    try:
+        serve(db, port=port, open_browser=open_browser,
+              announce=lambda url: print(f"CLIN viewer of {db} at {url} (Ctrl-C stops it)",
+                                         flush=True))
+    except ViewerError as exc:
+        raise CliError(str(exc)) from None
+
+
 def _print_query(db: Path, sql: str, params: list, empty: str,
                  timeout_s: float = QUERY_TIMEOUT_S) -> None:
     if not db.exists():

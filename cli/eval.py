@@ -132,17 +132,35 @@ def report_cmd(
     out_dir: Annotated[
         Path, typer.Option("--out", help="Directory for report.md, report.html and PNGs.")
     ] = Path("clin-report"),
+    html: Annotated[
+        bool, typer.Option("--html", help="Also export the viewer's pages (`clin view`) for "
+                           "the eval, or the run of --run-id, as static HTML into --out "
+                           "(open index.html from disk).")
+    ] = False,
+    run_id: Annotated[
+        int | None, typer.Option("--run-id", help="With --html: export this `clin run` "
+                                 "(runs.id) instead of an eval (default: the latest run when "
+                                 "the database has no eval).")
+    ] = None,
     db: DbOpt = Path("clin.db"),
 ) -> None:
-    """Paper-style tables and plots for an eval, all computed by SQL views over the database."""
+    """Paper-style tables and plots for an eval, all computed by SQL views over the database;
+    with --html, also the viewer's pages as a folder that opens from disk."""
     from clin.trials.report import build_report, write_report
     from clin.trials.schema import open_memory
 
     if not db.exists():
         raise UserError(f"database {db} does not exist yet: run `clin eval` first or pass --db")
+    if run_id is not None and not html:
+        raise UserError("--run-id needs --html (the paper-style report is per eval)")
+    if html and (run_id is not None or (run is None and _latest_eval(db) is None)):
+        _export_html(db, out_dir, run_id=run_id if run_id is not None else _latest_run(db))
+        return
     with open_memory(db) as mem:  # applies pending migrations, so the views exist
         rep = build_report(mem, run)
     files = write_report(rep, out_dir)
+    if html:
+        _export_html(db, out_dir, eval_id=rep.eval_id)
     table = Table(title=rep.title)
     for col in rep.columns:
         table.add_column(col.short or col.label, justify="left" if col.key in ("task", "grp") else "right")
@@ -150,6 +168,40 @@ def report_cmd(
         table.add_row(*(col.fmt(row.get(col.key)) for col in rep.columns))
     out.print(table)
     out.print(f"wrote {', '.join(str(f) for f in files)}")
+
+
+def _latest(db: Path, sql: str) -> int | None:
+    from clin.memory import QueryError, run_readonly_query
+
+    try:
+        _, rows = run_readonly_query(db, sql)
+    except QueryError:  # an older database without that table
+        return None
+    return rows[0][0] if rows else None
+
+
+def _latest_eval(db: Path) -> int | None:
+    return _latest(db, "SELECT max(id) FROM evals")
+
+
+def _latest_run(db: Path) -> int:
+    run_id = _latest(db, "SELECT max(id) FROM runs")
+    if run_id is None:
+        raise UserError(f"no run in {db} yet: run `clin run` first")
+    return run_id
+
+
+def _export_html(db: Path, out_dir: Path, *, run_id: int | None = None,
+                 eval_id: int | None = None) -> None:
+    from clin.viewer import ViewerError, export_static
+
+    try:
+        files = export_static(db, out_dir, run_id=run_id, eval_id=eval_id)
+    except ViewerError as exc:
+        raise UserError(str(exc)) from None
+    what = f"run {run_id}" if run_id is not None else f"eval {eval_id}"
+    out.print(f"wrote the viewer's pages of {what}: {len(files)} files; open "
+              f"{out_dir / 'index.html'}")
 
 
 def register(app: typer.Typer) -> None:

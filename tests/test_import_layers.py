@@ -17,10 +17,11 @@ from tests.fake_openai import FakeOpenAI
 ROOT = Path(__file__).resolve().parents[1]
 # The repository folder of each installed package (pyproject [tool.setuptools.package-dir]).
 FOLDERS = {"clin": "clin", "clin.memory": "memory", "clin.envs": "envs",
-           "clin.prompts": "prompts", "clin.trials": "trials", "clin.cli": "cli"}
+           "clin.prompts": "prompts", "clin.trials": "trials", "clin.cli": "cli",
+           "clin.viewer": "viewer"}
 # The top-level names these folders had before the clin namespace: importing one of them
 # would pick up a user's module of that name.
-BARE = ("memory", "envs", "prompts", "trials", "cli")
+BARE = ("memory", "envs", "prompts", "trials", "cli", "viewer")
 
 
 def imports_of(package: str) -> dict[str, set[str]]:
@@ -82,6 +83,20 @@ def test_trials_import_no_cli() -> None:
     bad = {f: sorted(n for n in names if _under(n, ("clin.cli", *BARE)))
            for f, names in imports_of("clin.trials").items()}
     assert {f: n for f, n in bad.items() if n} == {}
+
+
+def test_viewer_reads_the_database_and_imports_only_the_memory() -> None:
+    """The viewer (under cli) sees the agent's work only through SQL: it imports no agent,
+    environment or trials code, and nothing below it imports the viewer."""
+    bad = {f: sorted(n for n in names if (_under(n, ("clin",))
+                                          and not _under(n, ("clin.viewer", "clin.memory")))
+                     or _under(n, BARE))
+           for f, names in imports_of("clin.viewer").items()}
+    assert {f: n for f, n in bad.items() if n} == {}
+    for package in ("clin", "clin.memory", "clin.envs", "clin.trials"):
+        users = [f for f, names in imports_of(package).items()
+                 if any(_under(n, ("clin.viewer",)) for n in names)]
+        assert users == [], package
 
 
 # ------------------------------------------------------------- a user's own memory.py

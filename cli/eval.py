@@ -45,7 +45,16 @@ def eval_cmd(
     train_variations: Annotated[int, typer.Option(help="GEN: training variations per task.")] = 3,
     test_variations: Annotated[int, typer.Option(help="Test variations per task.")] = 1,
     trials: Annotated[int, typer.Option(help="Trials per episode.")] = 5,
-    max_steps: Annotated[int, typer.Option(help="Step limit per trial.")] = 100,
+    max_steps: Annotated[int, typer.Option(help="Step limit per trial (with gold1.5: the "
+                                           "most any trial gets).")] = 100,
+    step_budget: Annotated[
+        str, typer.Option(help="gold1.5: stop a trial at 1.5 x the simulator's gold path "
+                          "length, as the CLIN authors did (default); fixed: --max-steps.")
+    ] = "gold1.5",
+    base: Annotated[
+        bool, typer.Option("--base/--no-base", help="GEN: also run one no-memory trial on "
+                           "each test variation (BASE).")
+    ] = True,
     model: Annotated[
         str | None, typer.Option(help="local | local:PATH.gguf | openai:MODEL")
     ] = None,
@@ -76,6 +85,8 @@ def eval_cmd(
     if not resume:
         if protocol not in ("adapt", "gen-env", "gen-task"):
             raise UserError(f"unknown --protocol {protocol!r}: use adapt, gen-env or gen-task")
+        if step_budget not in ("fixed", "gold1.5"):
+            raise UserError(f"unknown --step-budget {step_budget!r}: use gold1.5 or fixed")
         for name, value in (("--trials", trials), ("--max-steps", max_steps),
                             ("--test-variations", test_variations)):
             if value < 1:
@@ -86,7 +97,8 @@ def eval_cmd(
             protocol=protocol, tasks=_tasks(tasks) or list(PAPER_TASKS),
             source_tasks=_tasks(source_tasks), train_variations=train_variations,
             test_variations=test_variations, trials=trials, max_steps=max_steps,
-            simplification=simplification, model=spec, base_url=base_url,
+            step_budget=step_budget, base=base, simplification=simplification, model=spec,
+            base_url=base_url,
         )
     elif eval_id is not None and eval_id < 1:
         raise UserError("--eval-id must be a positive eval id")
@@ -146,7 +158,7 @@ def report_cmd(
 ) -> None:
     """Paper-style tables and plots for an eval, all computed by SQL views over the database;
     with --html, also the viewer's pages as a folder that opens from disk."""
-    from clin.trials.report import build_report, write_report
+    from clin.trials.report import NEGATIVES_NOTE, build_report, write_report
     from clin.trials.schema import open_memory
 
     if not db.exists():
@@ -167,7 +179,19 @@ def report_cmd(
     for row in [*rep.rows, *rep.group_rows]:
         table.add_row(*(col.fmt(row.get(col.key)) for col in rep.columns))
     out.print(table)
+    out.print(NEGATIVES_NOTE, style="dim")
+    paper = Table(title="beside the CLIN paper (GPT-4, 18 tasks)")
+    for name in ("setting", "ours", "ours (raw)", "paper"):
+        paper.add_column(name, justify="left" if name == "setting" else "right")
+    for r in rep.paper:
+        paper.add_row(r.setting, r.note or _num(r.ours), "-" if r.note else _num(r.ours_raw),
+                      _num(r.paper))
+    out.print(paper)
     out.print(f"wrote {', '.join(str(f) for f in files)}")
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def _latest(db: Path, sql: str) -> int | None:

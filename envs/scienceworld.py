@@ -176,6 +176,19 @@ class ScienceWorld:
     def task_description(self) -> str:
         return str(self._start().get_task_description())
 
+    def gold_length(self, task: str, variation: int) -> int:
+        """Actions on the simulator's gold path for (task, variation): an evaluation bound
+        (the CLIN authors capped a trial at 1.5 x this), never shown to the agent. Loads the
+        task, so call it before ``reset``, not during an episode."""
+        self.check(task, variation)
+        env = self._start()
+        env.load(task, variation, self.simplification, generateGoldPath=True)
+        path = [str(a) for a in env.get_gold_action_sequence()]
+        if not path or path[0].startswith("ERROR"):
+            raise EnvError(f"ScienceWorld gave no gold path for {task} variation {variation}")
+        self._task = None  # the loaded state is not an episode: reset() before step()
+        return len(path)
+
     # ------------------------------------------------------------------ episode
     def reset(self, task: str, variation: int) -> SWObservation:
         self.check(task, variation)

@@ -36,7 +36,8 @@ PROMOTE_MIN_MEAN_SCORE = 50.0
 IMPORT_BATCH = 10_000
 
 LearningStatus = Literal["active", "retired"]
-LearningEvent = Literal["added", "kept", "promoted", "demoted", "retired", "revived", "imported"]
+LearningEvent = Literal["added", "kept", "promoted", "demoted", "retired", "revived", "imported",
+                        "inherited"]
 
 
 class Learning(BaseModel):
@@ -56,6 +57,8 @@ class Learning(BaseModel):
     status: LearningStatus = "active"
     first_trial_id: int | None = None
     last_trial_id: int | None = None
+    inherited_from: int | None = None  # the broader scope's learning this is a copy of
+    inherited_level: str | None = None  # that learning's scope level: task | env | global
 
 
 class ReflectionOutcome(BaseModel):
@@ -397,6 +400,33 @@ def import_rows(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> in
         [now(), before],
     )
     return int(cur.rowcount)
+
+
+# ---------------------------------------------------------------------- inheritance
+_INHERITED = ("cause, effect, relation, confidence, text, key, support, score_sum, "
+              "first_trial_id, last_trial_id, first_seen")
+
+
+def inherit(conn: sqlite3.Connection, scope: Scope, sources: Iterable[Learning]) -> list[int]:
+    """Copy ``sources`` (learnings of scopes broader than ``scope``) into ``scope`` with
+    ``inherited_from`` set, so ``scope``'s own reflections keep, demote or retire the copy
+    while the original, which other scopes see, never changes; recall shows the copy in
+    place of the original (``ranking.candidates_sql``). A source whose key ``scope`` already
+    holds is skipped. Returns the ids of the new copies, each with an ``inherited`` event."""
+    event = _Events(conn, None, None, now())
+    copies = []
+    for src in sources:
+        cur = conn.execute(
+            f"INSERT OR IGNORE INTO learnings (namespace, agent, env, task, variation, "
+            f"{_INHERITED}, status, last_seen, inherited_from) "
+            f"SELECT ?, ?, ?, ?, ?, {_INHERITED}, 'active', ?, id FROM learnings WHERE id = ?",
+            [scope.namespace, scope.agent, scope.env, scope.task, scope.variation, event.ts,
+             src.id],
+        )
+        if cur.rowcount:
+            copies.append(int(cur.lastrowid))
+            event(copies[-1], "inherited", src.confidence, src.text)
+    return copies
 
 
 # ---------------------------------------------------------------------- reads for callers

@@ -202,7 +202,8 @@ def m002_views(db: sqlite_utils.Database) -> None:
 RUN_STATUSES = ("running", "finished", "failed", "interrupted")
 TRIAL_STATUSES = ("running", "completed", "interrupted", "failed")
 LEARNING_STATUSES = ("active", "retired")
-LEARNING_EVENTS = ("added", "kept", "promoted", "demoted", "retired", "revived", "imported")
+LEARNING_EVENTS = ("added", "kept", "promoted", "demoted", "retired", "revived", "imported",
+                   "inherited")  # m006 added "inherited" and rebuilt the event triggers
 _CHECKED = (
     ("runs", "status", RUN_STATUSES),
     ("trials", "status", TRIAL_STATUSES),
@@ -235,6 +236,28 @@ def m005_llm_calls_tokens_index(db: sqlite_utils.Database) -> None:
     of 0.07 s for 1,000 trials x 100 steps: bench/RESULTS.md, viewer page loads)."""
     db["llm_calls"].create_index(["trial_id", "prompt_tokens", "completion_tokens"],
                                  index_name="idx_llm_calls_trial_tokens")
+
+
+@migration
+def m006_learnings_inherited(db: sqlite_utils.Database) -> None:
+    """Inherited learnings (issue 10): a copy of a broader scope's learning made into a
+    narrower scope, so that scope's reflections can demote or retire it there without touching
+    the original other scopes see. ``inherited_from`` is the original's id; recall shows the
+    copy instead of the original. The ``learning_events.event`` triggers of m004 are rebuilt
+    to allow the ``inherited`` event."""
+    db.execute("ALTER TABLE learnings ADD COLUMN inherited_from INTEGER REFERENCES learnings(id)")
+    db.execute("CREATE INDEX idx_learnings_inherited_from ON learnings (inherited_from) "
+               "WHERE inherited_from IS NOT NULL")
+    allowed = ", ".join(f"'{v}'" for v in LEARNING_EVENTS)
+    for op in ("INSERT", "UPDATE"):
+        name = f"check_learning_events_event_{op.lower()}"
+        of = " OF [event]" if op == "UPDATE" else ""
+        db.execute(f"DROP TRIGGER IF EXISTS [{name}]")
+        db.execute(
+            f"CREATE TRIGGER [{name}] BEFORE {op}{of} ON [learning_events] "
+            f"WHEN NEW.[event] NOT IN ({allowed}) BEGIN SELECT RAISE(ABORT, "
+            f"'learning_events.event must be one of {allowed.replace(chr(39), '')}'); END"
+        )
 
 
 # Names older versions recorded for migrations that now belong to another component

@@ -96,11 +96,18 @@ def ancestor_keys(scope: Scope) -> list[tuple[str, str, str]]:
 def candidates_sql(scope: Scope, columns: str, alias: str = "l") -> tuple[str, list[Any]]:
     """A UNION ALL of indexed lookups, one per ancestor scope, of active learnings.
 
+    A learning copied into the scope or one of its ancestors (``inherited_from``, see
+    ``learnings.inherit``) is left out: the copy, revised by that scope's reflections, stands in
+    for it, even once the copy is retired.
+
     ``scope_filter`` is kept on every branch as the exact rule (the ``ifnull`` lookup alone
     would confuse an empty string with NULL), so no row outside the scope's ancestry can
     appear whatever the names contain; names only ever travel as bound parameters.
     """
     exact, exact_params = scope_filter(scope, alias)
+    in_scope, in_scope_params = scope_filter(scope, "c")
+    shadowed = (f"NOT EXISTS (SELECT 1 FROM learnings c WHERE c.inherited_from = {alias}.id "
+                f"AND {in_scope})")
     branches: list[str] = []
     params: list[Any] = []
     for env, task, variation in ancestor_keys(scope):
@@ -108,7 +115,9 @@ def candidates_sql(scope: Scope, columns: str, alias: str = "l") -> tuple[str, l
             f"SELECT {columns} FROM learnings {alias} INDEXED BY idx_learnings_scope_key "
             f"WHERE {alias}.namespace = ? AND {alias}.agent = ? "
             f"AND ifnull({alias}.env, '') = ? AND ifnull({alias}.task, '') = ? "
-            f"AND ifnull({alias}.variation, '') = ? AND {alias}.status = 'active' AND {exact}"
+            f"AND ifnull({alias}.variation, '') = ? AND {alias}.status = 'active' AND {exact} "
+            f"AND {shadowed}"
         )
-        params += [scope.namespace, scope.agent, env, task, variation, *exact_params]
+        params += [scope.namespace, scope.agent, env, task, variation, *exact_params,
+                   *in_scope_params]
     return " UNION ALL ".join(branches), params

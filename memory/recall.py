@@ -14,7 +14,11 @@ _COLUMNS = (
     "l.id, l.text, l.cause, l.effect, l.relation, l.confidence, l.support, "
     "round(l.score_sum / max(l.support, 1), 2) AS mean_score, l.env, l.task, "
     "l.variation, l.status, l.first_trial_id, l.last_trial_id, l.last_seen, "
-    "(l.env IS NOT NULL) + (l.task IS NOT NULL) + (l.variation IS NOT NULL) AS spec"
+    "(l.env IS NOT NULL) + (l.task IS NOT NULL) + (l.variation IS NOT NULL) AS spec, "
+    # a copy made by ``learnings.inherit``: its original, and the scope level it came from
+    "l.inherited_from, (SELECT CASE WHEN s.variation IS NOT NULL THEN 'variation' "
+    "WHEN s.task IS NOT NULL THEN 'task' WHEN s.env IS NOT NULL THEN 'env' ELSE 'global' END "
+    "FROM learnings s WHERE s.id = l.inherited_from) AS inherited_level"
 )
 _ORDER = "spec DESC, confidence = 'should' DESC, support DESC, last_seen DESC, id"
 

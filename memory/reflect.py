@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -27,7 +27,7 @@ from . import learnings, recall, runs
 from .abstractions import ParseReport, parse_learnings
 from .db import Database
 from .errors import MemoryStoreError, ReflectionError
-from .learnings import ReflectionOutcome
+from .learnings import Learning, ReflectionOutcome
 from .render import estimate_tokens
 from .scope import Scope
 
@@ -60,6 +60,8 @@ class MemoryLine(BaseModel):
     text: str
     support: int = 1
     mean_score: float | None = None
+    # own | task (inherited from other variations of the task) | tasks (from other tasks)
+    origin: Literal["own", "task", "tasks"] = "own"
 
 
 class ReflectionInput(BaseModel):
@@ -277,10 +279,12 @@ def gather(
     trial: int | None = None,
     rooms: Sequence[str] = (),
     max_learnings: int = MAX_LEARNINGS,
+    origin: Callable[[Learning], Literal["own", "task", "tasks"]] | None = None,
 ) -> ReflectionInput:
     """The reflection input for ``trial_id``: its steps as recorded, the last
     ``PAST_TRIALS`` completed trials of the scope before it with their scores and the
-    learnings each one's reflection wrote, and the memory ``recall`` gives with support."""
+    learnings each one's reflection wrote, and the memory ``recall`` gives with support
+    (``origin`` says which learnings are inherited, shown under their own headings)."""
     steps = [TraceStep(idx=r["idx"], action=str(r["action"]),
                        observation=str(r["observation"] or ""), reward=r["reward"],
                        score=r.get("score"))
@@ -290,8 +294,10 @@ def gather(
             for t in runs.earlier_trials(db.conn, scope, trial_id, PAST_TRIALS)]
     if len({p.idx for p in past}) < len(past):  # trials of several runs: number them afresh
         past = [p.model_copy(update={"idx": n}) for n, p in enumerate(past, 1)]
-    memory = [MemoryLine(text=x.text, support=x.support, mean_score=x.mean_score)
+    memory = [MemoryLine(text=x.text, support=x.support, mean_score=x.mean_score,
+                         origin=origin(x) if origin else "own")
               for x in recall.recall(db, scope)]
+    memory.sort(key=lambda m: ("own", "task", "tasks").index(m.origin))  # stable: recall order
     return ReflectionInput(goal=goal, steps=steps, score=score, outcome=outcome, trial=trial,
                            rooms=list(rooms), past=past, memory=memory,
                            max_learnings=max_learnings)

@@ -223,6 +223,17 @@ class Memory:
     def history(self, learning_id: int) -> list[dict[str, Any]]:
         return recall.history(self.store, learning_id)
 
+    def inherit(self, scope: Scope) -> list[int]:
+        """Copy what ``scope`` sees from broader scopes into ``scope`` itself, so its own
+        reflections can keep, demote or retire those learnings there while the originals
+        stay as they are for every other scope. Idempotent; returns the new copies' ids."""
+        own = (scope.env, scope.task, scope.variation)
+        sources = [lr for lr in self.recall(scope) if (lr.env, lr.task, lr.variation) != own]
+        if not sources:
+            return []
+        with self.transaction() as conn:
+            return learnings.inherit(conn, scope, sources)
+
     # ------------------------------------------------------------------ library API (issue 4)
     def record_trial(
         self,

@@ -17,12 +17,14 @@ PER_TRIAL = STEPS + 1  # controller calls + one reflection
 
 def test_gen_env_trial1_prompt_contains_meta_memory(tiny, db_path: Path) -> None:
     cfg = EvalConfig(protocol="gen-env", tasks=["find-living-thing"], train_variations=2,
-                     test_variations=1, trials=2, max_steps=STEPS, model="scripted")
-    llm = scripted(2 * 2 * PER_TRIAL + 1 + 2 * PER_TRIAL)  # train, meta, test
+                     test_variations=1, trials=2, max_steps=STEPS, model="scripted",
+                     step_budget="fixed")  # TinyWorld has no gold paths
+    # train, BASE (one trial, no reflection), meta, test
+    llm = scripted(2 * 2 * PER_TRIAL + STEPS + 1 + 2 * PER_TRIAL)
     summary = run_eval(db_path, cfg, env=tiny, llm=llm)
     llm.assert_complete()
     assert summary.status == "finished"
-    assert (summary.trials_done, summary.trials_total, summary.metas) == (6, 6, 1)
+    assert (summary.trials_done, summary.trials_total, summary.metas) == (7, 7, 1)
 
     with Memory(db_path) as mem:
         meta = list(mem.db.query("SELECT * FROM meta_memories"))
@@ -56,8 +58,9 @@ def test_gen_env_trial1_prompt_contains_meta_memory(tiny, db_path: Path) -> None
 def test_gen_task_meta_memory_reaches_the_new_task(tiny, db_path: Path) -> None:
     cfg = EvalConfig(protocol="gen-task", tasks=["find-living-thing", "find-plant"],
                      train_variations=1, test_variations=1, trials=1, max_steps=STEPS,
-                     model="scripted")
-    llm = scripted(2 * PER_TRIAL + 2 + 2 * PER_TRIAL)  # train, one meta per target, test
+                     model="scripted", step_budget="fixed")
+    # train, BASE per target, one meta per target, test
+    llm = scripted(2 * PER_TRIAL + 2 * STEPS + 2 + 2 * PER_TRIAL)
     assert run_eval(db_path, cfg, env=tiny, llm=llm).status == "finished"
     llm.assert_complete()
     with Memory(db_path) as mem:
@@ -72,4 +75,4 @@ def test_gen_task_meta_memory_reaches_the_new_task(tiny, db_path: Path) -> None:
             "SELECT c.prompt FROM v_eval_trials v JOIN llm_calls c ON c.trial_id = v.trial_id "
             "WHERE v.phase = 'test' AND v.task = 'find-plant' AND c.purpose = 'controller' "
             "ORDER BY c.id LIMIT 1").fetchone()[0]
-        assert META_LINE in prompt
+        assert f"From other tasks (they may not apply to this one):\n[1] {META_LINE}" in prompt

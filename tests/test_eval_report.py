@@ -42,7 +42,8 @@ def gen_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     db = tmp_path_factory.mktemp("report") / "clin.db"
     cfg = EvalConfig(protocol="gen-env", tasks=["find-living-thing", "boil"],
                      train_variations=1, test_variations=1, trials=2, max_steps=3,
-                     model="scripted")
+                     model="scripted",
+                     step_budget="fixed")
     assert run_eval(db, cfg, env=TinyWorld(), llm=varied()).status == "finished"
     yield db
 
@@ -82,7 +83,7 @@ def test_report_numbers_equal_sql(gen_db: Path) -> None:
             sum(r["tokens_per_trial"] for r in rep.rows) / 2, abs=0.051)
         assert {g["grp"] for g in rep.group_rows} == {"short", "long", "all"}
         table = markdown_table(rep)
-        assert "zero-shot (GEN trial 1)" in table and "| avg all |" in table
+        assert "GEN (zero-shot)" in table and "BASE (no memory)" in table and "| avg all |" in table
 
 
 def test_clin_report_writes_pngs_and_documents(gen_db: Path, tmp_path: Path,

@@ -18,7 +18,8 @@ PER_TRIAL = 3  # 2 controller calls + 1 reflection
 
 def test_resume_does_not_redo_finished_trials(tiny, db_path: Path) -> None:
     cfg = EvalConfig(protocol="adapt", tasks=["find-living-thing"], test_variations=2,
-                     trials=2, max_steps=2, model="scripted")
+                     trials=2, max_steps=2, model="scripted",
+                     step_budget="fixed")
     with pytest.raises(KeyboardInterrupt):  # Ctrl-C during episode 1, trial 2, step 1
         run_eval(db_path, cfg, env=tiny, llm=interrupt_after(PER_TRIAL))
     with Memory(db_path) as mem:

@@ -16,7 +16,8 @@ from tests.eval_helpers import roomy_llm
 
 def test_two_workers_share_the_database(tiny, db_path: Path) -> None:
     cfg = EvalConfig(protocol="adapt", tasks=["find-living-thing", "find-plant"],
-                     test_variations=1, trials=2, max_steps=2, model="scripted")
+                     test_variations=1, trials=2, max_steps=2, model="scripted",
+                     step_budget="fixed")
     seen: list[int] = []
     summary = run_eval(db_path, cfg, env=tiny, env_factory=TinyWorld, workers=2,
                        llm_factory=roomy_llm,

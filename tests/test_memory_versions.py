@@ -79,11 +79,12 @@ def test_previous_version_database_opens_and_keeps_working(tmp_path: Path) -> No
         assert out.promoted == 1
         names = [r[0] for r in mem.conn.execute("SELECT name FROM _clin_migrations")]
         assert names == ["m001_core", "m002_views", "m003_eval", "m004_value_checks",
-                         "m005_llm_calls_tokens_index"]
+                         "m005_llm_calls_tokens_index", "m006_learnings_inherited"]
         assert mem.conn.execute("PRAGMA user_version").fetchone()[0] == core.SCHEMA.version
     with open_memory(db) as mem:  # the eval tables it already has are recognized as such
         assert mem.conn.execute("SELECT count(*) FROM task_groups").fetchone()[0] == 18
-        assert mem.conn.execute("SELECT count(*) FROM _clin_migrations").fetchone()[0] == 5
+        # the six core migrations and trials.m005_eval_protocol
+        assert mem.conn.execute("SELECT count(*) FROM _clin_migrations").fetchone()[0] == 7
 
 
 def test_eval_tables_are_created_only_by_the_eval_code(tmp_path: Path) -> None:

@@ -117,9 +117,12 @@ def test_prompt_lists_earlier_trials_oldest_first_with_scores() -> None:
         "steps": [{"idx": 1, "action": "look around", "observation": "ok"}],
         "past": [{"idx": 2, "score": 100, "learnings": ["a b SHOULD BE NECESSARY to c d"]},
                  {"idx": 3, "score": -100, "learnings": []}],
-        "memory": [{"text": "a b SHOULD BE NECESSARY to c d", "support": 2, "mean_score": 50}],
+        "memory": [{"text": "a b SHOULD BE NECESSARY to c d", "support": 2, "mean_score": 50},
+                   {"text": "e f MAY BE NECESSARY to g h", "origin": "task"}],
     })
     text = as_text(build_messages(inp))
+    assert "\nFrom other variations of this task (they may not hold in this one; keep, fix or " \
+           "drop them here):\ne f MAY BE NECESSARY to g h (support 1)\n" in text
     assert text.index("Trial 2: final score 100 / 100.") < text.index(
         "Trial 3: final score -100 / 100. No learnings.")
     assert "a b SHOULD BE NECESSARY to c d (support 2, mean score 50)" in text

@@ -15,10 +15,11 @@ from clin.memory.db import now
 from pydantic import BaseModel
 
 from clin.agent import AgentSettings, StepEvent, TrialResult, run_trial
+from clin.errors import UserError
 from clin.llm.base import ChatLLM
 
 from . import evaldb
-from .protocols import ENV_NAME, EvalConfig
+from .protocols import ENV_NAME, EvalConfig, step_limit
 
 
 class EpisodeResult(BaseModel):
@@ -41,21 +42,29 @@ def run_episode(
     ep = evaldb.episode(mem, eval_id, key)
     scope = evaldb.episode_scope(ep, cfg.agent, ENV_NAME)
     if ep.run_id is None:
+        gold = episode_gold_steps(env, ep.task, ep.variation, required=cfg.step_budget != "fixed")
+        max_steps = step_limit(cfg, gold)
         run_id = mem.start_run(
             protocol=cfg.protocol, model=llm.name, scope=scope, trials_requested=ep.trials,
             config={"eval_id": eval_id, "episode": key, "phase": ep.phase,
-                    "max_steps": cfg.max_steps, "simplification": cfg.simplification},
+                    "max_steps": max_steps, "step_budget": cfg.step_budget,
+                    "gold_steps": gold, "simplification": cfg.simplification},
         )
-        evaldb.set_episode(mem, ep.id, run_id=run_id, status="running", started_at=now())
+        evaldb.set_episode(mem, ep.id, run_id=run_id, status="running", started_at=now(),
+                           gold_steps=gold, max_steps=max_steps)
     else:
-        run_id = ep.run_id
+        run_id, max_steps = ep.run_id, ep.max_steps or cfg.max_steps
         if ep.status == "finished":
             return EpisodeResult(key=key, run_id=run_id, ran=[])
         mem.close_unfinished_trials(run_id, "interrupted")
         evaldb.set_episode(mem, ep.id, status="running")
+    if ep.phase == "test":
+        # The meta-memory becomes this episode's own, revisable copy (idempotent on resume).
+        mem.inherit(scope)
     done = {r["idx"] for r in mem.completed_trials(run_id)}
     ran: list[int] = []
-    settings = AgentSettings(max_steps=cfg.max_steps)
+    # BASE is the no-memory reference: it neither reads (own namespace) nor writes memory.
+    settings = AgentSettings(max_steps=max_steps, reflect=ep.phase != "base")
     try:
         for idx in range(1, ep.trials + 1):
             if idx in done:
@@ -75,6 +84,18 @@ def run_episode(
     mem.finish_run(run_id, "finished")
     evaldb.set_episode(mem, ep.id, status="finished")
     return EpisodeResult(key=key, run_id=run_id, ran=ran)
+
+
+def episode_gold_steps(env: TextEnv, task: str, variation: int, *, required: bool) -> int | None:
+    """The simulator's gold path length for the episode (for the ``gold1.5`` budget and for
+    steps normalized by it); None when the environment has no gold paths and none is needed."""
+    gold_length = getattr(env, "gold_length", None)
+    if gold_length is None:
+        if required:
+            raise UserError(f"environment {getattr(env, 'name', '?')} has no gold paths: "
+                            "use --step-budget fixed")
+        return None
+    return int(gold_length(task, variation))
 
 
 def _stop(mem: Memory, episode_id: int, run_id: int, status: str, error: str) -> None:

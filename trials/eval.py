@@ -95,6 +95,8 @@ def prepare(mem: Memory, env: TextEnv, cfg: EvalConfig,
     split = getattr(env, "split", None)
     if split is None:
         raise UserError(f"environment {env.name} has no train/test variation splits")
+    if cfg.step_budget != "fixed" and getattr(env, "gold_length", None) is None:
+        raise UserError(f"environment {env.name} has no gold paths: use --step-budget fixed")
     if row is None:
         row = evaldb.create_eval(mem, cfg)
     else:
@@ -149,7 +151,9 @@ def run_eval(
                            on_progress)
         try:
             try:
-                runner.phase("train", [("episode", e.key) for e in the_plan.train])
+                # BASE episodes need no meta-memory: they run beside the training ones.
+                runner.phase("train", [("episode", e.key)
+                                       for e in [*the_plan.train, *the_plan.base]])
                 runner.phase("meta", [("meta", m.model_dump_json()) for m in the_plan.metas])
                 runner.phase("test", [("episode", e.key) for e in the_plan.test])
             except BaseException:

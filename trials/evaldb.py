@@ -36,6 +36,8 @@ class EpisodeRow(BaseModel):
     namespace: str
     run_id: int | None
     status: str
+    gold_steps: int | None = None
+    max_steps: int | None = None
 
 
 def _rows(mem: Memory, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
@@ -61,9 +63,12 @@ def get_eval(mem: Memory, eval_id: int) -> EvalRow:
     if not rows:
         raise LookupError(f"no eval {eval_id}")
     r = rows[0]
+    stored = json.loads(r["config"])
+    # Evals stored before BASE and step budgets existed resume as they were planned.
+    stored.setdefault("step_budget", "fixed")
+    stored.setdefault("base", False)
     return EvalRow(id=r["id"], protocol=r["protocol"], status=r["status"],
-                   namespace=r["namespace"], model=r["model"],
-                   config=EvalConfig(**json.loads(r["config"])))
+                   namespace=r["namespace"], model=r["model"], config=EvalConfig(**stored))
 
 
 def latest_eval(mem: Memory, *, unfinished: bool = False) -> int | None:

@@ -2,15 +2,20 @@
 and stored at a broader scope, where later episodes' recall finds it as an ancestor.
 
 GEN-ENV stores it at the task scope (variation NULL), GEN-TASK at the environment scope
-(task NULL). Each meta-memory records which trial of which episode fed it (``meta_sources``)
-and which learnings it wrote (``meta_learnings``).
+(task NULL). Each meta-memory records which trial of which episode fed it (``meta_sources``,
+with the LLM call that summarized it) and which learnings it wrote (``meta_learnings``).
+
+GEN-ENV summarizes all training episodes of the task in one call. GEN-TASK asks once per
+source task for what transfers to the new task (where objects are, how rooms connect, what
+tools do), each answer kept within ``meta_tokens_per_task``, so one task's episodes are not
+squeezed with all the others' into a dozen generic lines.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from clin.memory import Memory, ParseReport, Scope
+from clin.memory import Abstraction, Memory, ParseReport, Scope, estimate_tokens
 from clin.memory.db import now
 from pydantic import BaseModel
 
@@ -61,8 +66,8 @@ def best_sources(mem: Memory, eval_id: int, episode_keys: list[str]) -> list[Met
 
 
 def build_messages(mode: str, target: str, sources: list[MetaSource],
-                   structured: bool) -> list[Message]:
-    system = prompts.render("meta_memory_system", mode=mode, max_learnings=MAX_LEARNINGS,
+                   structured: bool, max_learnings: int = MAX_LEARNINGS) -> list[Message]:
+    system = prompts.render("meta_memory_system", mode=mode, max_learnings=max_learnings,
                             structured=structured)
     user = prompts.render("meta_memory_user", mode=mode, target=target, sources=sources)
     return [Message(role="system", content=system), Message(role="user", content=user)]
@@ -80,14 +85,12 @@ def build_meta(
                           rejected=row["learnings_rejected"] or 0, skipped=True)
     scope = meta.scope(cfg.agent)
     sources = best_sources(mem, eval_id, meta.source_keys)
-    report, call_id = ParseReport(), None
-    if any(s.learnings for s in sources):
-        structured = bool(getattr(llm, "enforces_schema", False))
-        messages = build_messages(cfg.protocol, target, sources, structured)
-        completion = llm.complete(messages, json_schema=reflection_schema() if structured
-                                  else None, max_tokens=600)
-        call_id = _record_call(mem, messages, completion)
-        report = parse_reflection(completion.text)
+    if cfg.protocol == "gen-task":
+        report, calls = _per_source_task(mem, llm, target, sources, cfg.meta_tokens_per_task)
+        call_id = None  # one call per source task: see meta_sources.llm_call_id
+    else:
+        report, call_id = _summarize(mem, llm, cfg.protocol, target, sources, MAX_LEARNINGS)
+        calls = {s.task: call_id for s in sources}
     meta_id = row["id"] if row is not None else _insert_meta(mem, eval_id, meta.key, scope)
     score = sum(s.score for s in sources) / len(sources) if sources else None
     outcome = mem.apply_reflection(scope, report, score=score)
@@ -98,9 +101,10 @@ def build_meta(
         for s in sources:
             conn.execute(
                 "INSERT INTO meta_sources (meta_id, source_episode_id, source_run_id, "
-                "source_trial_id, source_task, source_variation, source_score) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [meta_id, s.episode_id, s.run_id, s.trial_id, s.task, s.variation, s.score])
+                "source_trial_id, source_task, source_variation, source_score, llm_call_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [meta_id, s.episode_id, s.run_id, s.trial_id, s.task, s.variation, s.score,
+                 calls.get(s.task)])
         conn.executemany("INSERT OR IGNORE INTO meta_learnings (meta_id, learning_id) "
                          "VALUES (?, ?)", [(meta_id, i) for i in ids])
         conn.execute(
@@ -109,6 +113,52 @@ def build_meta(
             [call_id, outcome.written, outcome.rejected, meta_id])
     return MetaResult(key=meta.key, meta_id=meta_id, sources=len(sources),
                       written=outcome.written, rejected=outcome.rejected)
+
+
+def _summarize(mem: Memory, llm: ChatLLM, mode: str, target: str, sources: list[MetaSource],
+               max_learnings: int) -> tuple[ParseReport, int | None]:
+    """One LLM call over ``sources``; (parsed answer, llm_calls id), no call without learnings."""
+    if not any(s.learnings for s in sources):
+        return ParseReport(), None
+    structured = bool(getattr(llm, "enforces_schema", False))
+    messages = build_messages(mode, target, sources, structured, max_learnings)
+    completion = llm.complete(messages, json_schema=reflection_schema() if structured
+                              else None, max_tokens=600)
+    return parse_reflection(completion.text), _record_call(mem, messages, completion)
+
+
+def _per_source_task(mem: Memory, llm: ChatLLM, target: str, sources: list[MetaSource],
+                     budget_tokens: int) -> tuple[ParseReport, dict[str, int | None]]:
+    """GEN-TASK: one summary per source task, each within ``budget_tokens``, merged (the
+    first wording of a learning two tasks share is kept)."""
+    by_task: dict[str, list[MetaSource]] = {}
+    for s in sources:
+        by_task.setdefault(s.task, []).append(s)
+    merged = ParseReport()
+    calls: dict[str, int | None] = {}
+    seen: set[str] = set()
+    max_lines = max(2, budget_tokens // 16)  # a learning is about 12-20 tokens
+    for task, group in by_task.items():
+        part, calls[task] = _summarize(mem, llm, "gen-task", target, group, max_lines)
+        merged.rejected += part.rejected
+        for ab in within_budget(part, budget_tokens):
+            if ab.key not in seen:
+                seen.add(ab.key)
+                merged.accepted.append(ab)
+    return merged, calls
+
+
+def within_budget(report: ParseReport, budget_tokens: int) -> list[Abstraction]:
+    """The accepted abstractions, in the LLM's order, up to ``budget_tokens`` in total."""
+    kept: list[Abstraction] = []
+    used = 0
+    for ab in report.accepted:
+        cost = estimate_tokens(ab.text) + 1
+        if used + cost > budget_tokens:
+            break
+        kept.append(ab)
+        used += cost
+    return kept
 
 
 def _meta_row(mem: Memory, eval_id: int, key: str) -> dict[str, Any] | None:

@@ -8,10 +8,17 @@ is resumed by matching the same keys (``phase/task/variation``) in ``eval_episod
   the task scope (variation NULL), then the first M test variations.
 - GEN-TASK: per target task, a meta-memory at the environment scope (task NULL) built from
   the training episodes of the *other* tasks (or of ``source_tasks``), then its test variations.
+- BASE (GEN protocols, ``base=True``): one trial without memory on every test variation, in a
+  namespace of its own, so zero-shot GEN is compared with no memory on the same variations.
+
+Step budgets: ``fixed`` gives every trial ``max_steps``; ``gold1.5`` reproduces the CLIN
+authors' cap (a trial stops once it has taken more than 5 actions and at least 1.5 x the
+length of the simulator's gold path), never above ``max_steps``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -23,7 +30,10 @@ from clin.errors import UserError
 from .schema import PAPER_LONG_TASKS, PAPER_SHORT_TASKS
 
 Protocol = Literal["adapt", "gen-env", "gen-task"]
-Phase = Literal["adapt", "train", "test"]
+Phase = Literal["adapt", "train", "base", "test"]
+StepBudget = Literal["fixed", "gold1.5"]
+GOLD_FACTOR = 1.5  # the authors' cap: 1.5 x the gold path length
+GOLD_MIN_STEPS = 6  # their check only runs once more than 5 actions were taken
 PAPER_TASKS: tuple[str, ...] = (*PAPER_SHORT_TASKS, *PAPER_LONG_TASKS)
 ENV_NAME = "scienceworld"
 
@@ -38,6 +48,9 @@ class EvalConfig(BaseModel):
     test_variations: int = 1
     trials: int = 5
     max_steps: int = 100
+    step_budget: StepBudget = "gold1.5"
+    base: bool = True  # GEN protocols: a no-memory BASE trial on every test variation
+    meta_tokens_per_task: int = 160  # GEN-TASK: meta-memory budget per source task
     simplification: str = "easy"
     model: str = "local"
     base_url: str | None = None
@@ -71,12 +84,26 @@ class MetaPlan(BaseModel):
 
 class EvalPlan(BaseModel):
     train: list[EpisodePlan] = Field(default_factory=list)
+    base: list[EpisodePlan] = Field(default_factory=list)  # no memory, test variations
     metas: list[MetaPlan] = Field(default_factory=list)
     test: list[EpisodePlan] = Field(default_factory=list)  # adapt episodes go here too
 
     @property
     def episodes(self) -> list[EpisodePlan]:
-        return [*self.train, *self.test]
+        return [*self.train, *self.base, *self.test]
+
+
+def step_limit(cfg: EvalConfig, gold_steps: int | None) -> int:
+    """The steps a trial of an episode may take under ``cfg.step_budget``.
+
+    ``gold1.5`` is the authors' rule (``len(actions) > 5 and len(actions) >= 1.5 * gold``
+    stops the trial), so the limit is ``max(6, ceil(1.5 * gold))``, capped by ``max_steps``
+    as their ``--env-step-limit`` capped it."""
+    if cfg.step_budget == "fixed":
+        return cfg.max_steps
+    if gold_steps is None:
+        raise ValueError("the gold1.5 step budget needs the gold path length")
+    return min(cfg.max_steps, max(GOLD_MIN_STEPS, math.ceil(GOLD_FACTOR * gold_steps)))
 
 
 Splitter = Callable[[str, str], Sequence[int]]  # (task, "train"|"test") -> variation ids
@@ -117,6 +144,11 @@ def plan(cfg: EvalConfig, namespace: str, split: Splitter) -> EvalPlan:
         for task in cfg.tasks:
             out.test += episodes("adapt", task, "test", cfg.test_variations, namespace)
         return out
+    if cfg.base:
+        # One trial, no memory: its own namespace holds nothing and it writes nothing.
+        for task in cfg.tasks:
+            out.base += [e.model_copy(update={"trials": 1}) for e in episodes(
+                "base", task, "test", cfg.test_variations, f"{namespace}/base")]
     sources = cfg.tasks if cfg.protocol == "gen-env" else list(
         dict.fromkeys([*cfg.tasks, *(cfg.source_tasks or [])])
     )

@@ -33,32 +33,75 @@ class Column(BaseModel):
         return str(value)
 
 
-_COMMON_TAIL = [
-    Column(key="best_score", label="best", short="best"),
+_HEAD = [
+    Column(key="task", label="task", short="task"), Column(key="grp", label="group", short="grp"),
+    Column(key="episodes", label="episodes", short="eps"),
+]
+_TAIL = [
     Column(key="steps_per_trial", label="steps/trial", short="steps"),
+    Column(key="steps_norm", label="steps/gold", short="st/gold", digits=2),
     Column(key="tokens_per_trial", label="tokens/trial", short="tokens", digits=0),
 ]
 ADAPT_COLUMNS = [
-    Column(key="task", label="task", short="task"), Column(key="grp", label="group", short="grp"),
-    Column(key="episodes", label="episodes", short="eps"),
-    Column(key="trial1_score", label="trial 1", short="trial 1"), Column(key="final_score", label="final", short="final"),
-    *_COMMON_TAIL,
+    *_HEAD,
+    Column(key="trial1_paper", label="BASE = trial 1", short="BASE"),
+    Column(key="final_paper", label="ADAPT (final)", short="ADAPT"),
+    Column(key="trial1_score", label="trial 1 (raw)", short="t1 raw"),
+    Column(key="final_score", label="final (raw)", short="fin raw"),
+    Column(key="best_score", label="best (raw)", short="best"),
+    *_TAIL,
 ]
 GEN_COLUMNS = [
-    Column(key="task", label="task", short="task"), Column(key="grp", label="group", short="grp"),
-    Column(key="episodes", label="episodes", short="eps"),
-    Column(key="train_trial1_score", label="ADAPT trial 1 (train)", short="train t1"),
-    Column(key="train_final_score", label="ADAPT final (train)", short="train fin"),
-    Column(key="trial1_score", label="zero-shot (GEN trial 1)", short="zero-shot"),
-    Column(key="final_score", label="GEN+ADAPT (final)", short="GEN+ADAPT"),
-    *_COMMON_TAIL,
+    *_HEAD,
+    Column(key="base_paper", label="BASE (no memory)", short="BASE"),
+    Column(key="trial1_paper", label="GEN (zero-shot)", short="GEN"),
+    Column(key="final_paper", label="GEN+ADAPT (final)", short="GEN+ADAPT"),
+    Column(key="base_score", label="BASE (raw)", short="BASE raw"),
+    Column(key="trial1_score", label="GEN (raw)", short="GEN raw"),
+    Column(key="final_score", label="GEN+ADAPT (raw)", short="G+A raw"),
+    Column(key="train_trial1_paper", label="train trial 1", short="train t1"),
+    Column(key="train_final_paper", label="train final", short="train fin"),
+    *_TAIL,
 ]
 
-
-GEN_NOTE = (
-    "ADAPT columns: training episodes learning from scratch; zero-shot: the first trial on "
-    "unseen test episodes with the meta-memory only; GEN+ADAPT: their last trial."
+NEGATIVES_NOTE = (
+    "Scores without '(raw)' are paper-style: a trial that ends below 0 (a failed task, -100) "
+    "counts as 0, as the CLIN authors averaged (sum of the scores >= 0 over all trials); "
+    "'(raw)' averages the simulator's scores as they are. steps/gold: steps divided by the "
+    "simulator's gold path length."
 )
+GEN_NOTE = (
+    "BASE: one trial without memory on the same test variations; GEN: the first trial on "
+    "them with the meta-memory only (zero-shot); GEN+ADAPT: their last trial; train: the "
+    "training episodes learning from scratch (ADAPT on other variations)."
+)
+
+# The CLIN paper's averages over its 18 tasks (GPT-4, 5 trials, `easy`; Majumder et al. 2023).
+PAPER = {
+    "base": 48.6, "adapt": 62.2, "gen-env zero-shot": 52.7, "gen-env gen+adapt": 69.5,
+    "reflexion": 39.4,
+}
+
+
+PAPER_NOTE = (
+    "The paper's figures: GPT-4, its 18 tasks, 5 trials, `easy` simplification, each trial "
+    "capped at 1.5 x the gold path length; averages over tasks, negatives as 0. {budget}"
+)
+BUDGET_NOTES = {
+    "gold1.5": "This eval used the same step cap (--step-budget gold1.5).",
+    "fixed": "This eval gave every trial a fixed step limit (--step-budget fixed), so short "
+             "tasks had more steps than in the paper.",
+}
+
+
+class PaperRow(BaseModel):
+    """One line of the comparison with the paper: our average over all tasks beside theirs."""
+
+    setting: str
+    ours: float | None  # paper-style
+    ours_raw: float | None
+    paper: float | None
+    note: str = ""
 
 
 class Report(BaseModel):
@@ -71,6 +114,8 @@ class Report(BaseModel):
     curve: list[dict[str, Any]]  # v_eval_curve
     metas: list[dict[str, Any]]  # v_meta_memories
     meta_tokens: int
+    paper: list[PaperRow] = []
+    step_budget: str = "fixed"
 
 
 def build_report(mem: Memory, eval_id: int | None = None) -> Report:
@@ -93,20 +138,50 @@ def build_report(mem: Memory, eval_id: int | None = None) -> Report:
                     key=lambda r: GROUP_ORDER.get(r["grp"], 9))
     for g in groups:
         g["task"], g["episodes"] = f"avg {g['grp']}", g.pop("tasks")
-    phase_order = {"train": 0, "adapt": 1, "test": 1}
+    phase_order = {"train": 0, "base": 1, "adapt": 2, "test": 2}
     curve = sorted(q("SELECT * FROM v_eval_curve WHERE eval_id = ?"),
                    key=lambda r: (phase_order.get(r["phase"], 2), r["task"] != "(all tasks)",
                                   r["task"], r["trial"]))
     metas = q("SELECT * FROM v_meta_memories WHERE eval_id = ? ORDER BY meta_id, learning_id")
-    meta_tokens = mem.llm_call_tokens([r["llm_call_id"] for r in q(
-        "SELECT llm_call_id FROM meta_memories WHERE eval_id = ? AND llm_call_id IS NOT NULL")])
+    meta_tokens = mem.llm_call_tokens([r["llm_call_id"] for r in mem.db.query(
+        "SELECT llm_call_id FROM meta_memories WHERE eval_id = ? AND llm_call_id IS NOT NULL "
+        "UNION SELECT s.llm_call_id FROM meta_sources s JOIN meta_memories m ON m.id = "
+        "s.meta_id WHERE m.eval_id = ? AND s.llm_call_id IS NOT NULL",  # GEN-TASK: per source
+        [eval_id, eval_id])])
     cfg = ev.config
+    budget = (f"max {cfg.max_steps} steps" if cfg.step_budget == "fixed" else
+              f"steps 1.5 x gold path (at most {cfg.max_steps})")
     title = (f"eval {eval_id}: {ev.protocol} ({ev.status}), model {cfg.model}, {cfg.trials} "
-             f"trials, max {cfg.max_steps} steps, {cfg.simplification}")
+             f"trials, {budget}, {cfg.simplification}")
+    all_row = next((g for g in groups if g["grp"] == "all"), {})
     return Report(eval_id=eval_id, protocol=ev.protocol, title=title,
                   columns=ADAPT_COLUMNS if ev.protocol == "adapt" else GEN_COLUMNS,
                   rows=rows, group_rows=groups, curve=curve, metas=metas,
-                  meta_tokens=int(meta_tokens))
+                  meta_tokens=int(meta_tokens), paper=paper_rows(ev.protocol, all_row),
+                  step_budget=cfg.step_budget)
+
+
+def paper_rows(protocol: str, avg: dict[str, Any]) -> list[PaperRow]:
+    """Our all-task averages beside the CLIN paper's (GPT-4). GEN-TASK figures are not
+    quoted: the paper's GEN-TASK table is over its own task pairs."""
+    def ours(key: str) -> tuple[float | None, float | None]:
+        return avg.get(f"{key}_paper"), avg.get(f"{key}_score")
+
+    if protocol == "adapt":
+        rows = [("BASE (trial 1, no memory)", "trial1", PAPER["base"]),
+                ("ADAPT (final trial)", "final", PAPER["adapt"])]
+    else:
+        gen_env = protocol == "gen-env"
+        rows = [("BASE (no memory, test variations)", "base", PAPER["base"]),
+                ("GEN zero-shot (trial 1)", "trial1",
+                 PAPER["gen-env zero-shot"] if gen_env else None),
+                ("GEN+ADAPT (final trial)", "final",
+                 PAPER["gen-env gen+adapt"] if gen_env else None)]
+    out = [PaperRow(setting=name, ours=ours(key)[0], ours_raw=ours(key)[1], paper=fig)
+           for name, key, fig in rows]
+    out.append(PaperRow(setting="Reflexion (paper's baseline)", ours=None, ours_raw=None,
+                        paper=PAPER["reflexion"], note="not run here"))
+    return out
 
 
 # ---------------------------------------------------------------------- plots
@@ -131,11 +206,16 @@ def plot(rep: Report, metric: str, path: Path) -> Path:
             elif phase == "train":
                 ax.plot(xs, ys, color="gray", linewidth=2, linestyle="--",
                         label="average, training episodes")
+            elif phase == "base":
+                ax.scatter(xs, ys, color="red", marker="x", s=60, zorder=4,
+                           label="BASE (no memory), average")
         elif phase == main_phase:
             ax.plot(xs, ys, linewidth=1, marker=".", alpha=0.8, label=task)
     ax.set_xlabel("trial")
-    ax.set_ylabel("score (0-100)" if metric == "score" else "steps")
-    ax.set_title(f"eval {rep.eval_id} ({rep.protocol}): {metric} vs trial")
+    ax.set_ylabel({"score": "score (-100..100)", "score_paper": "score (negatives as 0)"}
+                  .get(metric, metric))
+    name = "score" if metric.startswith("score") else metric
+    ax.set_title(f"eval {rep.eval_id} ({rep.protocol}): {name} vs trial")
     ax.xaxis.get_major_locator().set_params(integer=True)
     if series:
         ax.legend(fontsize=7, loc="best")
@@ -155,12 +235,30 @@ def markdown_table(rep: Report) -> str:
     return "\n".join(lines)
 
 
+def paper_table(rep: Report) -> str:
+    """Our averages over all tasks beside the CLIN paper's figures (GPT-4, 18 tasks)."""
+    def f(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1f}"
+
+    lines = ["| setting | ours | ours (raw) | CLIN paper (GPT-4) |", "|---|---:|---:|---:|"]
+    for r in rep.paper:
+        paper = f(r.paper) if r.paper is not None else "-"
+        lines.append(f"| {r.setting} | {f(r.ours) if r.note == '' else r.note} | "
+                     f"{f(r.ours_raw) if r.note == '' else '-'} | {paper} |")
+    return "\n".join(lines)
+
+
 def per_trial_table(rep: Report) -> str:
-    lines = ["| phase | task | trial | episodes | score | steps | tokens |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    head = "| phase | task | trial | episodes | score | score (raw) | steps | steps/gold | tokens |"
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def f(v: float | None, d: int = 1) -> str:
+        return "-" if v is None else f"{v:.{d}f}"
+
     for r in rep.curve:
         lines.append(f"| {r['phase']} | {r['task']} | {r['trial']} | {r['episodes']} | "
-                     f"{r['score']:.1f} | {r['steps']:.1f} | {r['tokens']:.0f} |")
+                     f"{f(r.get('score_paper'))} | {f(r['score'])} | {f(r['steps'])} | "
+                     f"{f(r.get('steps_norm'), 2)} | {r['tokens']:.0f} |")
     return "\n".join(lines)
 
 
@@ -175,9 +273,11 @@ def meta_section(rep: Report) -> str:
 
 
 def to_markdown(rep: Report, images: dict[str, str]) -> str:
-    parts = [f"# {rep.title}", "", markdown_table(rep), ""]
+    parts = [f"# {rep.title}", "", markdown_table(rep), "", NEGATIVES_NOTE, ""]
     if rep.protocol != "adapt":
         parts += [GEN_NOTE, ""]
+    parts += ["## Beside the CLIN paper", "", paper_table(rep), "",
+              PAPER_NOTE.format(budget=BUDGET_NOTES[rep.step_budget]), ""]
     for name, src in images.items():
         parts += [f"![{name}]({src})", ""]
     parts += ["## Per trial", "", per_trial_table(rep), "", meta_section(rep)]
@@ -205,7 +305,10 @@ def to_html(markdown_text: str, rep: Report, pngs: dict[str, Path]) -> str:
              "td{text-align:right}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(rep.title)}"
             f"</title><style>{style}</style></head><body><h1>{html.escape(rep.title)}</h1>"
-            f"{table(markdown_table(rep))}{imgs}<h2>Per trial</h2>{table(per_trial_table(rep))}"
+            f"{table(markdown_table(rep))}<p>{html.escape(NEGATIVES_NOTE)}</p>"
+            f"<h2>Beside the CLIN paper</h2>{table(paper_table(rep))}"
+            f"<p>{html.escape(PAPER_NOTE.format(budget=BUDGET_NOTES[rep.step_budget]))}</p>"
+            f"{imgs}<h2>Per trial</h2>{table(per_trial_table(rep))}"
             + (f"<h2>Meta-memories</h2><ul>{metas}</ul>" if metas else "")
             + "</body></html>")
 
@@ -218,7 +321,7 @@ def write_report(rep: Report, out_dir: Path) -> list[Path]:
     except OSError as exc:
         raise UserError(f"cannot create report directory {out_dir}: {exc.strerror}") from None
     pngs = {
-        "score vs trial": plot(rep, "score", out_dir / f"eval{rep.eval_id}-scores.png"),
+        "score vs trial": plot(rep, "score_paper", out_dir / f"eval{rep.eval_id}-scores.png"),
         "steps vs trial": plot(rep, "steps", out_dir / f"eval{rep.eval_id}-steps.png"),
     }
     md = to_markdown(rep, {k: p.name for k, p in pngs.items()})

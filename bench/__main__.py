@@ -1,7 +1,8 @@
-"""``python -m bench [perf|prompts|local|probe|sim|view|ceiling|scale|all]``: run benchmarks,
-print rich tables, and record the figures in bench/RESULTS.md. A thin CLI over the benchmark
-modules. ``all`` runs every benchmark but ``ceiling`` (a sweep of gold paths: minutes to an
-hour) and ``scale`` (needs the ray extra and a few minutes)."""
+"""``python -m bench [perf|prompts|local|probe|sim|view|ceiling|scale|backends|all]``: run
+benchmarks, print rich tables, and record the figures in bench/RESULTS.md. A thin CLI over the
+benchmark modules. ``all`` runs every benchmark but ``ceiling`` (a sweep of gold paths: minutes
+to an hour), ``scale`` (needs the ray extra and a few minutes) and ``backends`` (installs
+packages into throwaway venvs)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from rich.table import Table
 
 from .stats import BenchTable, machine
 
-WHICH = ("perf", "prompts", "local", "probe", "sim", "view", "ceiling", "scale", "all")
+WHICH = ("perf", "prompts", "local", "probe", "sim", "view", "ceiling", "scale", "backends", "all")
 IN_ALL = ("perf", "prompts", "local", "probe", "sim", "view")
 
 
@@ -41,6 +42,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="ceiling: ScienceWorld simplification preset or list ('none' for none)")
     p.add_argument("--jobs", type=int, default=1,
                    help="ceiling: tasks run in this many processes (one JVM each)")
+    p.add_argument("--backend-steps", type=int, default=6,
+                   help="backends: recorded controller calls per backend")
+    p.add_argument("--threads", type=int, default=1,
+                   help="backends: n_threads and n_threads_batch")
+    p.add_argument("--lcp-python", help="backends: python of a venv with llama-cpp-python")
+    p.add_argument("--lcp-install", action="store_true",
+                   help="backends: time pip-installing llama-cpp-python (compiles: minutes)")
+    p.add_argument("--lcp-install-s", type=float,
+                   help="backends: llama-cpp-python install seconds measured separately")
     p.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
     args = p.parse_args(argv)
     if args.variations < 1:
@@ -62,7 +72,7 @@ def show(console: Console, t: BenchTable) -> None:
 
 def run(which: set[str], args: argparse.Namespace, console: Console) -> list[BenchTable]:
     tables: list[BenchTable] = []
-    if which & {"perf", "prompts", "local", "probe"}:
+    if which & {"perf", "prompts", "local", "probe", "backends"}:
         from clin.envs.scienceworld import ScienceWorld
 
         with ScienceWorld() as env:
@@ -94,6 +104,15 @@ def run(which: set[str], args: argparse.Namespace, console: Console) -> list[Ben
                         runs.append(run_local(env, prefix_cache=cache, trials=args.trials,
                                               max_steps=args.max_steps))
                 tables.append(local_table(runs, args.trials, args.max_steps))
+                show(console, tables[-1])
+            if "backends" in which:
+                from .backends import Options, backends_table, run_backends
+
+                opts = Options(steps=args.backend_steps, threads=args.threads,
+                               lcp_python=args.lcp_python, lcp_install=args.lcp_install,
+                               lcp_install_s=args.lcp_install_s)
+                with console.status("offline backends side by side..."):
+                    tables.append(backends_table(run_backends(env, opts), opts))
                 show(console, tables[-1])
             if "probe" in which:
                 from .local import probe_table

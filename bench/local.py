@@ -154,8 +154,7 @@ def probe_table(env: ScienceWorld) -> BenchTable:
     ):
         cells = []
         for cold in (True, False):
-            if cold:
-                llm._llm.reset()  # forget the cached prompt, as prefix_cache=False does
+            llm.prefix_cache = not cold  # cold: the whole prompt evaluated again
             w0, c0 = time.perf_counter(), time.process_time()
             done = llm.complete(messages, json_schema=schema,
                                 max_tokens=controller.ANSWER_TOKENS)

@@ -21,7 +21,7 @@ FORBIDDEN = (
     "clin.agent", "clin.controller", "clin.executor", "clin.reflection", "clin.errors",
     "clin.llm", "clin.envs", "clin.prompts", "clin.trials", "clin.cli",
     "memory", "envs", "prompts", "trials", "cli",
-    "openai", "httpx", "llama_cpp", "tenacity", "rapidfuzz", "scienceworld", "py4j",
+    "openai", "httpx", "llama_cpp", "xllamacpp", "tenacity", "rapidfuzz", "scienceworld", "py4j",
     "typer", "rich", "langchain_core", "langchain",
 )
 LANGCHAIN = ("langchain_core", "langchain")

@@ -1,13 +1,12 @@
 """The real loop with real models: the offline llama.cpp model in-process, and the same
-model behind a real OpenAI-compatible HTTP server on 127.0.0.1 used through `openai:`."""
+model behind llama.cpp's real OpenAI-compatible HTTP server on 127.0.0.1 used through
+`openai:`."""
 
 from __future__ import annotations
 
+import json
 import os
-import socket
-import subprocess
-import sys
-import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,9 @@ from clin.memory import Memory
 from clin.trials.runner import AdaptConfig, run_adapt
 
 from clin.agent import AgentSettings
-from clin.llm.local import LocalLlama, default_model_path
+from clin.errors import LLMUnavailable
+from clin.llm.base import Message
+from clin.llm.local import LocalLlama, default_model_path, server_params, start_server
 
 # a real end-to-end run: the real model plays the real simulator
 pytestmark = [pytest.mark.scienceworld, pytest.mark.local_llm]
@@ -40,39 +41,18 @@ def test_local_model_runs_a_real_trial(sw, mem: Memory, allow_model_requests) ->
     assert mem.db["trials"].get(t.trial_id)["status"] == "completed"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def llama_server(tmp_path_factory):
-    port = _free_port()
-    log = open(tmp_path_factory.mktemp("server") / "server.log", "w+b")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
-         "--model_alias", "smollm2"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(log.read().decode()[-2000:])
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("llama_cpp.server did not start")
-    yield f"http://127.0.0.1:{port}/v1"
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+def llama_server():
+    """llama.cpp's OpenAI-compatible HTTP server (xllamacpp) on 127.0.0.1, a port the OS
+    picks, serving the offline model."""
+    server = start_server(server_params(default_model_path(), host="127.0.0.1", n_ctx=4096,
+                                        n_threads=1, alias="smollm2"))
+    address = server.listening_address
+    assert address.startswith("http://127.0.0.1:") and not address.endswith(":0"), address
+    with urllib.request.urlopen(f"{address}/health", timeout=30) as r:
+        assert json.load(r)["status"] == "ok"
+    yield f"{address}/v1"
+    del server
 
 
 def test_openai_backend_against_a_local_server(llama_server, tmp_path: Path, capsys,
@@ -93,3 +73,10 @@ def test_openai_backend_against_a_local_server(llama_server, tmp_path: Path, cap
         assert usage["n"] >= 2 and usage["p"] > 0 and usage["c"] > 0
         assert b"sk-local-test" not in db.read_bytes()
     assert os.path.exists(db)
+
+
+def test_local_model_counts_tokens_and_reports_overflow(allow_model_requests) -> None:
+    with LocalLlama(n_ctx=512) as llm:
+        assert llm.count_tokens("hello world") == 2
+        with pytest.raises(LLMUnavailable, match="context"):
+            llm.complete([Message(role="user", content="word " * 2000)], max_tokens=8)

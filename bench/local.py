@@ -156,7 +156,8 @@ def probe_table(env: ScienceWorld) -> BenchTable:
         for cold in (True, False):
             llm.prefix_cache = not cold  # cold: the whole prompt evaluated again
             w0, c0 = time.perf_counter(), time.process_time()
-            done = llm.complete(messages, json_schema=schema, max_tokens=160)
+            done = llm.complete(messages, json_schema=schema,
+                                max_tokens=controller.ANSWER_TOKENS)
             cells += [f"{time.perf_counter() - w0:.1f}", f"{time.process_time() - c0:.1f}"]
         rows.append([label, str(done.prompt_tokens), str(done.completion_tokens), *cells])
     del llm

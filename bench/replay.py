@@ -154,6 +154,7 @@ class GoldPlayer:
         self.asked = 0
         self.snapshots: list[Snapshot] = []
         self._last = TASK_COMPLETE
+        self.rationales: list[str] = []  # one per step taken, as the controller wrote it
 
     def __call__(self, messages: list[Message]) -> str:
         assert self.env.current is not None
@@ -168,7 +169,18 @@ class GoldPlayer:
             self.next += 1
         else:
             self._last = TASK_COMPLETE
-        return json.dumps({"used_learnings": [], "rationale": "", "action": self._last})
+        why = rationale_for(self._last)
+        if len(messages) <= 2:
+            self.rationales.append(why)
+        return json.dumps({"used_learnings": [], "rationale": why, "action": self._last})
+
+
+def rationale_for(action: str) -> str:
+    """A plan-length rationale (about 200 characters, as the controller prompt asks for), so
+    prompt sizes are measured with the rationales a real model writes in the history."""
+    return (f"The last observation shows what changed and what is in reach. The task still "
+            f"needs the next step of the plan, so I will {action}, then check the result "
+            f"and continue with the remaining steps.")
 
 
 @dataclass
@@ -180,6 +192,7 @@ class ReplayResult:
     gold: Replayable
     reasks: int
     memory_text: str  # the whole memory, as the reference layout sends it
+    rationales: list[str]  # per step, what the scripted controller said
     task_description: str
     env_ms: list[float]
     grounding: list[str]  # per step: a clin.memory.GroundingKind
@@ -231,6 +244,7 @@ def run_replay(env: ScienceWorld, *, max_steps: int | None = None) -> ReplayResu
         gold=gold,
         reasks=player.reasks,
         memory_text=memory_text,
+        rationales=player.rationales,
         task_description=env.task_description(),
         env_ms=[float(r["env_ms"]) for r in rows],
         grounding=[str(r["grounding"]) for r in rows],

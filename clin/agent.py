@@ -13,8 +13,9 @@ from pydantic import BaseModel
 from clin import prompts
 from clin.envs.base import Observation, TextEnv
 from clin.memory import GroundingKind, Memory, ReflectionOutcome, Scope, StepRecord
+from clin.memory.reflect import gather, room_of
 
-from . import controller, executor, reflection
+from . import controller, executor, memory_view, reflection
 from .controller import TASK_COMPLETE, HistoryItem, Proposal, ProposalParseError
 from .errors import GroundingError
 from .llm.base import ChatLLM, Completion, Message
@@ -113,6 +114,8 @@ def run_trial(
     overheads: list[float] = []
     stop_reason = "step-limit"
     last_actions: list[str] = []
+    rooms: dict[str, str] = {}  # first full view of each room, for reflection
+    _note_room(rooms, obs.look)
 
     for step in range(1, settings.max_steps + 1):
         t0 = time.perf_counter()
@@ -133,8 +136,9 @@ def run_trial(
             stop_reason = "task-complete"
             break
         obs = act.obs
+        _note_room(rooms, obs.look)
         history.append(HistoryItem(idx=step, action=action, observation=obs.text,
-                                   reward=obs.reward))
+                                   reward=obs.reward, rationale=proposal.rationale))
         total_ms = (time.perf_counter() - t0) * 1000
         overhead = max(0.0, total_ms - llm_ms - env_ms)
         t_db = time.perf_counter()
@@ -171,15 +175,10 @@ def run_trial(
 
     report = None
     if settings.reflect:
-        report, completion, msgs = reflection.reflect(
-            llm,
-            task=description,
-            previous=render_memory(mem.recall(scope), scope, settings.memory_tokens).text,
-            trace=history,
-            trial=idx,
-            score=obs.score,
-            outcome=outcome_of(obs),
-        )
+        inp = gather(mem.store, scope, trial_id, goal=description, score=obs.score,
+                     outcome=outcome_of(obs), trial=idx, rooms=list(rooms.values()),
+                     origin=lambda learning: memory_view.origin(learning, scope))
+        report, completion, msgs = reflection.reflect(llm, inp)
         ledger.record("reflection", None, msgs, completion)
     outcome = mem.finish_trial(
         trial_id,
@@ -202,6 +201,12 @@ def run_trial(
         outcome=outcome,
         overhead_ms=overheads,
     )
+
+
+def _note_room(rooms: dict[str, str], look: str) -> None:
+    name = room_of(look)
+    if name is not None and name not in rooms:
+        rooms[name] = look
 
 
 class _Act(NamedTuple):
@@ -227,7 +232,7 @@ class _Clock:
             self.env_ms += (time.perf_counter() - t) * 1000
 
     def complete(self, llm: ChatLLM, convo: list[Message], schema: dict[str, Any]) -> Completion:
-        completion = llm.complete(convo, json_schema=schema, max_tokens=160)
+        completion = llm.complete(convo, json_schema=schema, max_tokens=controller.ANSWER_TOKENS)
         self.llm_ms += completion.latency_ms
         return completion
 

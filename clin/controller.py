@@ -3,7 +3,9 @@
 Prompt layout is cache-friendly: everything stable (instructions, task, memory) comes first,
 then an append-only history whose window moves in jumps of ``HISTORY_CHUNK`` steps, then the
 current state. Between two steps the prompt usually differs only in its tail, which is what
-llama.cpp (and OpenAI's prompt caching) reuse.
+llama.cpp (and OpenAI's prompt caching) reuse. The history shows the agent's own rationale
+for each step in the window; each observation is clipped to a token budget, and the window
+starts later (by whole chunks) when the history would pass ``HISTORY_TOKENS``.
 """
 
 from __future__ import annotations
@@ -13,15 +15,21 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from clin import prompts
+from clin.memory import estimate_tokens
+from clin.memory.reflect import for_backends
 
 from .llm.base import Message
 
 TASK_COMPLETE = "TASK_COMPLETE"
 HISTORY_CHUNK = 8
-OBS_CHARS = 240
+HISTORY_TOKENS = 1500  # the whole history window
+OBS_TOKENS = 100  # one observation in the history (about 400 characters)
+RATIONALE_TOKENS = 50  # one earlier rationale in the history
+ANSWER_TOKENS = 256  # room for a plan-length rationale, the cited ids and the action
+ACTION_CHARS, RATIONALE_CHARS, MAX_CITED = 200, 400, 8
 ACTION_TEMPLATES = [
     "open OBJ", "close OBJ", "activate OBJ", "deactivate OBJ", "connect OBJ to OBJ",
     "disconnect OBJ", "use OBJ [on OBJ]", "look around", "look at OBJ", "look in OBJ",
@@ -32,11 +40,16 @@ ACTION_TEMPLATES = [
 
 
 class Proposal(BaseModel):
-    """What the controller LLM decided for one step."""
+    """What the controller LLM decided for one step. Field order is answer order: the cited
+    learnings, then the plan, then the action the plan leads to. Its JSON schema (see
+    ``proposal_schema``) is generated from this model."""
 
-    action: str
-    rationale: str = ""
-    used_learnings: list[int] = Field(default_factory=list)
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True,
+                              json_schema_extra=for_backends)
+
+    used_learnings: list[int] = Field(default_factory=list, max_length=MAX_CITED)
+    rationale: str = Field("", max_length=RATIONALE_CHARS)
+    action: str = Field(min_length=1, max_length=ACTION_CHARS)
 
 
 class HistoryItem(BaseModel):
@@ -44,21 +57,44 @@ class HistoryItem(BaseModel):
     action: str
     observation: str
     reward: float = 0.0
+    rationale: str = ""  # why the agent chose the action, as it said then
 
 
 class ProposalParseError(ValueError):
     """The LLM output held no action; the message is fed back to the LLM."""
 
 
-def history_window(history: Sequence[HistoryItem]) -> Sequence[HistoryItem]:
-    """The last 8..15 steps: the start moves every ``HISTORY_CHUNK`` steps, not every step,
-    so consecutive prompts share their history prefix."""
+def clip_tokens(text: str, budget: int) -> str:
+    """``text`` on one line, cut at a word boundary to about ``budget`` tokens."""
+    text = " ".join(text.split())
+    if estimate_tokens(text) <= budget:
+        return text
+    cut = text[: max(0, budget * 4 - 3)]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut) + "..."
+
+
+def _shown(h: HistoryItem) -> HistoryItem:
+    return HistoryItem(idx=h.idx, action=h.action, observation=clip_tokens(h.observation, OBS_TOKENS),
+                       reward=h.reward, rationale=clip_tokens(h.rationale, RATIONALE_TOKENS))
+
+
+def history_window(history: Sequence[HistoryItem], budget: int = HISTORY_TOKENS
+                   ) -> list[HistoryItem]:
+    """The last 8..15 steps as shown: the start moves every ``HISTORY_CHUNK`` steps, not every
+    step, so consecutive prompts share their history prefix; a window over ``budget`` tokens
+    starts a chunk later (the newest step is always shown)."""
     n = len(history)
     start = max(0, (n // HISTORY_CHUNK - 1) * HISTORY_CHUNK)
-    return history[start:]
+    shown = [_shown(h) for h in history[start:]]
+    costs = [estimate_tokens(h.action) + estimate_tokens(h.observation)
+             + estimate_tokens(h.rationale) + 6 for h in shown]
+    cut = 0
+    while cut < len(shown) - 1 and sum(costs[cut:]) > budget:
+        cut = min(cut + HISTORY_CHUNK, len(shown) - 1)
+    return shown[cut:]
 
 
-def clip(text: str, limit: int = OBS_CHARS) -> str:
+def clip(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -75,14 +111,12 @@ def build_messages(
     inventory: str,
 ) -> list[Message]:
     system = prompts.render(
-        "controller_system", templates=ACTION_TEMPLATES, task=task, memory=memory_text
+        "controller_system", templates=ACTION_TEMPLATES, task=task, memory=memory_text,
+        rationale_chars=RATIONALE_CHARS,
     )
     user = prompts.render(
         "controller_user",
-        history=[
-            HistoryItem(idx=h.idx, action=h.action, observation=clip(h.observation))
-            for h in history_window(history)
-        ],
+        history=history_window(history),
         step=step,
         score=int(score) if float(score).is_integer() else score,
         observation=clip(observation, 600),
@@ -93,20 +127,15 @@ def build_messages(
 
 
 def proposal_schema(valid_actions: Sequence[str] | None = None) -> dict[str, Any]:
-    """JSON schema of a proposal; with ``valid_actions`` the action is an enum (for backends
-    that enforce schemas, the action is then always groundable)."""
-    action: dict[str, Any] = {"type": "string", "maxLength": 120}
+    """JSON schema of a proposal, generated from ``Proposal``; with ``valid_actions`` the
+    action is an enum (for backends that enforce schemas, the action is then always
+    groundable). Every field is required and no other is allowed, as OpenAI's strict
+    structured output and llama.cpp's grammar both take it."""
+    schema = Proposal.model_json_schema(mode="serialization")
     if valid_actions is not None:
-        action = {"type": "string", "enum": [*valid_actions, TASK_COMPLETE]}
-    return {
-        "type": "object",
-        "properties": {
-            "used_learnings": {"type": "array", "items": {"type": "integer"}, "maxItems": 5},
-            "rationale": {"type": "string", "maxLength": 100},
-            "action": action,
-        },
-        "required": ["used_learnings", "rationale", "action"],
-    }
+        schema["properties"]["action"] = {
+            "title": "Action", "type": "string", "enum": [*valid_actions, TASK_COMPLETE]}
+    return schema
 
 
 _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
@@ -130,7 +159,7 @@ def parse_proposal(text: str) -> Proposal:
             if action:
                 return Proposal(
                     action=action,
-                    rationale=str(data.get("rationale") or "")[:500],
+                    rationale=str(data.get("rationale") or "")[:RATIONALE_CHARS],
                     used_learnings=_ids(data.get("used_learnings")),
                 )
     if "###" in text:
@@ -140,7 +169,7 @@ def parse_proposal(text: str) -> Proposal:
             ids_part, _, rationale = head.partition("$$$")
             return Proposal(
                 action=action,
-                rationale=rationale.strip()[:500],
+                rationale=rationale.strip()[:RATIONALE_CHARS],
                 used_learnings=_ids(ids_part.split(":", 1)[-1] if "learning" in ids_part else ""),
             )
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
@@ -161,7 +190,7 @@ def _clean_action(action: str) -> str:
     action = action.rstrip(".").strip()
     if action.upper().replace(" ", "_") == TASK_COMPLETE:
         return TASK_COMPLETE
-    return action[:200]
+    return action[:ACTION_CHARS]
 
 
 def _ids(value: Any) -> list[int]:
@@ -174,7 +203,7 @@ def _ids(value: Any) -> list[int]:
                 out.append(v)
             elif isinstance(v, str) and v.strip().isdigit():
                 out.append(int(v.strip()))
-        return out[:20]
+        return out[:MAX_CITED]
     if isinstance(value, str):
-        return [int(x) for x in _IDS.findall(value)[:20] if len(x) < 7]
+        return [int(x) for x in _IDS.findall(value)[:MAX_CITED] if len(x) < 7]
     return []

@@ -103,22 +103,29 @@ def play(retriever: MemoryRetriever) -> Attempt:
     return attempt
 
 
-STEP = re.compile(r"^\d+\. > (?P<action>.+?) -> (?P<obs>.*?)(?: \[reward \+(?P<r>\d+)\])?$")
+STEP = re.compile(r"^(?P<idx>\d+)(?:-\d+)?\. > (?P<action>.+?)(?: \(x\d+\))?"
+                  r"(?: -> (?P<obs>.*?))?(?: \[score \+(?P<r>\d+)[^\]]*\])?$")
+SAME = re.compile(r"^\(same as step (\d+)\)$")
 
 
 def scripted_llm(prompt: str) -> str:
-    """Stands in for a chat model: keeps the earlier learnings and turns each rewarded step
+    """Stands in for a chat model: keeps the current learnings and turns each rewarded step
     into a SHOULD BE NECESSARY and each 'Nothing happens' into a DOES NOT CONTRIBUTE."""
     lines, section = [], ""
+    seen: dict[str, str] = {}  # step number -> observation, for "(same as step N)"
     for raw in prompt.splitlines():
-        if raw.startswith(("EARLIER LEARNINGS:", "ATTEMPT")):
+        if raw.startswith(("CURRENT LEARNINGS", "ATTEMPT", "EARLIER TRIALS", "ROOMS SEEN")):
             section = raw.split()[0]
-        elif section == "EARLIER" and raw.strip():
-            lines.append(raw.strip())
+        elif section == "CURRENT" and raw.strip():
+            lines.append(raw.strip().rsplit(" (support", 1)[0])
         elif section == "ATTEMPT" and (m := STEP.match(raw.strip())):
+            obs = m.group("obs") or ""
+            if same := SAME.match(obs):
+                obs = seen.get(same.group(1), obs)
+            seen[m.group("idx")] = obs
             if m.group("r"):
                 lines.append(f"{m.group('action')} SHOULD BE NECESSARY to {GOAL}")
-            elif m.group("obs") == "Nothing happens.":
+            elif obs == "Nothing happens.":
                 lines.append(f"{m.group('action')} DOES NOT CONTRIBUTE to {GOAL}")
     return "\n".join(dict.fromkeys(lines))
 

@@ -1,75 +1,309 @@
-"""Reflection for any agent: an LLM reads a recorded trial and the scope's current learnings
-and writes updated causal abstractions, which are merged with support and history.
+"""Reflection, one core for the CLIN agent and for any agent using the library: after a
+trial an LLM reads the trial, the earlier trials' scores and learnings, and the current
+memory, and writes causal abstractions that are merged with support and history.
 
-The LLM is either a langchain-core chat model (anything with ``invoke``; langchain is never
-imported here) or a plain ``str -> str`` callable, so the library has no LLM dependency of
-its own. The prompt lives in ``memory/reflect.j2``.
+What lives here: the input (``ReflectionInput``, read from the database by ``gather``), the
+trial compressed into a token budget (``compress_trace``), the prompt (``build_messages``,
+templates ``reflect_system.j2`` / ``reflect_user.j2`` beside this file), the answer's JSON
+schema (``reflection_schema``, generated from ``ReflectionAnswer``) and parsing
+(``parse_answer``). The agent's adapter (``clin.reflection``) adds its chat backend and
+structured output; ``reflect`` below is the library's entry point, for a langchain-core
+chat model or a plain ``str -> str`` callable (langchain is never imported here).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import jinja2
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from . import learnings, runs
-from .abstractions import parse_learnings
+from . import learnings, recall, runs
+from .abstractions import ParseReport, parse_learnings
 from .db import Database
 from .errors import MemoryStoreError, ReflectionError
-from .learnings import ReflectionOutcome
+from .learnings import Learning, ReflectionOutcome
 from .render import estimate_tokens
 from .scope import Scope
 
 MAX_LEARNINGS = 12
-TRACE_TOKENS = 2500
-OBSERVATION_CHARS = 200
+TRACE_TOKENS = 3000  # the compressed attempt; the whole prompt adds memory and past trials
+PAST_TRIALS = 3  # as the paper's memory generator: the last three trials' learnings
+MEMORY_TOKENS = 800  # the current learnings shown (most useful first, as recall orders them)
+ANSWER_TOKENS = 600
 LLM = Any  # a langchain-core BaseChatModel (or any Runnable) | Callable[[str], str]
+_FORM = "(SHOULD BE NECESSARY|MAY BE NECESSARY|MAY NOT CONTRIBUTE|DOES NOT CONTRIBUTE)"
 
 
+class TraceStep(BaseModel):
+    """One step of the attempt as reflection sees it."""
+
+    idx: int
+    action: str
+    observation: str = ""
+    reward: float | None = None
+    score: float | None = None  # the task score after the step
+
+
+class PastTrial(BaseModel):
+    idx: int
+    score: float | None = None
+    learnings: list[str] = Field(default_factory=list)
+
+
+class MemoryLine(BaseModel):
+    text: str
+    support: int = 1
+    mean_score: float | None = None
+    # own | task (inherited from other variations of the task) | tasks (from other tasks)
+    origin: Literal["own", "task", "tasks"] = "own"
+
+
+class ReflectionInput(BaseModel):
+    """Everything one reflection is shown."""
+
+    goal: str = ""
+    steps: list[TraceStep] = Field(default_factory=list)
+    score: float | None = None
+    outcome: str | None = None  # success | failed | incomplete (the agent says which)
+    trial: int | None = None
+    rooms: list[str] = Field(default_factory=list)  # first full view of each room, if known
+    past: list[PastTrial] = Field(default_factory=list)
+    memory: list[MemoryLine] = Field(default_factory=list)
+    max_learnings: int = MAX_LEARNINGS
+
+
+def for_backends(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` of output models: backends get the shape only, without the
+    model's docstring or defaults (every field is required in what the LLM writes)."""
+    schema.pop("description", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
+
+
+LearningLine = Annotated[
+    str,
+    StringConstraints(
+        pattern=f"^[A-Za-z][a-z0-9 ,'-]{{3,80}} {_FORM} to [a-z0-9][a-z0-9 ,'-]{{3,80}}$",
+        max_length=200,
+    ),
+]
+
+
+class ReflectionAnswer(BaseModel):
+    """What a reflection answers, as structured output: every line is one of the four forms
+    (a backend that enforces the schema cannot write anything else)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=for_backends)
+
+    learnings: list[LearningLine] = Field(min_length=1, max_length=MAX_LEARNINGS)
+
+
+def reflection_schema() -> dict[str, Any]:
+    """The JSON schema schema-enforcing backends receive (llama.cpp grammar, OpenAI
+    structured output), generated from ``ReflectionAnswer``."""
+    return ReflectionAnswer.model_json_schema()
+
+
+# ---------------------------------------------------------------- the attempt, compressed
+_ROOM = re.compile(r"^\s*This room is called the ([^.]{1,60})\.", re.IGNORECASE)
+_FOUND = re.compile(
+    r"\b(?:in it,? you see|you see|inside (?:the|it)|contains|containing|there is|there are|"
+    r"on (?:the|it) (?:is|are))\b",
+    re.IGNORECASE,
+)
+
+
+class _Level(BaseModel):
+    plain: int  # characters kept of an ordinary observation (0: left out)
+    found: int  # ... of one that says what is where ("In it, you see ...")
+    room: int  # ... of the first full view of a room
+
+
+_LEVELS = [
+    _Level(plain=200, found=500, room=2000),
+    _Level(plain=120, found=300, room=2000),
+    _Level(plain=60, found=200, room=1200),
+    _Level(plain=0, found=120, room=800),
+    _Level(plain=0, found=60, room=400),
+    _Level(plain=0, found=0, room=200),
+]
+
+
+def _clip(text: str, limit: int) -> str:
+    if limit <= 0:
+        return ""
+    return text if len(text) <= limit else text[: max(0, limit - 3)].rstrip() + "..."
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "unknown"
+    return f"{value:g}"
+
+
+def room_of(view: str) -> str | None:
+    """The room a ScienceWorld-style view describes ("This room is called the kitchen.")."""
+    m = _ROOM.match(view)
+    return m.group(1).strip().lower() if m else None
+
+
+def _first_views(steps: Sequence[TraceStep], rooms: Sequence[str]) -> list[tuple[str, str]]:
+    """(room, text) of the first full view of each room: the caller's views first, then the
+    views the attempt's own observations gave, in order of appearance."""
+    views: dict[str, str] = {}
+    for text in [*rooms, *(s.observation for s in steps)]:
+        flat = " ".join(str(text).split())
+        name = room_of(flat)
+        if name is not None and name not in views:
+            views[name] = flat
+    return list(views.items())
+
+
+def _render(steps: Sequence[TraceStep], views: list[tuple[str, str]], lvl: _Level
+            ) -> tuple[list[str], list[str]]:
+    first = dict(views)
+    room_lines = [_clip(text, lvl.room) for _, text in views]
+    seen: dict[str, int] = {}
+    lines: list[str] = []
+    i = 0
+    while i < len(steps):
+        s = steps[i]
+        obs = " ".join(s.observation.split())
+        j = i  # a run of the same action with the same answer is one line
+        while (j + 1 < len(steps) and steps[j + 1].action == s.action
+               and " ".join(steps[j + 1].observation.split()) == obs and not steps[j + 1].reward):
+            j += 1
+        name = room_of(obs)
+        if name is not None and first.get(name) == obs:
+            shown = f"(the {name}: see ROOMS SEEN)"
+        elif obs in seen:
+            shown = f"(same as step {seen[obs]})" if lvl.plain or lvl.found else ""
+        elif any(t.reward for t in steps[i : j + 1]):  # what changed the score stays readable
+            shown = _clip(obs, max(lvl.found, 120))
+        elif name is not None or _FOUND.search(obs):  # what is where (a room seen again too)
+            shown = _clip(obs, lvl.found)
+        else:
+            shown = _clip(obs, lvl.plain)
+        seen.setdefault(obs, s.idx)
+        head = f"{s.idx}." if j == i else f"{s.idx}-{steps[j].idx}."
+        line = f"{head} > {s.action}" + (f" (x{j - i + 1})" if j > i else "")
+        if shown:
+            line += f" -> {shown}"
+        reward = sum(float(t.reward or 0) for t in steps[i : j + 1])
+        if reward:
+            after = steps[j].score
+            line += f" [score {reward:+g}" + (f" -> {after:g}]" if after is not None else "]")
+        lines.append(line)
+        i = j + 1
+    return room_lines, lines
+
+
+def compress_trace(
+    steps: Sequence[TraceStep], rooms: Sequence[str] = (), budget_tokens: int = TRACE_TOKENS
+) -> tuple[list[str], list[str], bool]:
+    """The attempt inside ``budget_tokens``: every action and every score change stay, as
+    does the first full view of each room; what is shortened first is ordinary observations,
+    then what was found where, then the room views. Repeats become "(same as step N)" and
+    runs of one action with one answer become one line. Returns (room views, step lines,
+    whether anything was shortened below the first level)."""
+    views = _first_views(steps, rooms)
+    for n, lvl in enumerate(_LEVELS):
+        room_lines, lines = _render(steps, views, lvl)
+        cost = sum(estimate_tokens(x) + 1 for x in [*room_lines, *lines])
+        if cost <= budget_tokens:
+            break
+    return room_lines, lines, n > 0
+
+
+# ---------------------------------------------------------------- the prompt
 @lru_cache(maxsize=1)
-def _template() -> jinja2.Template:
+def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(Path(__file__).parent)),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         autoescape=False,
     )
-    return env.get_template("reflect.j2")
+    env.filters["fmt"] = _fmt
+    return env
 
 
-def build_prompt(
-    *,
-    steps: Sequence[dict[str, Any]],
-    score: float | None,
-    previous: Sequence[str],
-    goal: str | None = None,
-    max_learnings: int = MAX_LEARNINGS,
-    budget_tokens: int = TRACE_TOKENS,
-) -> str:
-    """The reflection prompt. Observations are clipped and the oldest steps dropped first
-    to fit ``budget_tokens``: the end of an attempt says most about why it failed."""
-    clipped = [
-        {**s, "observation": " ".join(str(s.get("observation") or "").split())[:OBSERVATION_CHARS],
-         "reward": s.get("reward")}
-        for s in steps
-    ]
-    kept: list[dict[str, Any]] = []
+def build_messages(
+    inp: ReflectionInput, *, structured: bool = False, budget_tokens: int = TRACE_TOKENS
+) -> list[dict[str, str]]:
+    """System and user messages (``{"role", "content"}``) for one reflection."""
+    room_lines, lines, shortened = compress_trace(inp.steps, inp.rooms, budget_tokens)
+    memory: list[MemoryLine] = []
     used = 0
-    for s in reversed(clipped):
-        used += estimate_tokens(str(s["action"])) + estimate_tokens(s["observation"]) + 6
-        if used > budget_tokens:
+    for m in inp.memory:
+        used += estimate_tokens(m.text) + 8
+        if used > MEMORY_TOKENS:
             break
-        kept.append(s)
-    kept.reverse()
-    return _template().render(
-        steps=kept, omitted=len(steps) - len(kept), score=score, previous=list(previous),
-        goal=goal, max_learnings=max_learnings,
+        memory.append(m)
+    system = _env().get_template("reflect_system.j2").render(
+        max_learnings=inp.max_learnings, structured=structured,
     ).strip()
+    user = _env().get_template("reflect_user.j2").render(
+        goal=inp.goal, past=inp.past, memory=memory, rooms=room_lines, lines=lines,
+        steps=len(inp.steps), shortened=shortened, trial=inp.trial, score=inp.score,
+        outcome=inp.outcome,
+    ).strip()
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
+def as_text(messages: Sequence[dict[str, str]]) -> str:
+    """The messages as one prompt, for LLMs that take a string."""
+    return "\n\n".join(m["content"] for m in messages)
+
+
+def parse_answer(text: str) -> ParseReport:
+    """The learnings of an answer, JSON (``{"learnings": [...]}``) or lines; never raises.
+    An answer with none accepted is for the caller to treat as a failed reflection."""
+    return parse_learnings(text if isinstance(text, str) else "")
+
+
+# ---------------------------------------------------------------- from the database
+def gather(
+    db: Database,
+    scope: Scope,
+    trial_id: int,
+    *,
+    goal: str = "",
+    score: float | None = None,
+    outcome: str | None = None,
+    trial: int | None = None,
+    rooms: Sequence[str] = (),
+    max_learnings: int = MAX_LEARNINGS,
+    origin: Callable[[Learning], Literal["own", "task", "tasks"]] | None = None,
+) -> ReflectionInput:
+    """The reflection input for ``trial_id``: its steps as recorded, the last
+    ``PAST_TRIALS`` completed trials of the scope before it with their scores and the
+    learnings each one's reflection wrote, and the memory ``recall`` gives with support
+    (``origin`` says which learnings are inherited, shown under their own headings)."""
+    steps = [TraceStep(idx=r["idx"], action=str(r["action"]),
+                       observation=str(r["observation"] or ""), reward=r["reward"],
+                       score=r.get("score"))
+             for r in runs.trial_steps(db.conn, trial_id)]
+    past = [PastTrial(idx=t["idx"], score=t["score"],
+                      learnings=learnings.texts_written_by(db.conn, t["id"])[:max_learnings])
+            for t in runs.earlier_trials(db.conn, scope, trial_id, PAST_TRIALS)]
+    if len({p.idx for p in past}) < len(past):  # trials of several runs: number them afresh
+        past = [p.model_copy(update={"idx": n}) for n, p in enumerate(past, 1)]
+    memory = [MemoryLine(text=x.text, support=x.support, mean_score=x.mean_score,
+                         origin=origin(x) if origin else "own")
+              for x in recall.recall(db, scope)]
+    memory.sort(key=lambda m: ("own", "task", "tasks").index(m.origin))  # stable: recall order
+    return ReflectionInput(goal=goal, steps=steps, score=score, outcome=outcome, trial=trial,
+                           rooms=list(rooms), past=past, memory=memory,
+                           max_learnings=max_learnings)
+
+
+# ---------------------------------------------------------------- the library's LLMs
 def text_of(answer: Any) -> str:
     """The text of an LLM answer: a string, or a message whose ``content`` is a string or a
     list of content blocks (as langchain chat models return)."""
@@ -98,18 +332,30 @@ def check_llm(llm: LLM) -> None:
         raise TypeError("llm must be a langchain-core chat model or a callable str -> str")
 
 
-def complete(llm: LLM, prompt: str) -> str:
-    """Ask ``llm`` once. Its failures become ``ReflectionError`` (cause chained), so the
-    caller sees one error type whatever backend it passed in."""
+def complete(llm: LLM, messages: Sequence[dict[str, str]]) -> str:
+    """Ask ``llm`` once with the prompt as one string (a chat model's ``invoke`` reads it as
+    one user message; any Runnable taking a string works). Its failures become ``ReflectionError``
+    (cause chained), so the caller sees one error type whatever backend it passed in."""
     check_llm(llm)
-    invoke: Callable[[str], Any] | None = getattr(llm, "invoke", None)
+    invoke: Callable[[Any], Any] | None = getattr(llm, "invoke", None)
     try:
+        prompt = as_text(messages)
         answer = invoke(prompt) if callable(invoke) else llm(prompt)
     except MemoryStoreError:
         raise
     except Exception as exc:  # any backend's error, re-raised typed and chained
         raise ReflectionError(f"the reflection LLM failed: {type(exc).__name__}: {exc}") from exc
     return text_of(answer)
+
+
+def require_learnings(report: ParseReport) -> None:
+    """An answer with none of the four forms is a failed reflection, never an empty one."""
+    if not report.accepted:
+        first = report.rejected[0] if report.rejected else "(empty answer)"
+        raise ReflectionError(
+            f"the reflection held none of the four causal forms ({len(report.rejected)} "
+            f"lines rejected, first: {first[:120]!r}); memory left unchanged"
+        )
 
 
 def _trial(db: Database, scope: Scope, trial_id: int | None) -> tuple[int, float | None]:
@@ -144,15 +390,14 @@ def reflect(
     check_llm(llm)
     tid, score = _trial(db, scope, trial_id)
     _not_reflected_yet(db, tid)  # before paying for the LLM call
-    steps = runs.trial_steps(db.conn, tid)
-    previous = learnings.active_texts(db.conn, scope)
-    prompt = build_prompt(steps=steps, score=score, previous=previous, goal=goal,
-                          max_learnings=max_learnings)
+    inp = gather(db, scope, tid, goal=goal or "", score=score, max_learnings=max_learnings)
+    messages = build_messages(inp)
+    prompt = as_text(messages)
     t0 = time.perf_counter()
     error: str | None = None
     text = ""
     try:
-        text = complete(llm, prompt)
+        text = complete(llm, messages)
     except ReflectionError as exc:
         error = str(exc)
         raise
@@ -162,13 +407,8 @@ def reflect(
             completion_tokens=estimate_tokens(text), latency_ms=(time.perf_counter() - t0) * 1e3,
             attempts=1, trial_id=tid, prompt=prompt, response=text, error=error,
         )
-    report = parse_learnings(text)
-    if not report.accepted:
-        first = report.rejected[0] if report.rejected else "(empty answer)"
-        raise ReflectionError(
-            f"the reflection held none of the four causal forms ({len(report.rejected)} "
-            f"lines rejected, first: {first[:120]!r}); memory left unchanged"
-        )
+    report = parse_answer(text)
+    require_learnings(report)
     with db.transaction() as conn:
         _not_reflected_yet(db, tid)  # again inside the write lock: a concurrent reflect
         outcome = learnings.merge_reflection(conn, scope, report, trial_id=tid, score=score)

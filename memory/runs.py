@@ -237,9 +237,20 @@ def scored_trial(conn: sqlite3.Connection, scope: Scope,
 
 
 def trial_steps(conn: sqlite3.Connection, trial_id: int) -> list[dict[str, Any]]:
-    """``idx``, ``action``, ``observation``, ``reward`` of each step, in order."""
-    return list(rows(conn, "SELECT idx, action, observation, reward FROM steps "
+    """``idx``, ``action``, ``observation``, ``reward``, ``score`` of each step, in order."""
+    return list(rows(conn, "SELECT idx, action, observation, reward, score FROM steps "
                            "WHERE trial_id = ? ORDER BY idx", [trial_id]))
+
+
+def earlier_trials(conn: sqlite3.Connection, scope: Scope, before_id: int,
+                   n: int) -> list[dict[str, Any]]:
+    """``id``, ``idx``, ``score`` of the last ``n`` completed trials stored at exactly
+    ``scope`` before trial ``before_id``, oldest first (what a reflection compares with)."""
+    where, params = scope.exact_filter()
+    found = list(rows(conn, f"SELECT id, idx, score FROM trials WHERE {where} AND id < ? "
+                            "AND status = 'completed' ORDER BY id DESC LIMIT ?",
+                      [*params, before_id, n]))
+    return found[::-1]
 
 
 # ---------------------------------------------------------------------- library API

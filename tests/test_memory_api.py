@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from clin.memory import Memory, ReflectionError, Scope, StepRecord
 from clin.memory.record import TraceError
-from clin.memory.reflect import build_prompt, text_of
+from clin.memory.reflect import ReflectionInput, TraceStep, as_text, build_messages, text_of
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
@@ -64,8 +64,8 @@ def test_reflect_with_a_callable_merges_learnings_and_logs_the_call(mem: Memory)
     out = mem.reflect(SCOPE, llm=llm, goal="make tea")
     assert (out.added, out.rejected) == (2, 1)
     prompt = llm.prompts[0]
-    assert "GOAL: make tea" in prompt and "1. > boil water -> The kettle whistles." in prompt
-    assert "Final score: 100.0 / 100." in prompt
+    assert "TASK: make tea" in prompt and "1. > boil water -> The kettle whistles." in prompt
+    assert "Final score: 100 / 100." in prompt
     assert [x.text for x in mem.recall(SCOPE)] == [BOIL, SUGAR]
     trial = mem.db["trials"].get(tid)
     assert (trial["learnings_written"], trial["learnings_rejected"]) == (2, 1)
@@ -79,7 +79,8 @@ def test_second_reflection_sees_earlier_learnings_and_dynamics_apply(mem: Memory
     for score in (80, 90, 70):
         mem.record_trial(SCOPE, TRACE, score)
         out = mem.reflect(SCOPE, llm=llm)
-    assert "EARLIER LEARNINGS:\nboiling water MAY BE NECESSARY to making tea" in llm.prompts[1]
+    assert "CURRENT LEARNINGS" in llm.prompts[1]
+    assert "\nboiling water MAY BE NECESSARY to making tea (support 1" in llm.prompts[1]
     assert out.promoted == 1  # third support with mean score >= 50: MAY -> SHOULD
     first = mem.recall(SCOPE, "boil")[0]
     assert (first.text, first.support, first.mean_score) == (BOIL, 3, 80.0)
@@ -141,11 +142,22 @@ def test_reflect_needs_a_trial_of_that_scope(mem: Memory) -> None:
         mem.reflect(SCOPE, llm=Script(), trial_id=other)
 
 
-def test_prompt_keeps_the_end_of_a_long_trace_within_budget() -> None:
-    steps = [{"idx": i, "action": f"action {i}", "observation": "x" * 400} for i in range(1, 200)]
-    prompt = build_prompt(steps=steps, score=5, previous=[], budget_tokens=500)
-    assert "action 199" in prompt and "action 1 " not in prompt and "omitted" in prompt
-    assert len(prompt) < 4 * 700
+def test_prompt_keeps_every_action_of_a_long_trace_within_budget() -> None:
+    steps = [TraceStep(idx=i, action=f"action {i}", observation=f"{i} " + "x" * 400)
+             for i in range(1, 200)]
+    prompt = as_text(build_messages(ReflectionInput(steps=steps, score=5), budget_tokens=2000))
+    assert all(f"{i}. > action {i}" in prompt for i in range(1, 200))
+    assert "shortened" in prompt and len(prompt) < 4 * 2600
+
+
+def test_second_reflection_sees_the_first_trials_score_and_learnings(mem: Memory) -> None:
+    mem.record_trial(SCOPE, TRACE, 40)
+    mem.reflect(SCOPE, llm=Script(BOIL))
+    mem.record_trial(SCOPE, TRACE, 90)
+    llm = Script(SUGAR)
+    mem.reflect(SCOPE, llm=llm)
+    assert "Trial 1: final score 40 / 100." in llm.prompts[0]
+    assert f"  {BOIL}" in llm.prompts[0] and "(support 1, mean score 40)" in llm.prompts[0]
 
 
 def test_text_of_accepts_strings_messages_and_content_blocks() -> None:

@@ -109,8 +109,11 @@ def writers(table: str, trees: dict[str, ast.Module], bare_names: bool = True) -
             if any(f"{w} {table.upper()} " in up + " " or f"{w} [{table.upper()}]" in up
                    for w in WRITE):
                 found.add(mod)
-            if bare_names and s == table and mod != "migrations":
-                found.add(mod)  # insert(conn, "steps", ...) style
+        if bare_names and mod != "migrations" and any(
+                isinstance(n, ast.Call) and any(isinstance(a, ast.Constant) and a.value == table
+                                                for a in n.args)
+                for n in ast.walk(tree)):
+            found.add(mod)  # insert(conn, "steps", ...) style
     return found
 
 

@@ -93,7 +93,9 @@ def test_gen_env_on_two_nodes_stores_what_local_stores(sw, cluster: str, tmp_pat
                       ray_address=cluster, llm_factory=roomy_llm,
                       on_progress=lambda p: seen.append(p.done))
     assert remote.model_dump() == local.model_dump()
-    assert (remote.status, remote.metas) == ("finished", 1)
+    # 2 training + 1 test episode of 2 trials, and the one no-memory BASE trial on the test
+    # variation
+    assert (remote.status, remote.trials_done, remote.metas) == ("finished", 7, 1)
     assert remote.trials_done == remote.trials_total >= 6
     assert seen == sorted(seen) and seen[-1] == remote.trials_done
     assert stored(tmp_path / "ray.db") == stored(tmp_path / "local.db")

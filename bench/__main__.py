@@ -1,5 +1,8 @@
-"""``python -m bench [perf|prompts|local|probe|sim|view|backends|all]``: run benchmarks, print rich tables, and
-record the figures in bench/RESULTS.md. A thin CLI over the benchmark modules."""
+"""``python -m bench [perf|prompts|local|probe|sim|view|ceiling|scale|backends|all]``: run
+benchmarks, print rich tables, and record the figures in bench/RESULTS.md. A thin CLI over the
+benchmark modules. ``all`` runs every benchmark but ``ceiling`` (a sweep of gold paths: minutes
+to an hour), ``scale`` (needs the ray extra and a few minutes) and ``backends`` (installs
+packages into throwaway venvs)."""
 
 from __future__ import annotations
 
@@ -7,13 +10,14 @@ import argparse
 import shlex
 import sys
 
+from clin.envs.base import EnvError
 from rich.console import Console
 from rich.table import Table
 
 from .stats import BenchTable, machine
 
-WHICH = ("perf", "prompts", "local", "probe", "sim", "view", "backends", "all")
-NOT_IN_ALL = {"backends"}  # installs packages into throwaway venvs: run it by name
+WHICH = ("perf", "prompts", "local", "probe", "sim", "view", "ceiling", "scale", "backends", "all")
+IN_ALL = ("perf", "prompts", "local", "probe", "sim", "view")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -28,6 +32,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-steps", type=int, default=DEFAULT_STEPS,
                    help="local: steps per trial (issue: 100)")
     p.add_argument("--sim-steps", type=int, default=SIM_STEPS, help="sim: steps per episode")
+    p.add_argument("--tasks", default="",
+                   help="ceiling: comma-separated task names (default: all 30)")
+    p.add_argument("--split", default="train", choices=("train", "dev", "test"),
+                   help="ceiling: which variations (ScienceWorld's split)")
+    p.add_argument("--variations", type=int, default=1,
+                   help="ceiling: the first K variations of the split per task")
+    p.add_argument("--simplification", default="easy",
+                   help="ceiling: ScienceWorld simplification preset or list ('none' for none)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="ceiling: tasks run in this many processes (one JVM each)")
     p.add_argument("--backend-steps", type=int, default=6,
                    help="backends: recorded controller calls per backend")
     p.add_argument("--threads", type=int, default=1,
@@ -38,7 +52,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--lcp-install-s", type=float,
                    help="backends: llama-cpp-python install seconds measured separately")
     p.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.variations < 1:
+        p.error("--variations must be at least 1")
+    return args
 
 
 def show(console: Console, t: BenchTable) -> None:
@@ -97,6 +114,19 @@ def run(which: set[str], args: argparse.Namespace, console: Console) -> list[Ben
                 with console.status("one controller call, cache x grammar..."):
                     tables.append(probe_table(env))
                 show(console, tables[-1])
+    if "ceiling" in which:
+        from .ceiling import COLUMNS, ceiling_table, row, run_ceiling, summary
+
+        tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] or None
+        console.print("  ".join(COLUMNS), style="bold", highlight=False)
+        episodes = run_ceiling(
+            tasks=tasks, split=args.split, variations=args.variations,
+            simplification=args.simplification, jobs=args.jobs,
+            on_episode=lambda ep: console.print("  ".join(row(ep)), highlight=False),
+        )
+        tables.append(ceiling_table(episodes, args.split, args.variations, args.simplification))
+        show(console, tables[-1])
+        console.print(summary(episodes), highlight=False)
     if "sim" in which:
         from .sim import sim_table
 
@@ -109,14 +139,24 @@ def run(which: set[str], args: argparse.Namespace, console: Console) -> list[Ben
         with console.status("clin view on 1,000 trials x 100 steps..."):
             tables.append(view_table())
         show(console, tables[-1])
+    if "scale" in which:
+        from .scale import run_all, scale_table
+
+        with console.status("eval episodes/min, 1/2/4 workers, local vs ray..."):
+            tables.append(scale_table(run_all()))
+        show(console, tables[-1])
     return tables
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    which = set(WHICH[:-1]) - NOT_IN_ALL if "all" in args.which else set(args.which)
-    console = Console()
-    tables = run(which, args, console)
+    which = set(IN_ALL) if "all" in args.which else set(args.which)
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    try:
+        tables = run(which, args, console)
+    except EnvError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not args.no_write:
         from . import results
 

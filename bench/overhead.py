@@ -42,15 +42,15 @@ def overhead_table(replay: ReplayResult) -> BenchTable:
         notes.append(
             f"Steps whose proposal was a valid action verbatim ({len(exact)}): median "
             f"{median(exact):.2f} ms, p95 {percentile(exact, 95):.2f} ms; the other "
-            f"{len(other)} (normalized, fuzzy, re-ask, fallback, ambiguity choice): median "
-            f"{median(other):.2f} ms, max {max(other):.1f} ms. The executor normalizes every "
-            "valid action (about 1,500 in the kitchen) on each attempt, up to three per step."
+            f"{len(other)} (normalized, parser, fuzzy, re-ask, ambiguity choice...): median "
+            f"{median(other):.2f} ms, max {max(other):.1f} ms. A proposal that is not a valid "
+            "action verbatim normalizes the valid actions sharing its verb (cached across "
+            "steps); sending it to the simulator's parser is simulator time, not overhead."
         )
     if t.score < 100:
         notes.append(
-            "The replay did not reach 100: some gold actions are not in ScienceWorld's "
-            "valid-action list under the names the gold path uses, the executor could not "
-            "ground them and fell back (re-asks counted above), so the trajectory diverged."
+            "The replay did not reach 100: the agent lost part of a perfect plan (see "
+            "`python -m bench ceiling`, which checks every task)."
         )
     return BenchTable(
         key="perf",

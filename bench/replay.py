@@ -28,6 +28,7 @@ from clin.llm.fake import ScriptedLLM
 TASK = "grow-plant"
 VARIATION = 0
 FILLER_ACTION = "look around"  # breaks a run of identical gold actions (see prepare_gold)
+CHOICE_MARKER = "Its options are:"  # in prompts/choice.j2: the agent asks to pick an option
 
 # Learnings of the kind a few grow-plant trials produce, so memory recall and rendering run.
 SEED_LEARNINGS = """\
@@ -142,19 +143,24 @@ def prepare_gold(gold: list[str]) -> Replayable:
 
 class GoldPlayer:
     """The scripted LLM's answer: the next gold action as a JSON proposal. A re-ask (the
-    conversation grew past system + user) repeats the last action and is counted."""
+    conversation grew past system + user) repeats the last action and is counted; asked to
+    pick an option of an ambiguous request, it picks the first (counted apart)."""
 
     def __init__(self, actions: list[str], env: RecordingEnv) -> None:
         self.actions = actions
         self.env = env
         self.next = 0
         self.reasks = 0
+        self.asked = 0
         self.snapshots: list[Snapshot] = []
         self._last = TASK_COMPLETE
 
     def __call__(self, messages: list[Message]) -> str:
         assert self.env.current is not None
         self.snapshots.append(Snapshot(self.env.current, len(self.env.turns)))
+        if CHOICE_MARKER in messages[-1].content:
+            self.asked += 1
+            return json.dumps({"used_learnings": [], "rationale": "", "action": "0"})
         if len(messages) > 2:
             self.reasks += 1
         elif self.next < len(self.actions):
@@ -176,7 +182,7 @@ class ReplayResult:
     memory_text: str  # the whole memory, as the reference layout sends it
     task_description: str
     env_ms: list[float]
-    grounding: list[str]  # per step: exact | normalized | fuzzy | reask | fallback | choice
+    grounding: list[str]  # per step: a clin.memory.GroundingKind
     wall_s: float
     extra: dict[str, Any] = field(default_factory=dict)
 

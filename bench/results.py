@@ -12,7 +12,8 @@ from .stats import BenchTable
 
 SECTION = "## Performance (issue 6)"
 PATH = Path(__file__).with_name("RESULTS.md")
-_ORDER = ("perf", "prompts", "local", "probe", "sim", "view", "backends")
+_ORDER = ("perf", "prompts", "local", "probe", "sim", "view", "backends", "scale",
+          "ceiling_train_easy", "ceiling_test_easy", "ceiling_train_none", "ceiling_test_none")
 _INTRO = (
     "Printed by `python -m bench`; numbers from one run on a noisy machine, so compare "
     "ratios within a run. Each table says which command produced it."
@@ -54,6 +55,7 @@ def write(tables: list[BenchTable], command: str, machine: str, path: Path = PAT
     for t in tables:
         parts[t.key] = render_table(t, command, machine)
     blocks = [parts[k] for k in _ORDER if k in parts]
+    blocks += [parts[k] for k in sorted(parts) if k not in _ORDER and k != "notes"]
     if parts.get("notes"):
         blocks.append(parts["notes"])
     section = f"{SECTION}\n\n{_INTRO}\n\n" + "\n\n".join(blocks) + "\n"

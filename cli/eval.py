@@ -64,6 +64,20 @@ def eval_cmd(
     ] = None,
     simplification: Annotated[str, typer.Option(help="ScienceWorld simplifications.")] = "easy",
     workers: Annotated[int, typer.Option(help="Parallel episodes (one JVM + model each).")] = 1,
+    executor: Annotated[
+        str, typer.Option(help="local (processes on this machine) | ray (Ray actors; "
+                          "pip install 'clin-agent[ray]').")
+    ] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(
+            "--ray-address", help="--executor ray: cluster to join, HOST:PORT (default: the "
+            "one `ray start` runs on this machine, else a private local Ray; 'local': always "
+            "a private one).")
+    ] = None,
+    episode_timeout: Annotated[
+        float | None, typer.Option("--episode-timeout", help="--executor ray: seconds before a "
+                                   "hung episode is cancelled and re-run (default 3600).")
+    ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the latest unfinished eval (its settings "
                            "are reused); finished trials are not re-run.")
@@ -81,6 +95,16 @@ def eval_cmd(
 
     if workers < 1:
         raise UserError("--workers must be at least 1")
+    if executor not in ("local", "ray"):
+        raise UserError(f"unknown --executor {executor!r}: use local or ray")
+    if executor == "ray":
+        from clin.trials.eval import load_ray_runner
+
+        load_ray_runner()  # one line and exit 2 when Ray is not installed
+    elif ray_address is not None:
+        raise UserError("--ray-address needs --executor ray")
+    if episode_timeout is not None and episode_timeout <= 0:
+        raise UserError("--episode-timeout must be a positive number of seconds")
     cfg = None
     if not resume:
         if protocol not in ("adapt", "gen-env", "gen-task"):
@@ -125,7 +149,8 @@ def eval_cmd(
 
         try:
             summary = run_eval(db, cfg, resume=resume, eval_id=eval_id, workers=workers,
-                               on_progress=on_progress, on_start=on_start)
+                               executor=executor, ray_address=ray_address,
+                               episode_timeout_s=episode_timeout, on_progress=on_progress, on_start=on_start)
         except KeyboardInterrupt:
             progress.stop()
             err.print(f"interrupted: finished trials are kept; continue with: clin eval "

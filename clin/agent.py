@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
 from clin import prompts
 from clin.envs.base import Observation, TextEnv
-from clin.memory import Memory, ReflectionOutcome, Scope, StepRecord
+from clin.memory import GroundingKind, Memory, ReflectionOutcome, Scope, StepRecord
 
 from . import controller, executor, reflection
 from .controller import TASK_COMPLETE, HistoryItem, Proposal, ProposalParseError
@@ -115,7 +116,6 @@ def run_trial(
 
     for step in range(1, settings.max_steps + 1):
         t0 = time.perf_counter()
-        llm_ms = 0.0
         messages = controller.build_messages(
             task=description,
             memory_text=rendered.text,
@@ -126,20 +126,13 @@ def run_trial(
             look=obs.look,
             inventory=obs.inventory,
         )
-        proposal, action, grounding, spent = _decide(llm, messages, obs, settings, ledger, step)
-        llm_ms += spent
-        if proposal.action == TASK_COMPLETE:
+        act = _act(env, llm, messages, obs, settings, ledger, step)
+        llm_ms, env_ms = act.llm_ms, act.env_ms
+        proposal, action, grounding = act.proposal, act.action, act.grounding
+        if act.obs is None:  # the model said the task is complete
             stop_reason = "task-complete"
             break
-        t_env = time.perf_counter()
-        new_obs = env.step(action)
-        choices = getattr(new_obs, "choices", None)
-        if choices:
-            pick = executor.best_choice(proposal.action, choices)
-            new_obs = env.step(str(pick))
-            action, grounding = f"{action} -> {choices[pick]}", "choice"
-        env_ms = (time.perf_counter() - t_env) * 1000
-        obs = new_obs
+        obs = act.obs
         history.append(HistoryItem(idx=step, action=action, observation=obs.text,
                                    reward=obs.reward))
         total_ms = (time.perf_counter() - t0) * 1000
@@ -211,42 +204,79 @@ def run_trial(
     )
 
 
-def _decide(
+class _Act(NamedTuple):
+    proposal: Proposal
+    action: str  # what was sent (with " -> option" when an ambiguity was answered)
+    grounding: GroundingKind
+    obs: Observation | None  # None: the model said the task is complete
+    llm_ms: float
+    env_ms: float
+
+
+class _Clock:
+    """Milliseconds spent in the LLM and in the environment during one step."""
+
+    def __init__(self) -> None:
+        self.llm_ms = self.env_ms = 0.0
+
+    def step(self, env: TextEnv, action: str) -> Observation:
+        t = time.perf_counter()
+        try:
+            return env.step(action)
+        finally:
+            self.env_ms += (time.perf_counter() - t) * 1000
+
+    def complete(self, llm: ChatLLM, convo: list[Message], schema: dict[str, Any]) -> Completion:
+        completion = llm.complete(convo, json_schema=schema, max_tokens=160)
+        self.llm_ms += completion.latency_ms
+        return completion
+
+
+def _act(
+    env: TextEnv,
     llm: ChatLLM,
     messages: list[Message],
     obs: Observation,
     settings: AgentSettings,
     ledger: _Ledger,
     step: int,
-) -> tuple[Proposal, str, str, float]:
-    """Ask for a proposal and ground it, re-asking with feedback when it cannot be used.
-    Returns (proposal, action, grounding method, ms spent in the LLM)."""
+) -> _Act:
+    """Ask for a proposal and send it (see clin/executor.py for the order of attempts),
+    re-asking with candidates only when nothing can be sent, and answering an ambiguous
+    request with the option naming the proposal's objects (or the model's pick)."""
     enforce = bool(getattr(llm, "enforces_schema", False))
     schema = controller.proposal_schema(enum_actions(obs.valid_actions) if enforce else None)
+    clock = _Clock()
     convo = list(messages)
-    spent = 0.0
     proposal: Proposal | None = None
+    unsent: Observation | None = None  # the simulator's answer to a proposal it did not parse
     for attempt in range(settings.reasks + 1):
-        completion = llm.complete(convo, json_schema=schema, max_tokens=160)
-        spent += completion.latency_ms
+        completion = clock.complete(llm, convo, schema)
         ledger.record("controller" if attempt == 0 else "reask", step, convo, completion)
         try:
             proposal = controller.parse_proposal(completion.text)
         except ProposalParseError as exc:
-            feedback = str(exc)
-            candidates: list[str] = []
+            proposal, unsent = None, None
+            feedback, candidates = str(exc), []
         else:
             if proposal.action == TASK_COMPLETE:
-                return proposal, TASK_COMPLETE, "complete", spent
-            try:
-                g = executor.ground(proposal.action, obs.valid_actions)
-            except GroundingError as exc:
-                feedback, candidates = str(exc), exc.candidates
+                return _Act(proposal, TASK_COMPLETE, "complete", None, clock.llm_ms,
+                            clock.env_ms)
+            sent = _send(env, proposal.action, obs, clock)
+            if isinstance(sent, _Unsent):
+                unsent = sent.answer
+                feedback, candidates = str(sent.error), sent.error.candidates
             else:
-                method = "constrained" if enforce and g.method == "exact" else g.method
+                action, kind, new_obs = sent
                 if attempt:
-                    method = "reask"
-                return proposal, g.action, method, spent
+                    kind = "reask"
+                elif enforce and kind == "exact":
+                    kind = "constrained"
+                if getattr(new_obs, "choices", None):
+                    action, kind, new_obs = _answer_choice(
+                        env, llm, convo, completion, proposal.action, action, kind, new_obs,
+                        settings, ledger, step, clock)
+                return _Act(proposal, action, kind, new_obs, clock.llm_ms, clock.env_ms)
         convo = [
             *messages,
             Message(role="assistant", content=completion.text or "(empty)"),
@@ -255,12 +285,88 @@ def _decide(
                 content=_reask_text(proposal.action if proposal else "", feedback, candidates),
             ),
         ]
-    # Out of re-asks: let the simulator's own parser try the proposal (it accepts names the
-    # valid-action list spells differently, and otherwise says no known action matches),
-    # rather than substitute an unrelated action. Never a focus: a wrong one fails the task.
-    if proposal is not None and proposal.action and not executor.is_focus(proposal.action):
-        return proposal, proposal.action, "verbatim", spent
-    return Proposal(action=FALLBACK_ACTION), FALLBACK_ACTION, "fallback", spent
+    # Out of re-asks. The last proposal was already shown to the simulator, which did not
+    # understand it and did nothing: keep that answer as the step (the model sees it in its
+    # history) rather than substitute an action it did not choose.
+    if proposal is not None and unsent is not None:
+        return _Act(proposal, proposal.action, "verbatim", unsent, clock.llm_ms, clock.env_ms)
+    new_obs = clock.step(env, FALLBACK_ACTION)
+    return _Act(Proposal(action=FALLBACK_ACTION), FALLBACK_ACTION, "fallback", new_obs,
+                clock.llm_ms, clock.env_ms)
+
+
+class _Unsent(NamedTuple):
+    error: GroundingError  # what the re-ask tells the model, with its candidates
+    answer: Observation  # the simulator's "not understood" answer (the world did not tick)
+
+
+def _send(
+    env: TextEnv, proposal: str, obs: Observation, clock: _Clock
+) -> tuple[str, GroundingKind, Observation] | _Unsent:
+    """Send what the proposal means: a valid action it names, else the proposal unchanged
+    if the simulator's parser understands it, else a close valid action with the same verb.
+    Returns (action sent, grounding, observation), or what to re-ask with."""
+    hit = executor.match_valid(proposal, obs.valid_actions)
+    if hit is not None:
+        return hit.action, hit.method, clock.step(env, hit.action)
+    answer = clock.step(env, proposal)
+    if answer.understood:
+        return proposal, "parser", answer
+    try:
+        g = executor.ground(proposal, obs.valid_actions)
+    except GroundingError as exc:
+        return _Unsent(exc, answer)
+    return g.action, g.method, clock.step(env, g.action)
+
+
+def _answer_choice(
+    env: TextEnv,
+    llm: ChatLLM,
+    convo: list[Message],
+    completion: Completion,
+    proposal: str,
+    action: str,
+    kind: GroundingKind,
+    obs: Observation,
+    settings: AgentSettings,
+    ledger: _Ledger,
+    step: int,
+    clock: _Clock,
+) -> tuple[str, GroundingKind, Observation]:
+    """Answer an ambiguous request: the option naming the proposal's objects, else the
+    model's pick among the options. With no usable pick the request is left unanswered (the
+    simulator drops it at the next command): never a guess."""
+    choices: list[str] = list(getattr(obs, "choices", []))
+    pick = executor.choose_option(proposal, choices)
+    if pick is not None:
+        return f"{action} -> {choices[pick]}", "choice", clock.step(env, str(pick))
+    ask = [
+        *convo,
+        Message(role="assistant", content=completion.text or "(empty)"),
+        Message(role="user", content=prompts.render("choice", proposal=proposal,
+                                                      choices=choices)),
+    ]
+    schema = controller.proposal_schema([str(i) for i in range(len(choices))]
+                                        if getattr(llm, "enforces_schema", False) else None)
+    for _ in range(settings.reasks + 1):
+        answer = clock.complete(llm, ask, schema)
+        ledger.record("choice", step, ask, answer)
+        pick = _option_index(answer.text, choices)
+        if pick is not None:
+            return f"{action} -> {choices[pick]}", "asked", clock.step(env, str(pick))
+    return action, kind, obs
+
+
+def _option_index(text: str, choices: list[str]) -> int | None:
+    try:
+        said = controller.parse_proposal(text).action.strip()
+    except ProposalParseError:
+        return None
+    if said.isdigit() and int(said) < len(choices):
+        return int(said)
+    norm = executor.normalize_action(said)
+    matches = [i for i, c in enumerate(choices) if executor.normalize_action(c) == norm]
+    return matches[0] if matches else None
 
 
 def enum_actions(valid_actions: list[str], limit: int = ENUM_LIMIT) -> list[str]:

@@ -38,6 +38,9 @@ class Observation(BaseModel):
     done: bool = False
     valid_actions: list[str] = Field(default_factory=list)
     moves: int = 0
+    # False when the environment's own parser did not understand the command and nothing
+    # happened (the agent may then ground the proposal otherwise and try again this step).
+    understood: bool = True
 
 
 class TaskInfo(BaseModel):

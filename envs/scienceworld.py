@@ -5,6 +5,10 @@ Quirks handled here (see the package's own behaviour):
   and leave the score to tell them apart, and refuse to step after ``done``.
 - An ambiguous command answers with numbered choices; they are parsed into
   ``Observation.choices`` so the executor can answer with a number.
+- The simulator's parser accepts more than its valid-action list spells ("focus on
+  thermometer in inventory", "pick up metal pot" for a pot listed as "metal pot containing
+  water"); a command it cannot parse answers ``NOT_UNDERSTOOD`` without ticking the world,
+  which sets ``Observation.understood`` to False.
 - If the JVM dies mid-episode, the adapter starts a new one, reloads the task and replays
   the episode's actions, so the trial continues from the same state.
 """
@@ -41,6 +45,8 @@ JAVA_HELP = (
     "or `brew install openjdk@17` on macOS"
 )
 _AMBIGUOUS = "Ambiguous request"
+# The parser's answer when no template x object referent matches; the world does not tick.
+NOT_UNDERSTOOD = "No known action matches that input."
 _CHOICE = re.compile(r"^\s*(\d+):\s*(.+?)\s*$")
 # Enough for the longest episodes we allow; the agent enforces its own step limit.
 _ENV_STEP_LIMIT = 100_000
@@ -258,4 +264,5 @@ class ScienceWorld:
             valid_actions=list(info.get("valid", [])),
             moves=int(info.get("moves", 0)),
             choices=parse_choices(str(obs)),
+            understood=str(obs).strip() != NOT_UNDERSTOOD,
         )

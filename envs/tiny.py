@@ -10,7 +10,7 @@ behaves like ScienceWorld where an agent can tell the difference:
 - a scored multi-step goal per task: partial scores along the way, 100 and ``done`` at the
   end, -100 and ``done`` for a wrong ``focus on``; ``step`` after ``done`` raises;
 - ``valid_actions`` at every state; an unknown command answers "No known action matches
-  that input."; a name that fits two objects answers ScienceWorld's "Ambiguous request"
+  that input." (``understood`` False); a name that fits two objects answers ScienceWorld's "Ambiguous request"
   with numbered options (in ``choices``), and the next step answers with the number;
 - four tasks with 8 variations each, and train/dev/test splits of the variations.
 
@@ -412,6 +412,7 @@ class TinyWorld:
             text=text, look=w.look(), inventory=w.inventory_text(), score=self._score,
             reward=reward, done=self._done, valid_actions=self.valid_actions(),
             moves=self._moves, choices=[c for c, _ in self._pending],
+            understood=text != UNKNOWN,
         )
 
     # ------------------------------------------------------------------ actions

@@ -32,7 +32,7 @@ from .learnings import (
     NotALearning,
     ReflectionOutcome,
 )
-from .record import StepRecord, TraceError
+from .record import GROUNDING_KINDS, GroundingKind, StepRecord, TraceError
 from .render import RenderedMemory, estimate_tokens, render
 from .runs import RunStatus, TrialStatus
 from .scope import Scope
@@ -40,9 +40,11 @@ from .sql import run_readonly_query
 from .store import Memory
 
 __all__ = [
+    "GROUNDING_KINDS",
     "Abstraction",
     "AddResult",
     "DatabaseError",
+    "GroundingKind",
     "JsonlError",
     "Learning",
     "LearningEvent",

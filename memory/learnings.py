@@ -461,3 +461,30 @@ def texts_written_by(conn: sqlite3.Connection, trial_id: int) -> list[str]:
         f"SELECT text FROM learning_events WHERE trial_id = ? AND event IN ({marks}) "
         "ORDER BY id", [trial_id, *WRITTEN_EVENTS])]
     return list(dict.fromkeys(texts))
+
+
+def seed_rows(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert whole ``learnings`` rows of another memory with their ids (``memory.transfer``);
+    their links to that memory's trials are dropped."""
+    for row in rows:
+        insert(conn, "learnings", {**row, "first_trial_id": None, "last_trial_id": None})
+
+
+def copy_rows(conn: sqlite3.Connection, learnings: Sequence[dict[str, Any]],
+              events: Sequence[dict[str, Any]], trial_ids: dict[int, int]) -> dict[int, int]:
+    """Insert learnings and events exported from another memory, with new ids and trial links
+    translated; an event of a learning not among ``learnings`` keeps its learning id (it was
+    seeded with it). Returns old -> new learning ids."""
+    def trial(tid: int | None) -> int | None:
+        return None if tid is None else trial_ids.get(tid, tid)
+
+    ids = {r["id"]: insert(conn, "learnings", {
+        **{k: v for k, v in r.items() if k != "id"},
+        "first_trial_id": trial(r["first_trial_id"]), "last_trial_id": trial(r["last_trial_id"])})
+        for r in learnings}
+    for e in events:
+        insert(conn, "learning_events", {
+            **{k: v for k, v in e.items() if k != "id"},
+            "learning_id": ids.get(e["learning_id"], e["learning_id"]),
+            "trial_id": trial(e["trial_id"])})
+    return ids

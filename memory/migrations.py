@@ -70,7 +70,7 @@ def m001_core(db: sqlite_utils.Database) -> None:
             "idx": int,
             "proposal": str,  # the action as the LLM wrote it
             "action": str,  # the action sent to the environment
-            "grounding": str,  # exact | normalized | fuzzy | reask | constrained | choice
+            "grounding": str,  # a GroundingKind (store.py)
             "rationale": str,
             "cited_learning_ids": str,  # JSON list of learnings.id the LLM said it used
             "observation": str,

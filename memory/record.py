@@ -4,11 +4,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field, ValidationError
 
 from .errors import MemoryStoreError
+
+# How an agent turned the LLM's proposal into the command it sent (see clin/executor.py):
+# exact / normalized: a valid action verbatim or after normalization; constrained: chosen from
+# an enum by a schema-enforcing backend; parser: sent unchanged and understood by the
+# simulator's own parser; fuzzy: a close valid action with the same verb; reask: grounded
+# after a re-ask; choice: the agent picked the option of an ambiguous request naming the
+# proposal's objects; asked: the model picked it; verbatim: sent although not understood
+# (re-asks spent); fallback: no usable answer, a harmless look; complete: the model ended.
+GroundingKind = Literal["exact", "normalized", "constrained", "parser", "fuzzy", "reask",
+                        "choice", "asked", "verbatim", "fallback", "complete"]
+GROUNDING_KINDS: tuple[GroundingKind, ...] = get_args(GroundingKind)
 
 
 class StepRecord(BaseModel):
@@ -18,7 +29,7 @@ class StepRecord(BaseModel):
     action: str
     observation: str = ""
     proposal: str | None = None
-    grounding: str | None = None
+    grounding: GroundingKind | None = None
     rationale: str | None = None
     cited_learning_ids: list[int] = Field(default_factory=list)
     reward: float | None = None

@@ -295,3 +295,35 @@ def record_trial(
         if run_id is None:
             conn.execute("UPDATE runs SET finished_at = ? WHERE id = ?", [ts, run])
     return trial_id
+
+
+def copy_run(conn: sqlite3.Connection, run: dict[str, Any], trials: Sequence[dict[str, Any]],
+             config: dict[str, Any] | None = None) -> tuple[int, dict[int, int]]:
+    """Insert a run and its trials exported from another memory (``memory.transfer``); new
+    ids, ``config`` merged into the run's. Returns (new run id, old -> new trial ids)."""
+    merged = {**json.loads(run.get("config") or "{}"), **(config or {})}
+    run_id = insert(conn, "runs", {**_without_id(run),
+                                   "config": json.dumps(merged, sort_keys=True, default=str)})
+    trial_ids = {t["id"]: insert(conn, "trials", {**_without_id(t), "run_id": run_id})
+                 for t in trials}
+    return run_id, trial_ids
+
+
+def copy_steps_and_calls(conn: sqlite3.Connection, steps: Sequence[dict[str, Any]],
+                         calls: Sequence[dict[str, Any]], run_ids: dict[int, int],
+                         trial_ids: dict[int, int], learning_ids: dict[int, int]) -> None:
+    """Insert steps and LLM calls exported from another memory, their links translated
+    (a cited learning not in ``learning_ids`` keeps its id: it was seeded with it)."""
+    for s in steps:
+        cited = [learning_ids.get(i, i) for i in json.loads(s["cited_learning_ids"] or "[]")]
+        insert(conn, "steps", {**_without_id(s), "trial_id": trial_ids[s["trial_id"]],
+                               "cited_learning_ids": json.dumps(cited)})
+    for c in calls:
+        insert(conn, "llm_calls", {
+            **_without_id(c),
+            "run_id": None if c["run_id"] is None else run_ids[c["run_id"]],
+            "trial_id": None if c["trial_id"] is None else trial_ids[c["trial_id"]]})
+
+
+def _without_id(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "id"}

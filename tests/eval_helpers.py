@@ -4,6 +4,9 @@ meta-memory writer depending on the prompt, so tests can count calls exactly."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 
 from clin.llm import ScriptedLLM
 from clin.llm.base import Message
@@ -37,3 +40,29 @@ def interrupt_after(calls: int) -> ScriptedLLM:
         raise KeyboardInterrupt
 
     return ScriptedLLM([*([answer] * calls), boom])
+
+
+def dies_once(marker: str, after: int) -> ScriptedLLM:
+    """For Ray actors: answers like :func:`roomy_llm`, but the first process to reach answer
+    ``after`` while ``marker`` does not exist creates it and kills itself (SIGKILL), as a
+    crashed machine would; the episode must then be re-run elsewhere."""
+
+    def die(messages: list[Message]) -> str:
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return answer(messages)
+
+    return ScriptedLLM([*([answer] * (after - 1)), die, *([answer] * 200)])
+
+
+def hangs_once(marker: str, after: int) -> ScriptedLLM:
+    """Like :func:`dies_once`, but the process hangs (sleeps for an hour) instead."""
+
+    def hang(messages: list[Message]) -> str:
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            time.sleep(3600)
+        return answer(messages)
+
+    return ScriptedLLM([*([answer] * (after - 1)), hang, *([answer] * 200)])

@@ -61,12 +61,14 @@ class FakeOpenAI:
         permanent_after: int = 0,
         port: int = 0,
         echo_auth: bool = False,
+        delay_s: float = 0.0,
     ) -> None:
         if permanent is not None and permanent not in PERMANENT:
             raise ValueError(f"permanent must be one of {sorted(PERMANENT)}")
         self.fault_rate, self.faults, self.timeout_s = fault_rate, faults, timeout_s
         self.permanent, self.permanent_after = permanent, permanent_after
         self.echo_auth = echo_auth
+        self.delay_s = delay_s  # every answer waits this long first (an LLM-bound load)
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.requests = 0
@@ -149,6 +151,8 @@ class FakeOpenAI:
                 except ValueError:
                     req = {}
                 auth = self.headers.get("Authorization", "")
+                if server.delay_s:
+                    time.sleep(server.delay_s)  # concurrent requests wait side by side
                 with server.lock:
                     server.auth_headers.add(auth)
                 kind, n = server._decide()

@@ -82,11 +82,16 @@ def mem_scope(mem: Memory) -> Scope:
     return Scope(env="tiny", task="grow-plant", variation="0")
 
 
-def test_reask_shows_candidates_then_grounds(tiny, mem: Memory) -> None:
+def test_reask_shows_related_candidates_then_grounds(tiny, mem: Memory) -> None:
+    def reask(msgs: list[Message]) -> str:
+        offered = [ln[2:] for ln in msgs[-1].content.splitlines() if ln.startswith("- ")]
+        # candidates share the proposal's verb and objects, never unrelated actions
+        assert offered and all("door" in c for c in offered), offered
+        return proposal("open door to kitchen")
+
     llm = ScriptedLLM([
-        proposal("juggle the seeds"),
-        lambda msgs: proposal("open door to kitchen") if "closest valid actions" in
-        msgs[-1].content else "unexpected",
+        proposal("open door to the moon"),  # the simulator's parser does not know it
+        reask,
         "nothing useful",  # reflection with no valid line
     ])
     summary = run_adapt(_cfg(trials=1, steps=1), env=tiny, llm=llm, mem=mem)
@@ -175,15 +180,25 @@ def test_ungroundable_proposal_is_sent_verbatim_never_swapped(tiny, mem: Memory)
     assert "No known action" in step["observation"]
 
 
-def test_ambiguous_request_is_answered_with_the_closest_choice(tiny, mem: Memory) -> None:
-    llm = ScriptedLLM([proposal("focus on orange seed"), "x"])
+def test_ambiguous_request_naming_no_option_clearly_is_put_to_the_model(tiny,
+                                                                        mem: Memory) -> None:
+    # two orange seeds (in the seed jar and in the seed packet): the proposal names both
+    # equally, so the agent shows the model the options instead of guessing
+    asked: list[str] = []
+
+    def pick(msgs: list[Message]) -> str:
+        asked.append(msgs[-1].content)
+        return proposal("0")
+
+    llm = ScriptedLLM([proposal("focus on orange seed"), pick, "x"])
     cfg = _cfg(trials=1, steps=1).model_copy(update={"variation": 5})  # starts by the seeds
     s = run_adapt(cfg, env=tiny, llm=llm, mem=mem)
     llm.assert_complete()
+    assert "(in seed packet, in greenhouse)" in asked[0]
     step = next(mem.db.query("SELECT action, grounding, score FROM steps"))
     assert step == {"action": "focus on orange seed -> focus on orange seed "
                               "(in seed jar, in greenhouse)",
-                    "grounding": "choice", "score": 25.0}
+                    "grounding": "asked", "score": 25.0}
     assert s.trials[0].score == 25
 
 
@@ -207,3 +222,43 @@ def test_real_scienceworld_trial_grounds_and_learns(sw, mem: Memory) -> None:
     assert [x.text for x in mem.recall(Scope(env="scienceworld", task="grow-plant",
                                              variation="0"))][:1] == [
         "opening the door to the kitchen SHOULD BE NECESSARY to finding the seeds"]
+
+
+@pytest.mark.scienceworld
+def test_a_form_the_parser_accepts_is_sent_unchanged(sw, mem: Memory) -> None:
+    # not in the valid-action list (the door is open), but ScienceWorld understands it
+    llm = ScriptedLLM([proposal("open the door to the kitchen please"),
+                       proposal("open door to kitchen"), "x"])
+    run_adapt(_cfg(trials=1, steps=1), env=sw, llm=llm, mem=mem)
+    step = next(mem.db.query("SELECT action, grounding FROM steps"))
+    assert step["grounding"] in ("reask", "parser", "normalized")
+    llm = ScriptedLLM([proposal("open door to kitchen"), proposal("go to kitchen"),
+                       proposal("pick up thermometer"),
+                       proposal("focus on thermometer in inventory"), "x"])
+    cfg = _cfg(trials=1, steps=4).model_copy(
+        update={"task": "measure-melting-point-known-substance"})
+    s = run_adapt(cfg, env=sw, llm=llm, mem=mem)
+    llm.assert_complete()
+    rows = list(mem.db.query("SELECT action, grounding, observation FROM steps "
+                             "WHERE trial_id = ? ORDER BY idx", [s.trials[0].trial_id]))
+    assert (rows[-1]["action"], rows[-1]["grounding"]) == (
+        "focus on thermometer in inventory", "parser")
+    assert "You focus on the thermometer" in rows[-1]["observation"]
+    assert s.trials[0].score > 0
+
+
+@pytest.mark.scienceworld
+def test_an_unknown_focus_is_reasked_with_focus_actions_only(sw, mem: Memory) -> None:
+    seen: list[str] = []
+
+    def reask(msgs: list[Message]) -> str:
+        seen.extend(ln[2:] for ln in msgs[-1].content.splitlines() if ln.startswith("- "))
+        return proposal("look around")
+
+    llm = ScriptedLLM([proposal("focus on door to the moon"), reask, "x"])
+    s = run_adapt(_cfg(trials=1, steps=1), env=sw, llm=llm, mem=mem)
+    llm.assert_complete()
+    assert seen and all(c.startswith("focus on") and "door" in c for c in seen), seen
+    step = next(mem.db.query("SELECT action, grounding FROM steps"))
+    assert (step["action"], step["grounding"]) == ("look around", "reask")
+    assert s.trials[0].score >= 0  # the unknown focus did nothing

@@ -119,15 +119,24 @@ def run_eval(
     env_factory: EnvFactory | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     on_start: Callable[[evaldb.EvalRow], None] | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    episode_timeout_s: float | None = None,
 ) -> EvalSummary:
     """Run (or resume) an eval to the end; the eval row ends ``finished``, ``interrupted``
     (Ctrl-C) or ``failed``, and no trial of it is left ``running``.
 
     With ``workers == 1`` the given ``env``/``llm`` are used in this process (built from the
     factories when missing); with more, each worker builds its own from the factories, which
-    must be picklable (the defaults are)."""
+    must be picklable (the defaults are).
+
+    ``executor="ray"`` runs episodes on ``workers`` Ray actors (connecting to
+    ``ray_address``, or starting a local Ray) instead; see :mod:`clin.trials.ray_executor`."""
     if workers < 1:
         raise UserError("--workers must be at least 1")
+    ray_runner = load_ray_runner() if executor == "ray" else None
+    if executor not in ("local", "ray"):
+        raise UserError(f"unknown --executor {executor!r}: use local or ray")
     mem = open_memory(db)
     own_env = env is None
     try:
@@ -141,8 +150,16 @@ def run_eval(
         env_factory = env_factory or default_env_factory(cfg.simplification)
         total = sum(e.trials for e in the_plan.episodes)
         before, _ = evaldb.progress(mem, row.id)
-        if workers == 1:
-            runner: _Runner = _InProcess(mem, env, llm, llm_factory, row, total, on_progress)
+        if ray_runner is not None:
+            if own_env:
+                env.close()
+                own_env = False
+            runner: _Runner = ray_runner(
+                Path(db), workers, llm_factory, env_factory, mem, row, total, on_progress,
+                address=ray_address, **({} if episode_timeout_s is None
+                                         else {"episode_timeout_s": episode_timeout_s}))
+        elif workers == 1:
+            runner = _InProcess(mem, env, llm, llm_factory, row, total, on_progress)
         else:
             if own_env:
                 env.close()
@@ -179,6 +196,15 @@ def run_eval(
         if own_env and env is not None:
             env.close()
         mem.close()
+
+
+def load_ray_runner() -> type[_Runner]:
+    """The Ray runner class, or a one-line :class:`UserError` saying how to install Ray."""
+    try:
+        from .ray_executor import RayRunner
+    except ImportError:
+        raise UserError("--executor ray needs Ray: pip install 'clin-agent[ray]'") from None
+    return RayRunner
 
 
 # ---------------------------------------------------------------------- jobs

@@ -1,0 +1,274 @@
+"""The ceiling: what a perfect planner scores through the agent (issue 9).
+
+Each (task, variation)'s gold action sequence is replayed twice: straight into the raw
+simulator (the physical limit), and as a scripted LLM's proposals through the real agent
+loop (controller parse -> executor -> ambiguity answers -> stop rules -> simulator). Any
+episode where the agent scores less than the raw simulator lost a good plan. The agent never
+sees the gold path: it only drives the scripted LLM.
+
+The gold path's numeric answers to ambiguous requests are not proposed: the agent answers
+those itself, and when it asks the model to choose among the options, the player answers
+with the gold's number (counted as ``asked``, apart from re-asks).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clin.envs.scienceworld import ScienceWorld, _py4j_errors
+from clin.memory import GROUNDING_KINDS, Memory, Scope
+
+from clin.agent import REPEAT_LIMIT, AgentSettings, run_trial
+from clin.controller import TASK_COMPLETE
+from clin.llm.base import Message
+from clin.llm.fake import ScriptedLLM
+
+from .replay import CHOICE_MARKER, FILLER_ACTION, gold_actions
+from .stats import BenchTable, mean
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass
+class GoldPlan:
+    """The gold path as proposals: each action with the number the gold answered to its
+    ambiguous request (if any), and 'look around' breaking runs of ``REPEAT_LIMIT``
+    identical actions (the agent's repeated-action stop rule)."""
+
+    actions: list[str]
+    answers: dict[int, str]  # index in actions -> the gold's numeric answer after it
+    raw: list[str]  # the gold path as ScienceWorld gives it
+
+
+def plan_from_gold(gold: Sequence[str]) -> GoldPlan:
+    actions: list[str] = []
+    answers: dict[int, str] = {}
+    for action in gold:
+        if action.strip().isdigit():
+            if actions:
+                answers[len(actions) - 1] = action.strip()
+            continue
+        tail = actions[-(REPEAT_LIMIT - 1):]
+        if len(tail) == REPEAT_LIMIT - 1 and all(a == action for a in tail):
+            actions.append(FILLER_ACTION)
+        actions.append(action)
+    return GoldPlan(actions=actions, answers=answers, raw=list(gold))
+
+
+class PerfectPlanner:
+    """The scripted LLM's answers: the next gold action; the gold's number when asked to
+    choose an option; the same action again when re-asked (counted)."""
+
+    def __init__(self, plan: GoldPlan) -> None:
+        self.plan = plan
+        self.next = 0
+        self.reasks = 0
+        self.asked = 0
+        self._last = TASK_COMPLETE
+
+    def __call__(self, messages: list[Message]) -> str:
+        if CHOICE_MARKER in messages[-1].content:
+            self.asked += 1
+            action = self.plan.answers.get(self.next - 1, "0")
+        elif len(messages) > 2:
+            self.reasks += 1
+            action = self._last
+        else:
+            if self.next < len(self.plan.actions):
+                self._last = self.plan.actions[self.next]
+                self.next += 1
+            else:
+                self._last = TASK_COMPLETE
+            action = self._last
+        return json.dumps({"used_learnings": [], "rationale": "", "action": action})
+
+
+@dataclass
+class Episode:
+    task: str
+    variation: int
+    gold_len: int
+    raw_score: float
+    score: float
+    steps: int
+    stop: str
+    reasks: int
+    asked: int
+    groundings: Counter[str] = field(default_factory=Counter)
+    wall_s: float = 0.0
+
+
+def raw_score(env: ScienceWorld, task: str, variation: int) -> tuple[float, list[str]]:
+    """Send the gold path verbatim to the raw simulator (numbers included); returns the
+    final score and the gold path. Straight to the Java server: the package's ``step`` would
+    also list the valid actions, look and inventory after every action, which we don't need."""
+    gold = gold_actions(env, task, variation)
+    raw = env._start()
+    raw.reset()
+    score = 0.0
+    for action in gold:
+        raw.server.step(action)
+        score = float(round(100 * raw.server.getScore()))
+        if score < 0 or raw.server.getCompleted():
+            break
+    return score, gold
+
+
+def run_episode(env: ScienceWorld, mem: Memory, task: str, variation: int, *,
+                raw: bool = True) -> Episode:
+    """One (task, variation); ``raw=False`` skips the raw-simulator replay (raw score NaN)."""
+    if raw:
+        raw_sim, gold = raw_score(env, task, variation)
+    else:
+        raw_sim, gold = float("nan"), gold_actions(env, task, variation)
+    plan = plan_from_gold(gold)
+    player = PerfectPlanner(plan)
+    settings = AgentSettings(max_steps=len(plan.actions) + 1, reflect=False)
+    calls = settings.max_steps * (settings.reasks + 1) * 2 + 1
+    llm = ScriptedLLM([player] * calls, name="perfect-planner")
+    scope = Scope(namespace="ceiling", env=env.name, task=task, variation=str(variation))
+    run_id = mem.start_run(protocol="bench-ceiling", model=llm.name, scope=scope,
+                           trials_requested=1)
+    t0 = time.perf_counter()
+    result = run_trial(env=env, llm=llm, mem=mem, run_id=run_id, scope=scope, idx=1,
+                       task=task, variation=variation, settings=settings)
+    wall = time.perf_counter() - t0
+    mem.finish_run(run_id)
+    kinds = Counter(str(r["grounding"]) for r in mem.db.query(
+        "SELECT grounding FROM steps WHERE trial_id = ?", [result.trial_id]))
+    return Episode(task=task, variation=variation, gold_len=len(gold), raw_score=raw_sim,
+                   score=result.score, steps=result.steps, stop=result.stop_reason,
+                   reasks=player.reasks, asked=player.asked, groundings=kinds, wall_s=wall)
+
+
+def simplification_arg(value: str) -> str:
+    """``none`` (no simplifications) is ScienceWorld's empty string."""
+    return "" if value.strip().lower() in ("none", "") else value
+
+
+def run_ceiling(
+    *,
+    tasks: Sequence[str] | None,
+    split: str,
+    variations: int,
+    simplification: str,
+    jobs: int = 1,
+    on_episode: Callable[[Episode], None] | None = None,
+) -> list[Episode]:
+    """All episodes, in task order. ``jobs`` > 1 runs tasks in that many processes, each with
+    its own JVM (ScienceWorld is single-threaded per JVM)."""
+    simp = simplification_arg(simplification)
+    with ScienceWorld(simp) as env:
+        names = list(tasks) if tasks else [t.name for t in env.tasks()]
+        for name in names:
+            env.check(name, 0)
+        if jobs <= 1:
+            return [ep for name in names
+                    for ep in _task_episodes(name, split, variations, simp, env, on_episode)]
+    done: dict[str, list[Episode]] = {}
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init,
+                             initargs=(simp,)) as pool:
+        futures = {pool.submit(_worker_task, name, split, variations): name for name in names}
+        for fut in as_completed(futures):
+            done[futures[fut]] = fut.result()
+            for ep in done[futures[fut]]:
+                if on_episode:
+                    on_episode(ep)
+    return [ep for name in names for ep in done[name]]
+
+
+def _task_episodes(name: str, split: str, variations: int, simplification: str,
+                   env: ScienceWorld | None = None,
+                   on_episode: Callable[[Episode], None] | None = None) -> list[Episode]:
+    own = env is None
+    env = env or ScienceWorld(simplification)
+    out: list[Episode] = []
+    try:
+        with (tempfile.TemporaryDirectory(prefix="clin-ceiling-") as tmp,
+              Memory(Path(tmp) / "ceiling.db") as mem):
+            for variation in env.split(name, split)[:variations]:
+                try:
+                    out.append(run_episode(env, mem, name, variation))
+                except _py4j_errors() as exc:  # the JVM died (e.g. memory pressure): once more
+                    log.warning("ScienceWorld died during %s %d (%s); running it again",
+                                name, variation, exc)
+                    env.close()
+                    out.append(run_episode(env, mem, name, variation))
+                if on_episode:
+                    on_episode(out[-1])
+    finally:
+        if own:
+            env.close()
+    return out
+
+
+_WORKER_ENV: ScienceWorld | None = None
+
+
+def _worker_init(simplification: str) -> None:
+    global _WORKER_ENV
+    _WORKER_ENV = ScienceWorld(simplification)
+    atexit.register(_WORKER_ENV.close)
+
+
+def _worker_task(name: str, split: str, variations: int) -> list[Episode]:
+    assert _WORKER_ENV is not None
+    return _task_episodes(name, split, variations, _WORKER_ENV.simplification, _WORKER_ENV)
+
+
+def _kinds(c: Counter[str]) -> str:
+    return ", ".join(f"{k} {c[k]}" for k in GROUNDING_KINDS if c.get(k))
+
+
+def row(ep: Episode) -> list[str]:
+    return [ep.task, str(ep.variation), str(ep.gold_len), f"{ep.raw_score:g}", f"{ep.score:g}",
+            str(ep.reasks), str(ep.asked), _kinds(ep.groundings), ep.stop]
+
+
+COLUMNS = ["task", "var", "gold len", "raw sim", "agent", "re-asks", "asked", "groundings",
+           "stop"]
+
+
+def summary(episodes: Sequence[Episode]) -> str:
+    full = sum(1 for e in episodes if e.score >= 100)
+    return (f"ceiling: {full}/{len(episodes)} episodes reach 100; "
+            f"mean {mean([e.score for e in episodes]):.1f}; "
+            f"re-asks {sum(e.reasks for e in episodes)}")
+
+
+def ceiling_table(episodes: Sequence[Episode], split: str, variations: int,
+                  simplification: str) -> BenchTable:
+    worse = [e for e in episodes if e.score < e.raw_score]
+    asked = sum(e.asked for e in episodes)
+    choice = sum(e.groundings.get("choice", 0) for e in episodes)
+    notes = [
+        summary(episodes),
+        (f"Ambiguous requests answered by the agent (option naming the proposal's objects): "
+         f"{choice}; the model asked to choose among the simulator's options: {asked} "
+         "(not re-asks)."),
+        (f"Episodes worse than the raw simulator on the same actions: {len(worse)}"
+         + (": " + ", ".join(f"{e.task} {e.variation}" for e in worse) if worse else "") + "."),
+        (f"Mean raw-simulator score {mean([e.raw_score for e in episodes]):.1f}; "
+         f"agent wall time {sum(e.wall_s for e in episodes):.0f} s for "
+         f"{sum(e.steps for e in episodes)} steps."),
+    ]
+    simp = simplification or "none"
+    return BenchTable(
+        key=f"ceiling_{split}_{simp if simp in ('easy', 'none') else 'custom'}",
+        title=(f"6. Ceiling: gold paths through the agent ({split} split, first {variations} "
+               f"variation(s), simplification `{simp}`)"),
+        columns=COLUMNS,
+        rows=[row(e) for e in episodes],
+        notes=notes,
+    )

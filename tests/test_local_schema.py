@@ -24,8 +24,15 @@ def test_demo_caps_shorten_the_rationale_and_ids_only() -> None:
 def test_caps_never_loosen_and_skip_unrelated_schemas() -> None:
     schema = {"type": "object", "properties": {"rationale": {"type": "string", "maxLength": 10}}}
     assert tighten(schema, DEMO_CAPS)["properties"]["rationale"]["maxLength"] == 10
-    assert tighten(reflection_schema(), DEMO_CAPS) == reflection_schema()
     assert tighten(schema, {}) is schema
+
+
+def test_demo_reflection_writes_at_most_two_learnings_of_the_same_form() -> None:
+    full = reflection_schema()
+    tight = tighten(full, DEMO_CAPS)["properties"]["learnings"]
+    assert tight["maxItems"] == 2 < full["properties"]["learnings"]["maxItems"]
+    assert tight["items"] == full["properties"]["learnings"]["items"]
+    assert tight["minItems"] == full["properties"]["learnings"]["minItems"]
 
 
 def test_grammar_is_compact_and_closed() -> None:

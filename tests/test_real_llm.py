@@ -17,7 +17,14 @@ from clin.trials.runner import AdaptConfig, run_adapt
 from clin.agent import AgentSettings
 from clin.errors import LLMUnavailable
 from clin.llm.base import Message
-from clin.llm.local import LocalLlama, default_model_path, server_params, start_server
+from clin.llm.local import (
+    LocalLlama,
+    auto_threads,
+    default_model_path,
+    idle_cores,
+    server_params,
+    start_server,
+)
 
 # a real end-to-end run: the real model plays the real simulator
 pytestmark = [pytest.mark.scienceworld, pytest.mark.local_llm]
@@ -46,7 +53,8 @@ def llama_server():
     """llama.cpp's OpenAI-compatible HTTP server (xllamacpp) on 127.0.0.1, a port the OS
     picks, serving the offline model."""
     server = start_server(server_params(default_model_path(), host="127.0.0.1", n_ctx=4096,
-                                        n_threads=1, alias="smollm2"))
+                                        n_threads=auto_threads(idle_cores()),
+                                        alias="smollm2"))
     address = server.listening_address
     assert address.startswith("http://127.0.0.1:") and not address.endswith(":0"), address
     with urllib.request.urlopen(f"{address}/health", timeout=30) as r:
@@ -73,6 +81,22 @@ def test_openai_backend_against_a_local_server(llama_server, tmp_path: Path, cap
         assert usage["n"] >= 2 and usage["p"] > 0 and usage["c"] > 0
         assert b"sk-local-test" not in db.read_bytes()
     assert os.path.exists(db)
+
+
+def test_controller_and_reflection_prompts_keep_their_own_cache(allow_model_requests) -> None:
+    """Two KV slots: after a different prompt (a reflection) the controller's prompt is
+    found again in its own slot, so only its new tail is evaluated."""
+    play = [Message(role="system", content="You play a text game. " + "Go north. " * 60),
+            Message(role="user", content="Step 1. What now?")]
+    sums = [Message(role="system", content="Summarize what went wrong. " + "It failed. " * 60),
+            Message(role="user", content="The attempt.")]
+    with LocalLlama(n_ctx=2048, n_threads=1) as llm:
+        llm.complete(play, max_tokens=1)
+        llm.complete(sums, max_tokens=1)
+        play[1] = Message(role="user", content="Step 2. What now?")
+        llm.complete(play, max_tokens=1)
+        t = llm.last_timings
+    assert t["cache_n"] > 150 and t["prompt_n"] < 20, t
 
 
 def test_local_model_counts_tokens_and_reports_overflow(allow_model_requests) -> None:

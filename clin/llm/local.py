@@ -15,9 +15,16 @@ after the longest common prefix; our prompts are laid out so that prefix is long
 (no pretty-printing: half the tokens), so the answer always parses and, with an enum, the
 action is always one of the valid ones.
 
-``n_threads`` defaults to 1 for prompt and generation both: a 135M model gains little from
-a second thread, and on a busy machine two threads made the same call vary from 1.4 to
-108 s (see bench/RESULTS.md).
+Two slots keep two KV caches: the controller's prompt and the reflection's each find their
+own prefix again (the server gives a request the slot whose cache shares most of it), so a
+new trial re-reads only what changed since the last one, not the instructions.
+
+Threads: on idle cores a second thread makes a step ~1.7x faster, but llama.cpp's threads
+wait for each other many times per token, and when other processes hold the cores the same
+call went from 2 s to 70-120 s (bench/RESULTS.md). So ``n_threads`` defaults to the cores
+that are idle when the model loads (sampled from /proc/stat, at most ``MAX_AUTO_THREADS``),
+and if a call then decodes ``SLOW_FACTOR`` times slower than the best call so far, the model
+reloads with one thread, which stays steady under load.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import http.client
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import socket
@@ -50,10 +58,17 @@ BACKEND_INSTALL = "pip install 'clin-agent[local]'"
 # read ([1, 2, 3, 4, 5]); with these caps a step decodes ~20 tokens instead of ~45, which is
 # most of a step's time. Only for the default model: `local:PATH` models get the schema as
 # asked. Keys are top-level properties; each bound only ever tightens the caller's.
+# A reflection may write up to 12 learnings: the demo model then writes to the 600-token cap
+# (~15 s on 2 cores, and every later prompt carries them); two keep the demo's loop visible.
 DEMO_CAPS: dict[str, dict[str, int]] = {
     "rationale": {"maxLength": 40},
     "used_learnings": {"maxItems": 2},
+    "learnings": {"maxItems": 2},
 }
+SLOTS = 2  # KV caches kept: the controller's prompt and the reflection's
+MAX_AUTO_THREADS = 4  # a 135M..1B model gains little beyond
+SLOW_FACTOR = 4.0  # a call decoding this much slower than the best one: back to one thread
+log = logging.getLogger(__name__)
 
 # llguidance JSON options: one line, ", " and ": " separators, no free whitespace
 COMPACT_JSON = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
@@ -72,10 +87,42 @@ def default_model_path() -> Path:
     return path
 
 
+def _cpu_times() -> tuple[int, int] | None:
+    """(idle, total) jiffies of all CPUs, from /proc/stat; None where there is none."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return fields[3] + (fields[4] if len(fields) > 4 else 0), sum(fields[:8])
+
+
+def idle_cores(sample_s: float = 0.25) -> float:
+    """How many of this process's CPUs sat idle over a short sample (all of them where
+    /proc/stat is missing)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    before = _cpu_times()
+    time.sleep(sample_s)
+    after = _cpu_times()
+    if before is None or after is None or after[1] <= before[1]:
+        return float(cores or 1)
+    return (cores or 1) * (after[0] - before[0]) / (after[1] - before[1])
+
+
+def auto_threads(idle: float) -> int:
+    """Threads for ``idle`` idle cores: a core that is mostly busy elsewhere is not counted."""
+    return max(1, min(MAX_AUTO_THREADS, int(idle + 0.25)))
+
+
+def too_slow(ms_per_token: float, best: float | None) -> bool:
+    """Whether a call that decoded at ``ms_per_token`` shows threads stalling on busy cores."""
+    return best is not None and ms_per_token > SLOW_FACTOR * best
+
+
 def server_params(
     path: Path, *, host: str, n_ctx: int, n_threads: int, seed: int = 0, alias: str = ""
 ) -> Any:
-    """xllamacpp parameters for one model slot; ``host`` is an IP (with port 0: the OS picks
+    """xllamacpp parameters: ``SLOTS`` slots of ``n_ctx`` tokens each; ``host`` is an IP (with port 0: the OS picks
     a free port) or a ``*.sock`` path (a Unix socket)."""
     import xllamacpp
 
@@ -83,8 +130,11 @@ def server_params(
     p.model.path = str(path)
     if alias:
         p.model_alias = {alias}
-    p.n_ctx = n_ctx
-    p.n_parallel = 1
+    # each slot has its own n_ctx tokens: one KV buffer shared by both (kv_unified) made
+    # every decoded token attend over the other slot's cells too, 20% slower
+    p.n_ctx = n_ctx * SLOTS
+    p.n_parallel = SLOTS
+    p.kv_unified = False
     p.cpuparams.n_threads = n_threads
     p.cpuparams_batch.n_threads = n_threads
     p.sampling.seed = seed
@@ -151,7 +201,7 @@ class LocalLlama:
         model_path: str | os.PathLike[str] | None = None,
         *,
         n_ctx: int = 8192,
-        n_threads: int = 1,
+        n_threads: int | None = None,
         prefix_cache: bool = True,
         seed: int = 0,
         temperature: float = 0.0,
@@ -170,17 +220,42 @@ class LocalLlama:
         self.temperature = temperature
         self.n_ctx = n_ctx
         self.caps = DEMO_CAPS if model_path is None else {}
+        self.seed = seed
+        self.auto_threads = n_threads is None
+        self.n_threads = auto_threads(idle_cores()) if n_threads is None else max(1, n_threads)
+        self._best_ms_per_token: float | None = None
+        self.last_timings: dict[str, Any] = {}
         # the server always listens; a fresh private directory holds its socket, so no TCP
         # port is opened and no stale socket file is in the way
         self._dir = tempfile.mkdtemp(prefix="clin-llama-")
         self._sock = os.path.join(self._dir, "llama.sock")
         try:
-            self._server = start_server(
-                server_params(path, host=self._sock, n_ctx=n_ctx, n_threads=n_threads, seed=seed)
-            )
+            self._server = self._start()
         except BaseException:
             shutil.rmtree(self._dir, ignore_errors=True)
             raise
+
+    def _start(self) -> Any:
+        if os.path.exists(self._sock):
+            os.unlink(self._sock)
+        return start_server(server_params(self.path, host=self._sock, n_ctx=self.n_ctx,
+                                          n_threads=self.n_threads, seed=self.seed))
+
+    def _watch_speed(self, timings: dict[str, Any]) -> None:
+        """Reload with one thread when automatic threads stall (see the module notes)."""
+        n, ms = timings.get("predicted_n") or 0, timings.get("predicted_ms") or 0.0
+        if n < 8 or not self.auto_threads or self.n_threads == 1:
+            return
+        rate = ms / n
+        if too_slow(rate, self._best_ms_per_token):
+            log.warning("local model: %d threads stall on busy cores (%.0f ms/token, best "
+                        "%.0f); reloading with 1 thread", self.n_threads, rate,
+                        self._best_ms_per_token)
+            self._server = None  # free the old model before loading it again
+            self.n_threads = 1
+            self._server = self._start()
+            return
+        self._best_ms_per_token = min(rate, self._best_ms_per_token or rate)
 
     def close(self) -> None:
         """Stop the server thread and free the model (also done when garbage-collected)."""
@@ -234,6 +309,8 @@ class LocalLlama:
             err = out.get("error", out)
             raise LLMUnavailable(f"local model: {err.get('message') or err}")
         usage = out.get("usage") or {}
+        self.last_timings = out.get("timings") or {}  # llama.cpp's: cache_n, prompt_n, ...
+        self._watch_speed(self.last_timings)
         return Completion(
             text=out["choices"][0]["message"].get("content") or "",
             model=self.name,

@@ -1,8 +1,8 @@
-"""``python -m bench [perf|prompts|local|probe|sim|view|ceiling|scale|backends|all]``: run
+"""``python -m bench [perf|prompts|local|probe|sim|view|ceiling|scale|backends|threads|all]``: run
 benchmarks, print rich tables, and record the figures in bench/RESULTS.md. A thin CLI over the
 benchmark modules. ``all`` runs every benchmark but ``ceiling`` (a sweep of gold paths: minutes
-to an hour), ``scale`` (needs the ray extra and a few minutes) and ``backends`` (installs
-packages into throwaway venvs)."""
+to an hour), ``scale`` (needs the ray extra and a few minutes), ``backends`` (installs
+packages into throwaway venvs) and ``threads`` (keeps every core busy for minutes)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from rich.table import Table
 
 from .stats import BenchTable, machine
 
-WHICH = ("perf", "prompts", "local", "probe", "sim", "view", "ceiling", "scale", "backends", "all")
+WHICH = ("perf", "prompts", "local", "probe", "sim", "view", "ceiling", "scale", "backends", "threads", "all")
 IN_ALL = ("perf", "prompts", "local", "probe", "sim", "view")
 
 
@@ -46,6 +46,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="backends: recorded controller calls per backend")
     p.add_argument("--threads", type=int, default=1,
                    help="backends: n_threads and n_threads_batch")
+    p.add_argument("--thread-calls", type=int, default=6,
+                   help="threads: recorded controller calls per configuration")
     p.add_argument("--lcp-python", help="backends: python of a venv with llama-cpp-python")
     p.add_argument("--lcp-install", action="store_true",
                    help="backends: time pip-installing llama-cpp-python (compiles: minutes)")
@@ -72,7 +74,7 @@ def show(console: Console, t: BenchTable) -> None:
 
 def run(which: set[str], args: argparse.Namespace, console: Console) -> list[BenchTable]:
     tables: list[BenchTable] = []
-    if which & {"perf", "prompts", "local", "probe", "backends"}:
+    if which & {"perf", "prompts", "local", "probe", "backends", "threads"}:
         from clin.envs.scienceworld import ScienceWorld
 
         with ScienceWorld() as env:
@@ -113,6 +115,13 @@ def run(which: set[str], args: argparse.Namespace, console: Console) -> list[Ben
                                lcp_install_s=args.lcp_install_s)
                 with console.status("offline backends side by side..."):
                     tables.append(backends_table(run_backends(env, opts), opts))
+                show(console, tables[-1])
+            if "threads" in which:
+                from .threads import run_threads, threads_table
+
+                with console.status("local model threads, idle and busy cores..."):
+                    tables.append(threads_table(run_threads(env, args.thread_calls),
+                                                args.thread_calls))
                 show(console, tables[-1])
             if "probe" in which:
                 from .local import probe_table

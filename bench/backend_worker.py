@@ -48,7 +48,8 @@ class XLlamaCpp:
                                "temperature": 0.0, "cache_prompt": cache}
         if schema is not None and self.compact:
             req["grammar"] = self._x.json_schema_to_grammar(
-                json.dumps({**schema, "x-guidance": COMPACT_JSON}))
+                json.dumps({"additionalProperties": False, **schema,
+                            "x-guidance": COMPACT_JSON}))  # as clin.llm.local sends it
         elif schema is not None:
             req["response_format"] = {"type": "json_schema", "json_schema": {"schema": schema}}
         out = self.server.handle_chat_completions(req)

@@ -20,8 +20,8 @@ own prefix again (the server gives a request the slot whose cache shares most of
 new trial re-reads only what changed since the last one, not the instructions.
 
 Threads: on idle cores a second thread makes a step ~1.7x faster, but llama.cpp's threads
-wait for each other many times per token, and when other processes hold the cores the same
-call went from 2 s to 70-120 s (bench/RESULTS.md). So ``n_threads`` defaults to the cores
+wait for each other many times per token, and when other processes held the cores some
+calls took 72-119 s instead of 2-13 s (bench/RESULTS.md, "Fresh clone"). So ``n_threads`` defaults to the cores
 that are idle when the model loads (sampled from /proc/stat, at most ``MAX_AUTO_THREADS``),
 and if a call then decodes ``SLOW_FACTOR`` times slower than the best call so far, the model
 reloads with one thread, which stays steady under load.

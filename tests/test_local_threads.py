@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from clin.errors import ModelSpecError
 from clin.llm import local
 from clin.llm.local import LocalLlama, auto_threads, idle_cores, too_slow
 
@@ -72,3 +73,28 @@ def test_short_answers_say_nothing_about_speed(monkeypatch) -> None:
     llm._watch_speed({"predicted_n": 40, "predicted_ms": 560.0})
     llm._watch_speed({"predicted_n": 2, "predicted_ms": 900.0})
     assert starts == [] and llm._best_ms_per_token == 14.0
+
+
+def test_threads_from_the_environment(monkeypatch) -> None:
+    monkeypatch.delenv(local.THREADS_ENV, raising=False)
+    assert local.threads_from_env() is None
+    monkeypatch.setenv(local.THREADS_ENV, " 3 ")
+    assert local.threads_from_env() == 3
+
+
+@pytest.mark.parametrize("bad", ["0", "two", "-1", "1.5"])
+def test_bad_thread_count_in_the_environment_is_one_clear_error(monkeypatch, bad: str) -> None:
+    monkeypatch.setenv(local.THREADS_ENV, bad)
+    with pytest.raises(ModelSpecError, match=f"{local.THREADS_ENV} must be a whole number"):
+        local.threads_from_env()
+
+
+def test_bad_thread_count_stops_clin_run_with_one_line(monkeypatch, capsys, tmp_path) -> None:
+    from clin.cli import main
+
+    monkeypatch.setenv(local.THREADS_ENV, "many")
+    code = main(["run", "--task", "grow-plant", "--trials", "1", "--model", "local",
+                 "--db", str(tmp_path / "c.db")])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error")]
+    assert code == 2
+    assert err and "CLIN_LOCAL_THREADS must be a whole number" in err[0]

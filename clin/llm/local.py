@@ -21,10 +21,11 @@ new trial re-reads only what changed since the last one, not the instructions.
 
 Threads: on idle cores a second thread makes a step ~1.7x faster, but llama.cpp's threads
 wait for each other many times per token, and when other processes held the cores some
-calls took 72-119 s instead of 2-13 s (bench/RESULTS.md, "Fresh clone"). So ``n_threads`` defaults to the cores
-that are idle when the model loads (sampled from /proc/stat, at most ``MAX_AUTO_THREADS``),
-and if a call then decodes ``SLOW_FACTOR`` times slower than the best call so far, the model
-reloads with one thread, which stays steady under load.
+calls took 72-119 s instead of 2-13 s (bench/RESULTS.md, "Fresh clone"). So ``n_threads``
+defaults to ``$CLIN_LOCAL_THREADS`` if set, else to the cores that are idle when the model
+loads (sampled from /proc/stat, at most ``MAX_AUTO_THREADS``); with that automatic choice,
+a call that decodes ``SLOW_FACTOR`` times slower than the best call so far reloads the model
+with one thread, which stays steady under load.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ DEMO_CAPS: dict[str, dict[str, int]] = {
 SLOTS = 2  # KV caches kept: the controller's prompt and the reflection's
 MAX_AUTO_THREADS = 4  # a 135M..1B model gains little beyond
 SLOW_FACTOR = 4.0  # a call decoding this much slower than the best one: back to one thread
+THREADS_ENV = "CLIN_LOCAL_THREADS"
 log = logging.getLogger(__name__)
 
 # llguidance JSON options: one line, ", " and ": " separators, no free whitespace
@@ -114,6 +116,17 @@ def auto_threads(idle: float) -> int:
     return max(1, min(MAX_AUTO_THREADS, int(idle + 0.25)))
 
 
+def threads_from_env() -> int | None:
+    """``$CLIN_LOCAL_THREADS`` as a thread count, or None when it is not set."""
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ModelSpecError(f"{THREADS_ENV} must be a whole number of threads (1 or more), "
+                             f"not {raw!r}; unset it to use the idle cores")
+    return int(raw)
+
+
 def too_slow(ms_per_token: float, best: float | None) -> bool:
     """Whether a call that decoded at ``ms_per_token`` shows threads stalling on busy cores."""
     return best is not None and ms_per_token > SLOW_FACTOR * best
@@ -122,8 +135,8 @@ def too_slow(ms_per_token: float, best: float | None) -> bool:
 def server_params(
     path: Path, *, host: str, n_ctx: int, n_threads: int, seed: int = 0, alias: str = ""
 ) -> Any:
-    """xllamacpp parameters: ``SLOTS`` slots of ``n_ctx`` tokens each; ``host`` is an IP (with port 0: the OS picks
-    a free port) or a ``*.sock`` path (a Unix socket)."""
+    """xllamacpp parameters: ``SLOTS`` slots of ``n_ctx`` tokens each; ``host`` is an IP
+    (with port 0: the OS picks a free port) or a ``*.sock`` path (a Unix socket)."""
     import xllamacpp
 
     p = xllamacpp.CommonParams()
@@ -221,6 +234,8 @@ class LocalLlama:
         self.n_ctx = n_ctx
         self.caps = DEMO_CAPS if model_path is None else {}
         self.seed = seed
+        if n_threads is None:
+            n_threads = threads_from_env()
         self.auto_threads = n_threads is None
         self.n_threads = auto_threads(idle_cores()) if n_threads is None else max(1, n_threads)
         self._best_ms_per_token: float | None = None

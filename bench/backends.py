@@ -167,7 +167,7 @@ def backends_table(results: list[dict[str, Any]], opts: Options) -> BenchTable:
     enum_labels = list(results[0]["enums"]) if results else ["200", "all"]
     return BenchTable(
         key="backends",
-        title="6. Offline backend candidates (issue 14): install, speed, schema enforcement",
+        title="8. Offline backend candidates (issue 14): install, speed, schema enforcement",
         columns=["backend", "install s", "load s", "prefill tok/s", "decode tok/s",
                  "step s cached (wall / CPU)", "step s uncached (wall / CPU)",
                  "completion tokens/step", "valid actions",

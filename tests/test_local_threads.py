@@ -98,3 +98,21 @@ def test_bad_thread_count_stops_clin_run_with_one_line(monkeypatch, capsys, tmp_
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error")]
     assert code == 2
     assert err and "CLIN_LOCAL_THREADS must be a whole number" in err[0]
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3, 64])
+def test_eval_workers_split_the_cores(monkeypatch, workers: int) -> None:
+    from clin.trials.eval import share_cores
+
+    monkeypatch.setattr(local.os, "environ", {})  # what share_cores sets stays in this test
+    share_cores(workers)
+    cores = len(local.os.sched_getaffinity(0))
+    assert local.threads_from_env() == max(1, cores // workers)
+
+
+def test_eval_workers_keep_the_users_thread_count(monkeypatch) -> None:
+    from clin.trials.eval import share_cores
+
+    monkeypatch.setattr(local.os, "environ", {local.THREADS_ENV: "3"})
+    share_cores(8)
+    assert local.threads_from_env() == 3

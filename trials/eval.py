@@ -25,6 +25,7 @@ from pydantic import BaseModel
 
 from clin.errors import UserError
 from clin.llm.base import ChatLLM
+from clin.llm.local import THREADS_ENV
 
 from . import evaldb
 from .episode import run_episode
@@ -280,7 +281,7 @@ class _Pool(_Runner):
         super().__init__(mem, row, total, on_progress)
         ctx = multiprocessing.get_context("spawn")
         self.pool = ctx.Pool(workers, initializer=_worker_init,
-                             initargs=(str(db), llm_factory, env_factory))
+                             initargs=(str(db), llm_factory, env_factory, workers))
 
     def phase(self, name: str, jobs: list[tuple[str, str]]) -> None:
         self.current = name
@@ -306,9 +307,18 @@ class _Pool(_Runner):
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(db: str, llm_factory: LLMFactory, env_factory: EnvFactory) -> None:
+def share_cores(workers: int) -> None:
+    """A worker's offline model gets its share of the cores, unless the user chose a thread
+    count: each would otherwise see every core idle at start and take them all."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    os.environ.setdefault(THREADS_ENV, str(max(1, (cores or 1) // workers)))
+
+
+def _worker_init(db: str, llm_factory: LLMFactory, env_factory: EnvFactory,
+                 workers: int) -> None:
     """Ctrl-C is the parent's to handle (it terminates the pool and marks what was running);
     SIGTERM closes this worker's JVM before exiting."""
+    share_cores(workers)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _worker_exit)
     _WORKER.update(mem=open_memory(db), llm_factory=llm_factory, env=env_factory(), llm=None)

@@ -39,6 +39,7 @@ def _bare(n_threads: int, auto: bool, monkeypatch) -> tuple[LocalLlama, list[int
     """A LocalLlama with no model behind it; `_start` records the thread count it loads with."""
     llm = LocalLlama.__new__(LocalLlama)
     llm.auto_threads, llm.n_threads, llm._best_ms_per_token = auto, n_threads, None
+    llm._calls_at_one = 0
     llm._server, llm._dir = object(), ""
     starts: list[int] = []
 
@@ -57,8 +58,24 @@ def test_stalling_threads_reload_the_model_with_one(monkeypatch) -> None:
     assert starts == [] and llm.n_threads == 2
     llm._watch_speed({"predicted_n": 40, "predicted_ms": 40 * 900.0})  # stalled
     assert starts == [1] and llm.n_threads == 1
-    llm._watch_speed({"predicted_n": 40, "predicted_ms": 40 * 900.0})  # one thread: stays
-    assert starts == [1]
+    monkeypatch.setattr(local, "idle_cores", lambda *_: 0.7)  # still busy
+    for _ in range(local.RECHECK_CALLS):
+        llm._watch_speed({"predicted_n": 40, "predicted_ms": 40 * 900.0})
+    assert starts == [1] and llm.n_threads == 1
+
+
+def test_threads_come_back_when_the_cores_are_idle_again(monkeypatch) -> None:
+    llm, starts = _bare(2, True, monkeypatch)
+    llm._watch_speed({"predicted_n": 40, "predicted_ms": 560.0})
+    llm._watch_speed({"predicted_n": 40, "predicted_ms": 40 * 900.0})  # a burst of other work
+    monkeypatch.setattr(local, "idle_cores", lambda *_: 1.9)
+    for _ in range(local.RECHECK_CALLS - 1):
+        llm._watch_speed({"predicted_n": 40, "predicted_ms": 800.0})
+    assert starts == [1]  # looked at only every RECHECK_CALLS calls
+    llm._watch_speed({"predicted_n": 40, "predicted_ms": 800.0})
+    assert starts == [1, 2] and llm.n_threads == 2
+    llm._watch_speed({"predicted_n": 40, "predicted_ms": 560.0})  # fast again: stays
+    assert starts == [1, 2]
 
 
 def test_threads_the_caller_chose_are_kept(monkeypatch) -> None:

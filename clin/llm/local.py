@@ -23,9 +23,11 @@ Threads: on idle cores a second thread makes a step ~1.7x faster, but llama.cpp'
 wait for each other many times per token, and when other processes held the cores some
 calls took 72-119 s instead of 2-13 s (bench/RESULTS.md, "Fresh clone"). So ``n_threads``
 defaults to ``$CLIN_LOCAL_THREADS`` if set, else to the cores that are idle when the model
-loads (sampled from /proc/stat, at most ``MAX_AUTO_THREADS``); with that automatic choice,
+loads (sampled from /proc/stat, at most ``MAX_AUTO_THREADS``). With that automatic choice,
 a call that decodes ``SLOW_FACTOR`` times slower than the best call so far reloads the model
-with one thread, which stays steady under load.
+with one thread, which stays steady under load; every ``RECHECK_CALLS`` calls at one thread
+the idle cores are sampled again, and once they are back the model reloads with them (a
+short burst of other work costs a few slow calls, not the rest of the run).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ DEMO_CAPS: dict[str, dict[str, int]] = {
 SLOTS = 2  # KV caches kept: the controller's prompt and the reflection's
 MAX_AUTO_THREADS = 4  # a 135M..1B model gains little beyond
 SLOW_FACTOR = 4.0  # a call decoding this much slower than the best one: back to one thread
+RECHECK_CALLS = 10  # automatic threads at one: look for idle cores again this often
 THREADS_ENV = "CLIN_LOCAL_THREADS"
 log = logging.getLogger(__name__)
 
@@ -239,6 +242,7 @@ class LocalLlama:
         self.auto_threads = n_threads is None
         self.n_threads = auto_threads(idle_cores()) if n_threads is None else max(1, n_threads)
         self._best_ms_per_token: float | None = None
+        self._calls_at_one = 0  # calls since automatic threads were last set to one
         self.last_timings: dict[str, Any] = {}
         # the server always listens; a fresh private directory holds its socket, so no TCP
         # port is opened and no stale socket file is in the way
@@ -256,19 +260,36 @@ class LocalLlama:
         return start_server(server_params(self.path, host=self._sock, n_ctx=self.n_ctx,
                                           n_threads=self.n_threads, seed=self.seed))
 
+    def _reload(self, n_threads: int) -> None:
+        self._server = None  # free the old model before loading it again
+        self.n_threads = n_threads
+        self._server = self._start()
+
     def _watch_speed(self, timings: dict[str, Any]) -> None:
-        """Reload with one thread when automatic threads stall (see the module notes)."""
+        """With automatic threads: reload with one thread when they stall, and with the idle
+        cores again when, checked every ``RECHECK_CALLS`` calls, they are back (see the
+        module notes)."""
+        if not self.auto_threads:
+            return
+        if self.n_threads == 1:
+            self._calls_at_one += 1
+            if self._calls_at_one % RECHECK_CALLS == 0:
+                threads = auto_threads(idle_cores(0.1))
+                if threads > 1:
+                    log.warning("local model: cores idle again; reloading with %d threads",
+                                threads)
+                    self._reload(threads)
+            return
         n, ms = timings.get("predicted_n") or 0, timings.get("predicted_ms") or 0.0
-        if n < 8 or not self.auto_threads or self.n_threads == 1:
+        if n < 8:
             return
         rate = ms / n
         if too_slow(rate, self._best_ms_per_token):
             log.warning("local model: %d threads stall on busy cores (%.0f ms/token, best "
                         "%.0f); reloading with 1 thread", self.n_threads, rate,
                         self._best_ms_per_token)
-            self._server = None  # free the old model before loading it again
-            self.n_threads = 1
-            self._server = self._start()
+            self._calls_at_one = 0
+            self._reload(1)
             return
         self._best_ms_per_token = min(rate, self._best_ms_per_token or rate)
 

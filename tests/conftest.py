@@ -30,6 +30,7 @@ def _no_model_requests(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.delenv("CLIN_DB", raising=False)
+    monkeypatch.delenv("CLIN_LOCAL_THREADS", raising=False)
 
 
 @pytest.fixture

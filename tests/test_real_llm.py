@@ -18,10 +18,9 @@ from clin.agent import AgentSettings
 from clin.errors import LLMUnavailable
 from clin.llm.base import Message
 from clin.llm.local import (
+    THREADS_ENV,
     LocalLlama,
-    auto_threads,
     default_model_path,
-    idle_cores,
     server_params,
     start_server,
 )
@@ -53,8 +52,7 @@ def llama_server():
     """llama.cpp's OpenAI-compatible HTTP server (xllamacpp) on 127.0.0.1, a port the OS
     picks, serving the offline model."""
     server = start_server(server_params(default_model_path(), host="127.0.0.1", n_ctx=4096,
-                                        n_threads=auto_threads(idle_cores()),
-                                        alias="smollm2"))
+                                        n_threads=1, alias="smollm2"))
     address = server.listening_address
     assert address.startswith("http://127.0.0.1:") and not address.endswith(":0"), address
     with urllib.request.urlopen(f"{address}/health", timeout=30) as r:
@@ -97,6 +95,29 @@ def test_controller_and_reflection_prompts_keep_their_own_cache(allow_model_requ
         llm.complete(play, max_tokens=1)
         t = llm.last_timings
     assert t["cache_n"] > 150 and t["prompt_n"] < 20, t
+
+
+def test_threads_change_between_calls_on_a_real_model(allow_model_requests,
+                                                      monkeypatch) -> None:
+    """The reload a stall asks for happens before the next call: the model answers, and its
+    socket (for /tokenize) works, with the new thread count."""
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    with LocalLlama(n_ctx=1024, n_threads=None) as llm:
+        assert llm.auto_threads
+        say = [Message(role="user", content="Say hi.")]
+        assert llm.complete(say, max_tokens=4).completion_tokens
+        llm._pending_threads = 2 if llm.n_threads == 1 else 1
+        wanted = llm._pending_threads
+        assert llm.complete(say, max_tokens=4).completion_tokens
+        assert llm.n_threads == wanted and llm._pending_threads is None
+        assert llm.count_tokens("hello world") == 2
+
+
+def test_threads_from_the_environment_are_used_as_given(allow_model_requests,
+                                                        monkeypatch) -> None:
+    monkeypatch.setenv(THREADS_ENV, "1")
+    with LocalLlama(n_ctx=512) as llm:
+        assert (llm.n_threads, llm.auto_threads) == (1, False)
 
 
 def test_local_model_counts_tokens_and_reports_overflow(allow_model_requests) -> None:

@@ -9,25 +9,28 @@ llama-cpp-python, which compiles for minutes) are not needed here.
 ``xllamacpp`` ships llama.cpp's C++ server as a prebuilt wheel (no compiler, seconds to
 install). It runs in this process; requests go straight to its handlers, and its HTTP
 listener (it always opens one) is a Unix socket in a private directory, used only for
-``/tokenize``. It keeps the KV cache of the previous prompt and re-evaluates only the tokens
-after the longest common prefix; our prompts are laid out so that prefix is long (see
+``/tokenize``. Each slot keeps the KV cache of its previous prompt, and a request
+re-evaluates only the tokens after the longest common prefix; our prompts are laid out so that prefix is long (see
 ``prompts/``). ``json_schema`` is compiled to an llguidance grammar that writes compact JSON
 (no pretty-printing: half the tokens), so the answer always parses and, with an enum, the
 action is always one of the valid ones.
 
 Two slots keep two KV caches: the controller's prompt and the reflection's each find their
 own prefix again (the server gives a request the slot whose cache shares most of it), so a
-new trial re-reads only what changed since the last one, not the instructions.
+new trial re-reads only what changed since the last one, not the instructions. Each slot has
+its own ``n_ctx`` tokens, so the KV memory is twice one slot's (``slots=1`` for one).
 
 Threads: on idle cores a second thread makes a step ~1.7x faster, but llama.cpp's threads
 wait for each other many times per token, and when other processes held the cores some
 calls took 72-119 s instead of 2-13 s (bench/RESULTS.md, "Fresh clone"). So ``n_threads``
 defaults to ``$CLIN_LOCAL_THREADS`` if set, else to the cores that are idle when the model
-loads (sampled from /proc/stat, at most ``MAX_AUTO_THREADS``). With that automatic choice,
-a call that decodes ``SLOW_FACTOR`` times slower than the best call so far reloads the model
-with one thread, which stays steady under load; every ``RECHECK_CALLS`` calls at one thread
-the idle cores are sampled again, and once they are back the model reloads with them (a
-short burst of other work costs a few slow calls, not the rest of the run).
+loads (from /proc/stat over this process's CPUs, within a cgroup CPU quota, at most
+``MAX_AUTO_THREADS``). With that automatic choice, a call that decodes ``SLOW_FACTOR`` times
+slower than the best call so far halves the threads (one, on two cores), which stays steady
+under load; every ``RECHECK_CALLS`` calls below the idle cores' count they are sampled again,
+and once they are back the model uses them again (a short burst of other work costs a few
+slow calls, not the rest of the run). A reload happens before the next call, never after
+one: the answer in hand is returned first.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ BACKEND_INSTALL = "pip install 'clin-agent[local]'"
 # asked. Keys are top-level properties; each bound only ever tightens the caller's.
 # A reflection may write up to 12 learnings: the demo model then writes to the 600-token cap
 # (~15 s on 2 cores, and every later prompt carries them); two keep the demo's loop visible.
+# Meta-memory (trials/meta.py) uses the same schema, so the demo writes two there too.
 DEMO_CAPS: dict[str, dict[str, int]] = {
     "rationale": {"maxLength": 40},
     "used_learnings": {"maxItems": 2},
@@ -71,7 +75,7 @@ DEMO_CAPS: dict[str, dict[str, int]] = {
 SLOTS = 2  # KV caches kept: the controller's prompt and the reflection's
 MAX_AUTO_THREADS = 4  # a 135M..1B model gains little beyond
 SLOW_FACTOR = 4.0  # a call decoding this much slower than the best one: back to one thread
-RECHECK_CALLS = 10  # automatic threads at one: look for idle cores again this often
+RECHECK_CALLS = 10  # automatic threads below the idle cores: sample them again this often
 THREADS_ENV = "CLIN_LOCAL_THREADS"
 log = logging.getLogger(__name__)
 
@@ -92,31 +96,63 @@ def default_model_path() -> Path:
     return path
 
 
-def _cpu_times() -> tuple[int, int] | None:
-    """(idle, total) jiffies of all CPUs, from /proc/stat; None where there is none."""
+def _my_cpus() -> set[int]:
+    if hasattr(os, "sched_getaffinity"):
+        return set(os.sched_getaffinity(0))
+    return set(range(os.cpu_count() or 1))
+
+
+def _quota_cores() -> float | None:
+    """The cgroup v2 CPU quota in cores (``cpu.max``: "200000 100000" is 2), if one is set."""
     try:
-        with open("/proc/stat") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        return None if quota == "max" else max(int(quota) / int(period), 1.0)
     except (OSError, ValueError):
         return None
-    return fields[3] + (fields[4] if len(fields) > 4 else 0), sum(fields[:8])
+
+
+def _cpu_times(cpus: set[int]) -> tuple[int, int] | None:
+    """(idle, total) jiffies summed over ``cpus``, from /proc/stat; None where there is none."""
+    idle = total = 0
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                name, *values = line.split()
+                if not (name.startswith("cpu") and name[3:].isdigit()):
+                    continue
+                if int(name[3:]) in cpus:
+                    fields = [int(x) for x in values]
+                    idle += fields[3] + (fields[4] if len(fields) > 4 else 0)
+                    total += sum(fields[:8])
+    except (OSError, ValueError, IndexError):
+        return None
+    return (idle, total) if total else None
 
 
 def idle_cores(sample_s: float = 0.25) -> float:
-    """How many of this process's CPUs sat idle over a short sample (all of them where
-    /proc/stat is missing)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    before = _cpu_times()
+    """How many of this process's CPUs sat idle over a short sample, within the cgroup's CPU
+    quota (all of them where /proc/stat is missing)."""
+    cpus = _my_cpus()
+    quota = _quota_cores()
+    cores = min(len(cpus), quota) if quota else len(cpus)
+    before = _cpu_times(cpus)
     time.sleep(sample_s)
-    after = _cpu_times()
+    after = _cpu_times(cpus)
     if before is None or after is None or after[1] <= before[1]:
-        return float(cores or 1)
-    return (cores or 1) * (after[0] - before[0]) / (after[1] - before[1])
+        return float(cores)
+    return min(cores, len(cpus) * (after[0] - before[0]) / (after[1] - before[1]))
 
 
 def auto_threads(idle: float) -> int:
     """Threads for ``idle`` idle cores: a core that is mostly busy elsewhere is not counted."""
     return max(1, min(MAX_AUTO_THREADS, int(idle + 0.25)))
+
+
+def default_threads(n: int) -> None:
+    """Make ``n`` the thread count of offline models built from now on in this process (and
+    its children), unless the user set one: for pools where each process has a share."""
+    os.environ.setdefault(THREADS_ENV, str(min(MAX_AUTO_THREADS, max(1, n))))
 
 
 def threads_from_env() -> int | None:
@@ -136,9 +172,10 @@ def too_slow(ms_per_token: float, best: float | None) -> bool:
 
 
 def server_params(
-    path: Path, *, host: str, n_ctx: int, n_threads: int, seed: int = 0, alias: str = ""
+    path: Path, *, host: str, n_ctx: int, n_threads: int, seed: int = 0, alias: str = "",
+    slots: int = SLOTS,
 ) -> Any:
-    """xllamacpp parameters: ``SLOTS`` slots of ``n_ctx`` tokens each; ``host`` is an IP
+    """xllamacpp parameters: ``slots`` slots of ``n_ctx`` tokens each; ``host`` is an IP
     (with port 0: the OS picks a free port) or a ``*.sock`` path (a Unix socket)."""
     import xllamacpp
 
@@ -148,14 +185,14 @@ def server_params(
         p.model_alias = {alias}
     # each slot has its own n_ctx tokens: one KV buffer shared by both (kv_unified) made
     # every decoded token attend over the other slot's cells too, 20% slower
-    p.n_ctx = n_ctx * SLOTS
-    p.n_parallel = SLOTS
+    p.n_ctx = n_ctx * slots
+    p.n_parallel = slots
     p.kv_unified = False
     p.cpuparams.n_threads = n_threads
     p.cpuparams_batch.n_threads = n_threads
     p.sampling.seed = seed
     p.warmup = False
-    p.cache_ram_mib = 0  # no host-RAM prompt cache: the one slot's KV cache is the reuse
+    p.cache_ram_mib = 0  # no host-RAM prompt cache: the slots' KV caches are the reuse
     p.verbosity = -1  # silence llama.cpp's per-request log lines
     p.hostnames = [host]
     p.port = 0
@@ -218,6 +255,7 @@ class LocalLlama:
         *,
         n_ctx: int = 8192,
         n_threads: int | None = None,
+        slots: int = SLOTS,
         prefix_cache: bool = True,
         seed: int = 0,
         temperature: float = 0.0,
@@ -237,12 +275,14 @@ class LocalLlama:
         self.n_ctx = n_ctx
         self.caps = DEMO_CAPS if model_path is None else {}
         self.seed = seed
+        self.slots = max(1, slots)
         if n_threads is None:
             n_threads = threads_from_env()
         self.auto_threads = n_threads is None
         self.n_threads = auto_threads(idle_cores()) if n_threads is None else max(1, n_threads)
         self._best_ms_per_token: float | None = None
-        self._calls_at_one = 0  # calls since automatic threads were last set to one
+        self._calls_since_change = 0  # calls since automatic threads last changed
+        self._pending_threads: int | None = None  # a reload due before the next call
         self.last_timings: dict[str, Any] = {}
         # the server always listens; a fresh private directory holds its socket, so no TCP
         # port is opened and no stale socket file is in the way
@@ -258,40 +298,50 @@ class LocalLlama:
         if os.path.exists(self._sock):
             os.unlink(self._sock)
         return start_server(server_params(self.path, host=self._sock, n_ctx=self.n_ctx,
-                                          n_threads=self.n_threads, seed=self.seed))
+                                          n_threads=self.n_threads, seed=self.seed,
+                                          slots=self.slots))
 
-    def _reload(self, n_threads: int) -> None:
-        self._server = None  # free the old model before loading it again
-        self.n_threads = n_threads
-        self._server = self._start()
+    def _reload_if_due(self) -> None:
+        """Load the model again with the thread count ``_watch_speed`` asked for; if that
+        fails, with the count it had."""
+        threads, self._pending_threads = self._pending_threads, None
+        if threads is None or threads == self.n_threads:
+            return
+        before, self._server = self.n_threads, None  # free the old model first
+        try:
+            self.n_threads = threads
+            self._server = self._start()
+        except ModelSpecError:
+            log.warning("local model: could not reload with %d threads; keeping %d",
+                        threads, before)
+            self.n_threads = before
+            self._server = self._start()
 
     def _watch_speed(self, timings: dict[str, Any]) -> None:
-        """With automatic threads: reload with one thread when they stall, and with the idle
-        cores again when, checked every ``RECHECK_CALLS`` calls, they are back (see the
-        module notes)."""
+        """With automatic threads: halve them when a call stalls, and every ``RECHECK_CALLS``
+        calls below the idle cores' count, sample those again (see the module notes). A
+        change is applied before the next call."""
         if not self.auto_threads:
             return
-        if self.n_threads == 1:
-            self._calls_at_one += 1
-            if self._calls_at_one % RECHECK_CALLS == 0:
-                threads = auto_threads(idle_cores(0.1))
-                if threads > 1:
-                    log.warning("local model: cores idle again; reloading with %d threads",
-                                threads)
-                    self._reload(threads)
-            return
+        self._calls_since_change += 1
         n, ms = timings.get("predicted_n") or 0, timings.get("predicted_ms") or 0.0
-        if n < 8:
-            return
-        rate = ms / n
-        if too_slow(rate, self._best_ms_per_token):
+        rate = ms / n if n >= 8 else None
+        if self.n_threads > 1 and rate is not None and too_slow(rate, self._best_ms_per_token):
+            self._pending_threads = max(1, self.n_threads // 2)
             log.warning("local model: %d threads stall on busy cores (%.0f ms/token, best "
-                        "%.0f); reloading with 1 thread", self.n_threads, rate,
-                        self._best_ms_per_token)
-            self._calls_at_one = 0
-            self._reload(1)
+                        "%.0f); going to %d", self.n_threads, rate, self._best_ms_per_token,
+                        self._pending_threads)
+            self._calls_since_change = 0
             return
-        self._best_ms_per_token = min(rate, self._best_ms_per_token or rate)
+        if rate is not None:
+            self._best_ms_per_token = min(rate, self._best_ms_per_token or rate)
+        if (self._calls_since_change % RECHECK_CALLS == 0
+                and self.n_threads < min(MAX_AUTO_THREADS, len(_my_cpus()))):
+            threads = auto_threads(idle_cores(0.1))
+            if threads > self.n_threads:
+                log.warning("local model: cores idle again; going to %d threads", threads)
+                self._pending_threads = threads
+                self._calls_since_change = 0
 
     def close(self) -> None:
         """Stop the server thread and free the model (also done when garbage-collected)."""
@@ -330,6 +380,7 @@ class LocalLlama:
         guard.check_allowed(self.name)
         if self._server is None:
             raise LLMUnavailable("local model: closed")
+        self._reload_if_due()
         request: dict[str, Any] = {
             "messages": [m.model_dump() for m in messages],
             "max_tokens": max_tokens,

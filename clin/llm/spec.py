@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import ModelSpecError
 from .base import ChatLLM
+from .local import threads_from_env
 
 SPEC_HELP = "use `local`, `local:/path/to/model.gguf` or `openai:<model>` (e.g. openai:gpt-4o-mini)"
 
@@ -19,6 +20,7 @@ def default_spec() -> str:
 def parse_spec(spec: str) -> tuple[str, str | None]:
     kind, _, arg = (spec or "").strip().partition(":")
     if kind == "local":
+        threads_from_env()  # a bad CLIN_LOCAL_THREADS stops here, before a JVM or model loads
         return kind, arg or None
     if kind == "openai":
         if not arg:

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from clin.errors import UserError
 from clin.llm.base import ChatLLM
-from clin.llm.local import THREADS_ENV
+from clin.llm.local import default_threads
 
 from . import evaldb
 from .episode import run_episode
@@ -311,7 +311,7 @@ def share_cores(workers: int) -> None:
     """A worker's offline model gets its share of the cores, unless the user chose a thread
     count: each would otherwise see every core idle at start and take them all."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    os.environ.setdefault(THREADS_ENV, str(max(1, (cores or 1) // workers)))
+    default_threads((cores or 1) // workers)
 
 
 def _worker_init(db: str, llm_factory: LLMFactory, env_factory: EnvFactory,

@@ -44,6 +44,7 @@ from ray.exceptions import GetTimeoutError, RayActorError
 from clin.agent import StepEvent
 from clin.errors import UserError
 from clin.llm.base import ChatLLM, Completion, Message
+from clin.llm.local import default_threads
 
 from . import evaldb
 from .episode import run_episode
@@ -103,7 +104,9 @@ class EpisodeActor:
     """One environment and one LLM, reused across episodes. ``max_concurrency=2`` lets
     :meth:`status` answer while :meth:`run` is busy (only ``run`` touches env and LLM)."""
 
-    def __init__(self, llm_factory: LLMFactory, env_factory: EnvFactory) -> None:
+    def __init__(self, llm_factory: LLMFactory, env_factory: EnvFactory,
+                 cpus: float = 1) -> None:
+        default_threads(int(cpus))  # an offline model uses the CPUs Ray gave this actor
         self.llm_factory = llm_factory
         self.env: TextEnv = env_factory()
         self.llm: ChatLLM | None = None
@@ -232,7 +235,8 @@ class RayRunner(_Runner):
                             "`ray start --num-cpus N`")
         remote = ray.remote(EpisodeActor).options(
             max_restarts=RESTARTS, max_task_retries=0, max_concurrency=2, num_cpus=actor_cpus)
-        self.actors = [remote.remote(llm_factory, env_factory) for _ in range(workers)]
+        self.actors = [remote.remote(llm_factory, env_factory, actor_cpus)
+                       for _ in range(workers)]
         # environments up before any timer starts; the pids tell a restarted actor apart
         try:
             where = ray.get([a.where.remote() for a in self.actors], timeout=STARTUP_TIMEOUT_S)

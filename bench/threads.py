@@ -11,11 +11,12 @@ stalled one can take minutes per call.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,24 +33,17 @@ DEFAULT_CALLS = 6
 ROW_BUDGET_S = 90.0
 
 
-def _spin() -> None:
-    while True:
-        pass
-
-
 @contextmanager
 def busy_cores(n: int) -> Iterator[None]:
     """``n`` processes that each keep one core busy, stopped on exit."""
-    procs = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(n)]
-    for p in procs:
-        p.start()
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
     try:
         yield
     finally:
         for p in procs:
-            p.terminate()
+            p.kill()
         for p in procs:
-            p.join()
+            p.wait()
 
 
 @dataclass
@@ -66,28 +60,22 @@ def run_row(calls: list[Any], threads: int | None, busy: int, busy_after_first: 
     load = ("none" if not busy else
             f"{busy} busy processes" + (" from call 2" if busy_after_first else ""))
     walls: list[float] = []
-    stack: list[Any] = []
-    if busy and not busy_after_first:
-        stack.append(busy_cores(busy))
-        stack[-1].__enter__()
-    try:
-        with LocalLlama(n_threads=threads) as llm:
-            at_load = llm.n_threads
-            t_row = time.perf_counter()
-            for i, (messages, schema) in enumerate(calls):
-                if i and time.perf_counter() - t_row > ROW_BUDGET_S:
-                    break
-                if i == 1 and busy and busy_after_first:
-                    stack.append(busy_cores(busy))
-                    stack[-1].__enter__()
-                t0 = time.perf_counter()
-                llm.complete([Message(**m) for m in messages], json_schema=schema,
-                             max_tokens=controller.ANSWER_TOKENS)
-                walls.append(time.perf_counter() - t0)
-            return Row(label, load, walls, at_load, llm.n_threads)
-    finally:
-        for ctx in reversed(stack):
-            ctx.__exit__(None, None, None)
+    with ExitStack() as stack:
+        if busy and not busy_after_first:
+            stack.enter_context(busy_cores(busy))
+        llm = stack.enter_context(LocalLlama(n_threads=threads))
+        at_load = llm.n_threads
+        t_row = time.perf_counter()
+        for i, (messages, schema) in enumerate(calls):
+            if i and time.perf_counter() - t_row > ROW_BUDGET_S:
+                break
+            if i == 1 and busy and busy_after_first:
+                stack.enter_context(busy_cores(busy))
+            t0 = time.perf_counter()
+            llm.complete([Message(**m) for m in messages], json_schema=schema,
+                         max_tokens=controller.ANSWER_TOKENS)
+            walls.append(time.perf_counter() - t0)
+        return Row(label, load, walls, at_load, llm.n_threads)
 
 
 def run_threads(env: ScienceWorld, calls: int = DEFAULT_CALLS) -> list[Row]:

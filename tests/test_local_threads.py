@@ -19,6 +19,10 @@ def test_threads_follow_the_idle_cores(idle: float, threads: int) -> None:
     assert auto_threads(idle) == threads
 
 
+def test_a_model_of_your_own_may_use_every_idle_core() -> None:
+    assert auto_threads(14.6, cap=16) == 14 and auto_threads(31.0, cap=16) == 16
+
+
 def test_idle_cores_reads_this_machine() -> None:
     idle = idle_cores(0.05)
     assert 0.0 <= idle <= (local.os.cpu_count() or 1)
@@ -42,6 +46,7 @@ def _bare(n_threads: int, auto: bool, monkeypatch) -> tuple[LocalLlama, list[int
     llm = LocalLlama.__new__(LocalLlama)
     llm.auto_threads, llm.n_threads, llm._best_ms_per_token = auto, n_threads, None
     llm._calls_since_change, llm._pending_threads = 0, None
+    llm.max_threads = local.MAX_AUTO_THREADS
     llm._server, llm._dir = object(), ""
     monkeypatch.setattr(local, "_my_cpus", lambda: {0, 1, 2, 3})
     starts: list[int] = []

@@ -118,6 +118,10 @@ def test_threads_from_the_environment_are_used_as_given(allow_model_requests,
     monkeypatch.setenv(THREADS_ENV, "1")
     with LocalLlama(n_ctx=512) as llm:
         assert (llm.n_threads, llm.auto_threads) == (1, False)
+    monkeypatch.delenv(THREADS_ENV)
+    # the demo model is capped at 4 automatic threads; a model of your own is not
+    with LocalLlama(default_model_path(), n_ctx=512, n_threads=1) as own:
+        assert own.max_threads == len(os.sched_getaffinity(0))
 
 
 def test_local_model_counts_tokens_and_reports_overflow(allow_model_requests) -> None:

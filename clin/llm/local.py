@@ -24,8 +24,9 @@ Threads: on idle cores a second thread makes a step ~1.7x faster, but llama.cpp'
 wait for each other many times per token, and when other processes held the cores some
 calls took 72-119 s instead of 2-13 s (bench/RESULTS.md, "Fresh clone"). So ``n_threads``
 defaults to ``$CLIN_LOCAL_THREADS`` if set, else to the cores that are idle when the model
-loads (from /proc/stat over this process's CPUs, within a cgroup CPU quota, at most
-``MAX_AUTO_THREADS``). With that automatic choice, a call that decodes ``SLOW_FACTOR`` times
+loads (from /proc/stat over this process's CPUs, within a cgroup CPU quota; at most
+``MAX_AUTO_THREADS`` for the demo model, which gains little beyond, and up to every core
+for a ``local:PATH`` model). With that automatic choice, a call that decodes ``SLOW_FACTOR`` times
 slower than the best call so far halves the threads (one, on two cores), which stays steady
 under load; every ``RECHECK_CALLS`` calls below the idle cores' count they are sampled again,
 and once they are back the model uses them again (a short burst of other work costs a few
@@ -73,7 +74,7 @@ DEMO_CAPS: dict[str, dict[str, int]] = {
     "learnings": {"maxItems": 2},
 }
 SLOTS = 2  # KV caches kept: the controller's prompt and the reflection's
-MAX_AUTO_THREADS = 4  # a 135M..1B model gains little beyond
+MAX_AUTO_THREADS = 4  # the demo model (135M) gains little beyond; a model of your own: no cap
 SLOW_FACTOR = 4.0  # a call decoding this much slower than the best one: back to one thread
 RECHECK_CALLS = 10  # automatic threads below the idle cores: sample them again this often
 THREADS_ENV = "CLIN_LOCAL_THREADS"
@@ -144,9 +145,9 @@ def idle_cores(sample_s: float = 0.25) -> float:
     return min(cores, len(cpus) * (after[0] - before[0]) / (after[1] - before[1]))
 
 
-def auto_threads(idle: float) -> int:
+def auto_threads(idle: float, cap: int = MAX_AUTO_THREADS) -> int:
     """Threads for ``idle`` idle cores: a core that is mostly busy elsewhere is not counted."""
-    return max(1, min(MAX_AUTO_THREADS, int(idle + 0.25)))
+    return max(1, min(cap, int(idle + 0.25)))
 
 
 def default_threads(n: int) -> None:
@@ -279,7 +280,9 @@ class LocalLlama:
         if n_threads is None:
             n_threads = threads_from_env()
         self.auto_threads = n_threads is None
-        self.n_threads = auto_threads(idle_cores()) if n_threads is None else max(1, n_threads)
+        self.max_threads = MAX_AUTO_THREADS if model_path is None else len(_my_cpus())
+        self.n_threads = (auto_threads(idle_cores(), self.max_threads) if n_threads is None
+                          else max(1, n_threads))
         self._best_ms_per_token: float | None = None
         self._calls_since_change = 0  # calls since automatic threads last changed
         self._pending_threads: int | None = None  # a reload due before the next call
@@ -336,8 +339,8 @@ class LocalLlama:
         if rate is not None:
             self._best_ms_per_token = min(rate, self._best_ms_per_token or rate)
         if (self._calls_since_change % RECHECK_CALLS == 0
-                and self.n_threads < min(MAX_AUTO_THREADS, len(_my_cpus()))):
-            threads = auto_threads(idle_cores(0.1))
+                and self.n_threads < min(self.max_threads, len(_my_cpus()))):
+            threads = auto_threads(idle_cores(0.1), self.max_threads)
             if threads > self.n_threads:
                 log.warning("local model: cores idle again; going to %d threads", threads)
                 self._pending_threads = threads

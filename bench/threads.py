@@ -11,7 +11,6 @@ stalled one can take minutes per call.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from clin.envs.scienceworld import ScienceWorld
 
 from clin import controller
 from clin.llm.base import Message
-from clin.llm.local import LocalLlama
+from clin.llm.local import LocalLlama, usable_cpus
 
 from .backends import record_prompts
 from .stats import BenchTable, median
@@ -80,7 +79,7 @@ def run_row(calls: list[Any], threads: int | None, busy: int, busy_after_first: 
 
 def run_threads(env: ScienceWorld, calls: int = DEFAULT_CALLS) -> list[Row]:
     recorded = record_prompts(env, calls)["steps"]
-    cores = len(os.sched_getaffinity(0))
+    cores = len(usable_cpus())
     rows = []
     for busy, after in ((0, False), (cores, False), (cores, True)):
         for threads in ((None,) if after else (1, 2, None)):

@@ -48,7 +48,7 @@ def _bare(n_threads: int, auto: bool, monkeypatch) -> tuple[LocalLlama, list[int
     llm._calls_since_change, llm._pending_threads = 0, None
     llm.max_threads = local.MAX_AUTO_THREADS
     llm._server, llm._dir = object(), ""
-    monkeypatch.setattr(local, "_my_cpus", lambda: {0, 1, 2, 3})
+    monkeypatch.setattr(local, "usable_cpus", lambda: {0, 1, 2, 3})
     starts: list[int] = []
 
     def start() -> Any:
@@ -126,7 +126,7 @@ def test_short_answers_say_nothing_about_speed(monkeypatch) -> None:
 
 
 def test_idle_cores_stay_within_the_cgroup_quota(monkeypatch) -> None:
-    monkeypatch.setattr(local, "_my_cpus", lambda: set(range(8)))
+    monkeypatch.setattr(local, "usable_cpus", lambda: set(range(8)))
     monkeypatch.setattr(local, "_quota_cores", lambda: 2.0)
     monkeypatch.setattr(local, "_cpu_times", lambda cpus: None)
     assert idle_cores(0.0) == 2.0
@@ -178,7 +178,7 @@ def test_eval_workers_split_the_cores(monkeypatch, workers: int) -> None:
 
     monkeypatch.setattr(local.os, "environ", {})  # what share_cores sets stays in this test
     share_cores(workers)
-    cores = len(local.os.sched_getaffinity(0))
+    cores = len(local.usable_cpus())
     assert local.threads_from_env() == min(local.MAX_AUTO_THREADS, max(1, cores // workers))
 
 

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from clin.errors import UserError
 from clin.llm.base import ChatLLM
-from clin.llm.local import default_threads
+from clin.llm.local import default_threads, usable_cpus
 
 from . import evaldb
 from .episode import run_episode
@@ -310,8 +310,7 @@ _WORKER: dict[str, Any] = {}
 def share_cores(workers: int) -> None:
     """A worker's offline model gets its share of the cores, unless the user chose a thread
     count: each would otherwise see every core idle at start and take them all."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    default_threads((cores or 1) // workers)
+    default_threads(len(usable_cpus()) // workers)
 
 
 def _worker_init(db: str, llm_factory: LLMFactory, env_factory: EnvFactory,

@@ -97,7 +97,8 @@ def default_model_path() -> Path:
     return path
 
 
-def _my_cpus() -> set[int]:
+def usable_cpus() -> set[int]:
+    """The CPUs this process may run on."""
     if hasattr(os, "sched_getaffinity"):
         return set(os.sched_getaffinity(0))
     return set(range(os.cpu_count() or 1))
@@ -134,7 +135,7 @@ def _cpu_times(cpus: set[int]) -> tuple[int, int] | None:
 def idle_cores(sample_s: float = 0.25) -> float:
     """How many of this process's CPUs sat idle over a short sample, within the cgroup's CPU
     quota (all of them where /proc/stat is missing)."""
-    cpus = _my_cpus()
+    cpus = usable_cpus()
     quota = _quota_cores()
     cores = min(len(cpus), quota) if quota else len(cpus)
     before = _cpu_times(cpus)
@@ -280,7 +281,7 @@ class LocalLlama:
         if n_threads is None:
             n_threads = threads_from_env()
         self.auto_threads = n_threads is None
-        self.max_threads = MAX_AUTO_THREADS if model_path is None else len(_my_cpus())
+        self.max_threads = MAX_AUTO_THREADS if model_path is None else len(usable_cpus())
         self.n_threads = (auto_threads(idle_cores(), self.max_threads) if n_threads is None
                           else max(1, n_threads))
         self._best_ms_per_token: float | None = None
@@ -339,7 +340,7 @@ class LocalLlama:
         if rate is not None:
             self._best_ms_per_token = min(rate, self._best_ms_per_token or rate)
         if (self._calls_since_change % RECHECK_CALLS == 0
-                and self.n_threads < min(self.max_threads, len(_my_cpus()))):
+                and self.n_threads < min(self.max_threads, len(usable_cpus()))):
             threads = auto_threads(idle_cores(0.1), self.max_threads)
             if threads > self.n_threads:
                 log.warning("local model: cores idle again; going to %d threads", threads)

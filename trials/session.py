@@ -6,6 +6,7 @@ before a JVM or a model is loaded."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from clin.memory import Memory
 from pydantic import BaseModel
 
 from clin.agent import AgentSettings, StepEvent, TrialResult
-from clin.llm.base import ChatLLM
+from clin.llm.base import ChatLLM, Closeable
 from clin.llm.local import DEFAULT_NAME
 from clin.llm.openai_backend import redact_url
 from clin.llm.spec import build_llm, default_spec, parse_spec
@@ -50,10 +51,14 @@ def run_session(
     spec = req.model or default_spec()
     if llm is None:
         parse_spec(spec)
-    with Memory(req.db) as mem, ScienceWorld(req.simplification) as env:
+    with ExitStack() as stack:
+        mem = stack.enter_context(Memory(req.db))
+        env = stack.enter_context(ScienceWorld(req.simplification))
         env.check(req.task, req.variation)
-        if llm is None:
+        if llm is None:  # built here, so closed here (last in, first closed)
             llm = build_llm(spec, base_url=req.base_url)
+            if isinstance(llm, Closeable):
+                stack.callback(llm.close)
         notice(f"database: {Path(req.db).resolve()}")  # first: where to look afterwards
         notice(f"model: {llm.name}")
         if llm.name == DEFAULT_NAME:

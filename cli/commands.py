@@ -237,6 +237,19 @@ _register_eval(app)
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (tests call it in-process)."""
+    from .shutdown import bounded_exit
+
+    with bounded_exit() as stop:
+        rc = _invoke(argv)
+    if rc == 130:  # click turns Ctrl-C into Abort, and typer returns 130 without raising
+        err.print("interrupted: finished trials are kept in the database; "
+                  "continue with --resume", markup=False)
+        return stop.exit_code
+    return rc
+
+
+def _invoke(argv: list[str] | None) -> int:
+    """Run the command; user errors become one line on stderr and exit code 2."""
     import click
 
     try:
@@ -254,10 +267,6 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return 2
     except (click.exceptions.Abort, KeyboardInterrupt):
-        rc = 130
-    if rc == 130:  # click turns Ctrl-C into Abort, and typer returns 130 without raising
-        err.print("interrupted: finished trials are kept in the database; "
-                  "continue with --resume", markup=False)
         return 130
     return int(rc or 0) if isinstance(rc, int) else 0
 

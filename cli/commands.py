@@ -96,7 +96,14 @@ def run(
             if res.idx in bars:
                 progress.update(bars[res.idx], total=res.steps, completed=res.steps)
 
-        summary = run_session(request, on_step=on_step, on_trial=on_trial, notice=err.print)
+        try:
+            summary = run_session(request, on_step=on_step, on_trial=on_trial,
+                                  notice=err.print)
+        except KeyboardInterrupt:
+            progress.stop()
+            err.print("interrupted: finished trials are kept in the database; continue with "
+                      "the same command and --resume", markup=False)
+            raise
     table = Table(title=f"run {summary.run_id}: {task} v{variation} ({summary.model})")
     # Short headers: the table must fit 80 columns (rich's width when piped to a file).
     for col in ("trial", "score", "steps", "done", "stop", "learned", "tok in", "tok out"):
@@ -240,11 +247,18 @@ def main(argv: list[str] | None = None) -> int:
     from .shutdown import bounded_exit
 
     with bounded_exit() as stop:
-        rc = _invoke(argv)
-    if rc == 130:  # click turns Ctrl-C into Abort, and typer returns 130 without raising
-        err.print("interrupted: finished trials are kept in the database; "
-                  "continue with --resume", markup=False)
-        return stop.exit_code
+        try:
+            rc = _invoke(argv)
+        except Exception as exc:
+            if stop.signum is None:
+                raise  # a bug: its traceback is wanted
+            # a library turned the signal's KeyboardInterrupt into an error of its own (py4j
+            # 0.10.9.9 raises AttributeError 'shutdown_socket' from a call it was in)
+            err.print(f"interrupted ({type(exc).__name__} while stopping: {exc})",
+                      markup=False)
+            rc = 130
+    if stop.signum is not None:
+        stop.exit_now()
     return rc
 
 

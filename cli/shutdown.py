@@ -2,12 +2,13 @@
 
 The first SIGINT or SIGTERM raises ``KeyboardInterrupt`` in the main thread, so every
 command unwinds as for Ctrl-C: the open database write finishes or rolls back, the run is
-marked ``interrupted``, the model and the simulator are closed. That cleanup is bounded:
-after ``CLEANUP_S`` seconds a watchdog thread of C code (``faulthandler``, which needs no
-GIL, so a stall inside a C extension cannot hold it) prints every thread's stack, which says
-what stalled, and exits. A second signal exits at once. Either way nothing stored is lost:
-each write is one SQLite transaction, and one cut short is rolled back when the file is
-next opened.
+marked ``interrupted``, the model and the simulator are closed. Then the process exits with
+128 + the signal's number, skipping the interpreter's finalization (``Stop.exit_now``).
+That cleanup is bounded: after ``CLEANUP_S`` seconds a watchdog thread of C code
+(``faulthandler``, which needs no GIL, so a stall inside a C extension cannot hold it)
+prints every thread's stack, which says what stalled, and exits. A second signal exits at
+once. Either way nothing stored is lost: each write is one SQLite transaction, and one cut
+short is rolled back when the file is next opened.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-CLEANUP_S = 5.0
+CLEANUP_S = 8.0
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -34,6 +35,17 @@ class Stop:
     @property
     def exit_code(self) -> int:
         return 128 + (self.signum or signal.SIGINT)
+
+    def exit_now(self) -> None:
+        """End a signalled process once the command has unwound (its writes are done, its
+        files closed): without the interpreter's finalization, where a library's leftovers
+        (a llama.cpp request still decoding, a JVM's threads) could hold the exit."""
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(self.exit_code)
 
 
 @contextmanager

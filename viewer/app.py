@@ -149,5 +149,7 @@ def serve(db: Path, *, port: int = 0, open_browser: bool = False,
     announce(url)
     if open_browser:
         webbrowser.open(url)
-    config = uvicorn.Config(ds.app(), log_level="warning", lifespan="on")
+    # Ctrl-C / SIGTERM: open connections get 2 s to finish, then the server stops anyway
+    config = uvicorn.Config(ds.app(), log_level="warning", lifespan="on",
+                            timeout_graceful_shutdown=2)
     uvicorn.Server(config).run(sockets=[sock])

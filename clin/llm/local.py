@@ -87,7 +87,7 @@ MAX_AUTO_THREADS = 4  # the demo model (135M) gains little beyond; a model of yo
 SLOW_FACTOR = 4.0  # a call decoding this much slower than the best one: back to one thread
 RECHECK_CALLS = 10  # automatic threads below the idle cores: sample them again this often
 THREADS_ENV = "CLIN_LOCAL_THREADS"
-STOP_WAIT_S = 3.0  # an abandoned request stops within ~0.1 s once its connection closes
+STOP_WAIT_S = 2.0  # an abandoned request stops within ~0.1 s once it writes a token
 CALL_TIMEOUT_S = 600.0  # one answer; the demo model's longest (a reflection) takes ~10 s
 log = logging.getLogger(__name__)
 

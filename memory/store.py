@@ -263,6 +263,21 @@ class Memory:
         recorded trial (default: the scope's latest) into learnings merged into ``scope``."""
         return reflect.reflect(self.store, scope, llm, trial_id=trial_id, goal=goal)
 
+    def reflection_prompt(
+        self, scope: Scope, *, trial_id: int | None = None, goal: str | None = None
+    ) -> tuple[int, float | None, list[dict[str, str]]]:
+        """(trial id, score, system and user messages) of the reflection ``reflect`` would
+        ask for; for an LLM that answers elsewhere, whose text is then passed to ``reflect``
+        as ``llm=lambda _: text``."""
+        return reflect.prompt_for(self.store, scope, trial_id=trial_id, goal=goal)
+
+    def learnings(
+        self, scope: Scope, *, include_retired: bool = False, limit: int | None = None
+    ) -> list[Learning]:
+        """Learnings stored at ``scope`` or narrower (a ``None`` field matches any value),
+        by scope then id: what a scope holds, where ``recall`` is what applies to it."""
+        return recall.stored(self.store, scope, include_retired=include_retired, limit=limit)
+
     def render(
         self,
         scope: Scope,

@@ -251,7 +251,7 @@ class MemoryServer:
             and injects the answer. A str is an error to report; None: use --model."""
             caps = ctx.client_capabilities
             if caps is None or caps.sampling is None:
-                return None if self.llm_factory is not None else NO_LLM
+                return None if self.llm_factory is not None else f"error: {NO_LLM}"
             try:
                 _, _, messages = self._with_memory(lambda m: m.reflection_prompt(
                     self.scope(scope), trial_id=trial_id, goal=goal))

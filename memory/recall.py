@@ -81,6 +81,12 @@ def stored(
     return [Learning(**row) for row in db.rows(sql, params)]
 
 
+def learning(db: Database, learning_id: int) -> Learning | None:
+    """One learning by id, active or retired."""
+    rows = db.rows(f"SELECT {_COLUMNS} FROM learnings l WHERE l.id = ?", [learning_id])
+    return next((Learning(**r) for r in rows), None)
+
+
 def history(db: Database, learning_id: int) -> list[dict[str, Any]]:
     """Every event of one learning, with its run and trial number (``v_learning_history``)."""
     return list(db.rows("SELECT * FROM v_learning_history WHERE learning_id = ?",

@@ -193,6 +193,12 @@ class Memory:
         with self.transaction() as conn:
             return learnings.add_learning(conn, scope, learning, trial_id=trial_id)
 
+    def retire(self, learning_id: int) -> bool:
+        """Retire one active learning by hand (nothing is deleted; its history says so);
+        False when it was not active."""
+        with self.transaction() as conn:
+            return learnings.retire(conn, learning_id)
+
     def import_records(self, records: Iterable[LearningRecord | dict[str, Any]]) -> int:
         """Insert learning records in batches (one transaction each); existing (scope, key)
         pairs are left untouched. Returns the number of rows added."""
@@ -219,6 +225,10 @@ class Memory:
         """Active learnings that apply to ``scope``, most specific and most relevant first
         (see ``memory.recall``)."""
         return recall.recall(self.store, scope, query, k)
+
+    def learning(self, learning_id: int) -> Learning | None:
+        """One learning by id (active or retired), or None."""
+        return recall.learning(self.store, learning_id)
 
     def history(self, learning_id: int) -> list[dict[str, Any]]:
         return recall.history(self.store, learning_id)

@@ -446,3 +446,19 @@ def test_reflection_falls_back_to_the_injected_llm_in_process(tmp_path: Path) ->
     finally:
         srv.close()
     assert built == [1]  # built on the first reflection, once
+
+
+def test_example_client_runs(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, str(root / "examples" / "mcp_client.py"), "--db",
+                          "agent.db"], capture_output=True, text=True, timeout=150,
+                         check=False, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == ("tools: add_learning, learning_history, list_learnings, recall, "
+                        "record_trial, reflect, render")
+    assert lines[2].startswith("sampling: asked to reflect")
+    assert "'llm': 'mcp-client:scripted', 'added': 2" in lines[3]
+    assert lines[4] == "  #1 boiling water SHOULD BE NECESSARY to making tea (support 1)"
+    assert lines[-1] == "refused: True"
+    assert f"memory {tmp_path.resolve() / 'agent.db'} " in out.stderr

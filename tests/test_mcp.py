@@ -462,3 +462,14 @@ def test_example_client_runs(tmp_path: Path) -> None:
     assert lines[4] == "  #1 boiling water SHOULD BE NECESSARY to making tea (support 1)"
     assert lines[-1] == "refused: True"
     assert f"memory {tmp_path.resolve() / 'agent.db'} " in out.stderr
+
+
+def test_bench_mcp_fills_its_table() -> None:
+    """``python -m bench mcp`` keeps working (shape only, never timings)."""
+    from bench.mcp import mcp_table, run_mcp
+
+    table = mcp_table(run_mcp(calls=1, starts=1))
+    assert [r[0] for r in table.rows][:2] == ["start-up to tools listed (s)",
+                                              "recall (k=10, query) (ms)"]
+    assert len(table.rows) == 8 and all(r[-1] in ("1",) for r in table.rows)
+    assert "MiB connected and idle" in table.notes[0]

@@ -473,3 +473,33 @@ def test_bench_mcp_fills_its_table() -> None:
                                               "recall (k=10, query) (ms)"]
     assert len(table.rows) == 8 and all(r[-1] in ("1",) for r in table.rows)
     assert "MiB connected and idle" in table.notes[0]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+def test_declined_sampling_changes_nothing(tmp_path: Path, mode: str) -> None:
+    """A client that refuses the sampling request gets its own refusal back as the call's
+    error; the trial stays unreflected, so a later reflect works."""
+    from mcp import MCPError
+    from mcp.types import ErrorData
+
+    answers = iter([ErrorData(code=-1, message="user declined"), None])
+
+    async def sampling(ctx: Any, params: Any) -> Any:
+        answer = next(answers)
+        return answer or await Sampler()(ctx, params)
+
+    srv = MemoryServer(tmp_path / "mem.db")
+
+    async def body() -> None:
+        async with Client(srv.mcp, sampling_callback=sampling, mode=mode,
+                          read_timeout_seconds=CALL_S) as client:
+            await call(client, "record_trial", {"trace": TRACE, "score": 60})
+            with pytest.raises(MCPError, match="user declined"):
+                await client.call_tool("reflect", {}, read_timeout_seconds=CALL_S)
+            assert (await call(client, "recall", {}))["learnings"] == []
+            assert (await call(client, "reflect", {}))["added"] == 2
+
+    try:
+        run(body)
+    finally:
+        srv.close()

@@ -503,3 +503,15 @@ def test_declined_sampling_changes_nothing(tmp_path: Path, mode: str) -> None:
         run(body)
     finally:
         srv.close()
+
+
+def test_without_the_extra_clin_mcp_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from clin.cli import main
+
+    monkeypatch.setitem(sys.modules, "clin.memory.mcp", None)  # as if mcp were missing
+    assert main(["mcp", "--db", str(tmp_path / "x.db")]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: clin mcp needs the mcp extra: pip install 'clin-agent[mcp]'\n"
+    assert not (tmp_path / "x.db").exists()

@@ -231,12 +231,11 @@ class CLINStore(BaseStore):
             tuple(json.loads(r[0])) for r in self.memory.conn.execute(
                 "SELECT DISTINCT i.path FROM langgraph_items i JOIN learnings l "
                 "ON l.id = i.learning_id WHERE l.status = 'active'")}
-        keyed = {r[0] for r in self.memory.conn.execute(
-            "SELECT DISTINCT learning_id FROM langgraph_items")}
-        for scope in self._under(()):
-            for lr in self.memory.learnings(scope):
-                if lr.id not in keyed:
-                    paths.add(path_of(lr, scope.namespace, scope.agent))
+        for ns, agent, env, task, variation in self.memory.conn.execute(
+                "SELECT DISTINCT namespace, agent, env, task, variation FROM learnings "
+                "WHERE status = 'active' AND id NOT IN (SELECT learning_id FROM langgraph_items)"):
+            scope = Scope(namespace=ns, agent=agent, env=env, task=task, variation=variation)
+            paths.add(path_of(scope, ns, agent))
         out = set()
         for p in paths:
             ok = True

@@ -109,6 +109,7 @@ def test_reflected_learnings_are_searchable_and_deletable(store: CLINStore,
     (item,) = store.search(NS)
     assert item.key == f"learning:{lid}" and item.namespace == NS
     assert item.value["support"] == 1
+    assert store.list_namespaces() == [NS]  # its scope, though no key names it
     assert store.get(NS, f"learning:{lid}").value["text"] == BOIL
     store.delete(NS, f"learning:{lid}")
     assert store.search(NS) == []

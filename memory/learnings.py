@@ -360,6 +360,17 @@ def add_learning(
     return AddResult(id=lid, text=ab.text, status="added", retired_ids=retired)
 
 
+def retire(conn: sqlite3.Connection, learning_id: int) -> bool:
+    """Retire one active learning by hand (a store's delete) inside the caller's transaction:
+    the row stays, a "retired" event says when. False if it is not active (or unknown)."""
+    found = conn.execute(f"SELECT {_ROW_COLUMNS} FROM learnings WHERE id = ?",
+                         [learning_id]).fetchone()
+    if found is None or found[2] != "active":
+        return False
+    _retire(Row(*found), _Events(conn, None, None, now()))
+    return True
+
+
 # ---------------------------------------------------------------------- JSON Lines import
 _IMPORT = (
     "INSERT INTO learnings (namespace, agent, env, task, variation, cause, effect, relation, "

@@ -58,6 +58,35 @@ def recall(
     return [Learning(**by_id[i]) for i in ids]
 
 
+def stored(
+    db: Database, scope: Scope, *, include_retired: bool = False, limit: int | None = None
+) -> list[Learning]:
+    """Learnings stored at ``scope`` or any narrower scope (a ``None`` field of ``scope``
+    matches every value there), ordered by scope then id."""
+    where = ["l.namespace = ?", "l.agent = ?"]
+    params: list[Any] = [scope.namespace, scope.agent]
+    for field in ("env", "task", "variation"):
+        value = getattr(scope, field)
+        if value is not None:
+            where.append(f"l.{field} = ?")
+            params.append(value)
+    if not include_retired:
+        where.append("l.status = 'active'")
+    sql = (f"SELECT {_COLUMNS} FROM learnings l WHERE {' AND '.join(where)} "
+           "ORDER BY l.env IS NOT NULL, l.env, l.task IS NOT NULL, l.task, "
+           "l.variation IS NOT NULL, l.variation, l.id")
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(max(0, int(limit)))
+    return [Learning(**row) for row in db.rows(sql, params)]
+
+
+def learning(db: Database, learning_id: int) -> Learning | None:
+    """One learning by id, active or retired."""
+    rows = db.rows(f"SELECT {_COLUMNS} FROM learnings l WHERE l.id = ?", [learning_id])
+    return next((Learning(**r) for r in rows), None)
+
+
 def history(db: Database, learning_id: int) -> list[dict[str, Any]]:
     """Every event of one learning, with its run and trial number (``v_learning_history``)."""
     return list(db.rows("SELECT * FROM v_learning_history WHERE learning_id = ?",

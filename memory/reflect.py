@@ -375,6 +375,23 @@ def _not_reflected_yet(db: Database, trial_id: int) -> None:
         )
 
 
+def prompt_for(
+    db: Database,
+    scope: Scope,
+    *,
+    trial_id: int | None = None,
+    goal: str | None = None,
+    max_learnings: int = MAX_LEARNINGS,
+) -> tuple[int, float | None, list[dict[str, str]]]:
+    """(trial id, score, messages) of the reflection ``reflect`` would ask for, without
+    asking: for callers whose LLM answers elsewhere (an MCP client's model through sampling).
+    Raises ``ReflectionError`` for a missing or already reflected trial."""
+    tid, score = _trial(db, scope, trial_id)
+    _not_reflected_yet(db, tid)  # before paying for the LLM call
+    inp = gather(db, scope, tid, goal=goal or "", score=score, max_learnings=max_learnings)
+    return tid, score, build_messages(inp)
+
+
 def reflect(
     db: Database,
     scope: Scope,
@@ -388,10 +405,8 @@ def reflect(
     learnings into ``scope``. An answer with none of the four forms raises
     ``ReflectionError`` and leaves the memory unchanged: a failed write is never silent."""
     check_llm(llm)
-    tid, score = _trial(db, scope, trial_id)
-    _not_reflected_yet(db, tid)  # before paying for the LLM call
-    inp = gather(db, scope, tid, goal=goal or "", score=score, max_learnings=max_learnings)
-    messages = build_messages(inp)
+    tid, score, messages = prompt_for(db, scope, trial_id=trial_id, goal=goal,
+                                      max_learnings=max_learnings)
     prompt = as_text(messages)
     t0 = time.perf_counter()
     error: str | None = None

@@ -42,7 +42,7 @@ from stress.checks import check_db
 from stress.kill_resume import CLI, _children, _reap_orphans
 
 CHILD = r"""
-import sys, time
+import os, sys, time
 mode, n = sys.argv[1], int(sys.argv[2])
 from clin.llm import guard
 guard.ALLOW_MODEL_REQUESTS = True
@@ -52,8 +52,8 @@ for i in range(n):
     t0 = time.monotonic()
     if mode == "raw":
         import xllamacpp
-        p = server_params(default_model_path(), host=f"/tmp/clin-raw-{i}.sock", n_ctx=512,
-                          n_threads=1)
+        p = server_params(default_model_path(), host=f"/tmp/clin-raw-{os.getpid()}-{i}.sock",
+                          n_ctx=512, n_threads=1)
         server = xllamacpp.Server(p)
         t1 = time.monotonic()
         del server

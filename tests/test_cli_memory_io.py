@@ -45,9 +45,13 @@ def test_ctrl_c_exits_130_with_the_resume_hint(monkeypatch, capsys) -> None:
     assert "--resume" in capsys.readouterr().err
 
 
-def test_typer_returning_130_is_reported_as_interrupted(monkeypatch, capsys) -> None:
+def test_typer_exiting_130_is_reported_as_interrupted(monkeypatch, capsys) -> None:
+    """typer in standalone mode turns Ctrl-C into ``sys.exit(130)``."""
     from clin.cli import commands as cli
 
-    monkeypatch.setattr(cli, "app", lambda **_kw: 130)
+    def exits(**_kw):
+        raise SystemExit(130)
+
+    monkeypatch.setattr(cli, "app", exits)
     assert main(["tasks"]) == 130
     assert "interrupted" in capsys.readouterr().err

@@ -62,8 +62,8 @@ def _metadata() -> dict[str, Any]:
     return json.loads(text)
 
 
-def error_response(status: int, message: str) -> Response:
-    return Response.html(render.render_error(status, message, URLS), status=status)
+def error_response(status: int, message: str, sql: str | None = None) -> Response:
+    return Response.html(render.render_error(status, message, URLS, sql=sql), status=status)
 
 
 async def _build(datasette: Datasette, request: Any, path: str) -> Page | Response:
@@ -123,6 +123,8 @@ def build_datasette(db: Path) -> Datasette:
             pm.unregister(name="datasette.handle_exception")
     # Suggested facets cost seconds on a 100,000-step table (a GROUP BY per column per page).
     ds = Datasette(metadata=_metadata(), settings={"suggest_facets": False})
+    if "_memory" in ds.databases:  # an in-memory database anyone could run SQL on: not ours
+        ds.remove_database("_memory")
     ds.add_database(ReadOnlyDatabase(ds, path=str(path), is_mutable=True), name=DB_NAME)
     return ds
 

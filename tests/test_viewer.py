@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 from clin.cli import main
 
-from .viewer_helpers import LEARNING, chromium, make_run_db, start_viewer
+from .viewer_helpers import LEARNING, chromium, make_run_db, serving
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +30,8 @@ def run_db(tmp_path_factory: pytest.TempPathFactory, sw) -> dict:
 
 @pytest.fixture(scope="module")
 def viewer(run_db: dict) -> Iterator[str]:
-    proc, url = start_viewer(run_db["path"])
-    try:
+    with serving(run_db["path"]) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

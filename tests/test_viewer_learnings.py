@@ -18,7 +18,7 @@ from clin.cli import main
 from clin.envs.tiny import TinyWorld
 from clin.memory import Memory, Scope
 
-from .viewer_helpers import LEARNING, chromium, make_run_db, start_viewer
+from .viewer_helpers import LEARNING, chromium, make_run_db, serving
 
 BY_HAND = "reading the seed packet MAY BE NECESSARY to planting the right seed"
 REVERSED = "moving the \u202eexe.txt file SHOULD BE NECESSARY to tidying the greenhouse"
@@ -45,12 +45,8 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 @pytest.fixture(scope="module")
 def viewer(db: dict) -> Iterator[str]:
-    proc, url = start_viewer(db["path"])
-    try:
+    with serving(db["path"]) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -80,3 +80,14 @@ def start_viewer(db: Path) -> tuple[subprocess.Popen, str]:
     url = line[0].split(" at ")[1].split()[0]
     assert urlsplit(url).hostname == "127.0.0.1" and urlsplit(url).port
     return proc, url.rstrip("/")
+
+
+@contextlib.contextmanager
+def serving(db: Path) -> Iterator[str]:
+    """``clin view`` on ``db`` for the length of the block; yields its address."""
+    proc, url = start_viewer(db)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -1,11 +1,13 @@
 """The served viewer: a Datasette instance with the CLIN pages registered as plugin routes.
 
 Datasette brings table browsing, the SQL editor, canned queries and JSON for free; the plugin
-adds the pages of :mod:`clin.viewer.pages` at ``/``, ``/run/N``, ``/trial/N``, ... and
-``/sql/<page>`` for the queries behind each. Read-only, in three layers: the database opens
-``mode=ro`` connections only (:class:`ReadOnlyDatabase` has no write connection), each gets
-``PRAGMA query_only``, and every path answers GET and HEAD only (an ASGI wrapper refuses
-other methods before any handler runs). The database is always named ``clin`` inside
+adds the pages of :mod:`clin.viewer.pages` at ``/``, ``/learnings``, ``/run/N``,
+``/trial/N``, ... and ``/sql/<page>`` for the queries behind each. Read-only, in three layers:
+the database opens ``mode=ro`` connections only (:class:`ReadOnlyDatabase` has no write
+connection), each gets ``PRAGMA query_only`` and an authorizer denying the functions that
+reach memory or files (:func:`clin.memory.sql.harden`), and every path answers GET and HEAD
+only (an ASGI wrapper refuses other methods before any handler runs). Only requests for
+localhost or 127.0.0.1 are answered (:func:`clin.localserver.local_only`). The database is always named ``clin`` inside
 Datasette, whatever its file name, so the shipped metadata (canned queries, facets) applies
 to any file.
 """

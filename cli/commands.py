@@ -169,7 +169,7 @@ def memory_list(
     db: DbOpt = Path("clin.db"),
 ) -> None:
     """Show current learnings (with support and confidence)."""
-    sql = ("SELECT id, task, variation, confidence, support, mean_score, text FROM v_learnings")
+    sql = "SELECT id, task, variation, confidence, support, mean_score, text FROM v_learnings"
     where, params = [], []
     if task is not None:
         where.append("task = ?")

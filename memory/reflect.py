@@ -241,7 +241,8 @@ def example_learning(inp: ReflectionInput) -> str | None:
     first action that raised the score MAY BE NECESSARY to the goal's first sentence. Small
     models copy the shape of what they are shown; an example from their own attempt makes
     them write short sentences about it (bench/RESULTS.md, "Demo learnings"). None when no
-    step raised the score or there is no goal."""
+    step raised the score or there is no goal. Shown last, where the demo model reads it
+    best."""
     goal = _GOAL_LEAD.sub("", inp.goal.split(".")[0]).strip()
     prev = 0.0
     for st in inp.steps:
@@ -269,12 +270,12 @@ def build_messages(
             break
         memory.append(m)
     system = _env().get_template("reflect_system.j2").render(
-        max_learnings=inp.max_learnings, structured=structured, example=example_learning(inp),
+        max_learnings=inp.max_learnings, structured=structured,
     ).strip()
     user = _env().get_template("reflect_user.j2").render(
         goal=inp.goal, past=inp.past, memory=memory, rooms=room_lines, lines=lines,
         steps=len(inp.steps), shortened=shortened, trial=inp.trial, score=inp.score,
-        outcome=inp.outcome,
+        outcome=inp.outcome, structured=structured, example=example_learning(inp),
     ).strip()
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 

@@ -67,8 +67,9 @@ def test_help_says_what_clin_is_and_what_to_try(capsys) -> None:
 def db(tmp_path: Path) -> Path:
     db = tmp_path / "m.db"
     scope = Scope(env="scienceworld", task="grow-plant", variation="0")
-    long = ("watering the seed in the flower pot that stands in the greenhouse next to the "
-            "big door to the outside, under the window with the blue curtains, every morning")
+    long = ("carefully watering the germinating apple seed inside the terracotta flower pot "
+            "standing beside the greenhouse entrance underneath the southern window every "
+            "single morning")
     with Memory(db) as mem:
         run_id = mem.start_run(protocol="adapt", scope=scope, trials_requested=1)
         trial_id = mem.start_trial(run_id, 1, scope)
@@ -77,7 +78,8 @@ def db(tmp_path: Path) -> Path:
                              "opening the door MAY BE NECESSARY to going outside"),
                          scope=scope)
         mem.finish_run(run_id)
-        mem.add_learning(scope, long + " MAY BE NECESSARY to grow a plant in the greenhouse")
+        mem.add_learning(scope, long + " MAY BE NECESSARY to growing a healthy flowering apple "
+                         "plant before the reproduction stage")
     return db
 
 
@@ -88,7 +90,7 @@ def test_memory_list_keeps_text_readable(db: Path, capsys) -> None:
     assert "…" in out and "--full" in out
     assert main(["memory", "list", "--full", "--db", str(db)]) == 0
     full = " ".join(capsys.readouterr().out.replace("│", " ").split())
-    assert "to grow a plant" in full
+    assert "before the reproduction stage" in full
 
 
 def test_memory_sql_formats(db: Path, capsys) -> None:

@@ -26,7 +26,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
-from .abstractions import Abstraction, Confidence, ParseReport, Relation, parse_line
+from .abstractions import (
+    NOT_A_FORM,
+    Abstraction,
+    Confidence,
+    ParseReport,
+    Relation,
+    parse_candidate,
+)
 from .db import insert, now
 from .errors import MemoryStoreError
 from .scope import Scope
@@ -146,9 +153,11 @@ FORMS_HELP = (
 def as_abstraction(learning: str | Abstraction) -> Abstraction:
     if isinstance(learning, Abstraction):
         return learning
-    parsed = parse_line(learning) if "\n" not in learning.strip() else None
-    if parsed is None:
+    parsed = parse_candidate(learning) if "\n" not in learning.strip() else NOT_A_FORM
+    if parsed == NOT_A_FORM:
         raise NotALearning(f"not a causal learning: {learning[:200]!r}; {FORMS_HELP}")
+    if isinstance(parsed, str):
+        raise NotALearning(f"not a useful learning ({parsed}): {learning[:200]!r}")
     return parsed
 
 

@@ -93,8 +93,9 @@ def history(db: Database, learning_id: int) -> list[dict[str, Any]]:
                         [learning_id]))
 
 
-def fts_query(text: str) -> str | None:
-    """Turn free text into a safe FTS5 query: each word quoted, OR-ed (no operator injection).
+def fts_query(text: str, *, every_word: bool = False) -> str | None:
+    """Turn free text into a safe FTS5 query: each word quoted, OR-ed (no operator injection);
+    ``every_word``: AND-ed instead, as a search box means it.
 
     Only letters and digits survive, so quotes, ``*``, ``-``, ``:``, ``^`` and parentheses
     never reach FTS5, and ``OR``/``NEAR`` become quoted words; words are deduplicated
@@ -106,4 +107,4 @@ def fts_query(text: str) -> str | None:
     words = list(dict.fromkeys(w[:64] for w in cleaned.lower().split() if len(w) > 1))
     if not words:
         return None
-    return " OR ".join(f'"{w}"' for w in words[:32])
+    return (" " if every_word else " OR ").join(f'"{w}"' for w in words[:32])

@@ -45,16 +45,20 @@ def test_ctrl_c_exits_130_without_a_traceback(monkeypatch, capsys) -> None:
     assert "Traceback" not in capsys.readouterr().err
 
 
-def test_typer_returning_130_is_an_interruption(monkeypatch) -> None:
+def test_typer_exiting_130_is_an_interruption(monkeypatch) -> None:
+    """typer in standalone mode turns Ctrl-C into ``sys.exit(130)``."""
     from clin.cli import commands as cli
 
-    monkeypatch.setattr(cli, "app", lambda **_kw: 130)
+    def exits(**_kw):
+        raise SystemExit(130)
+
+    monkeypatch.setattr(cli, "app", exits)
     assert main(["tasks"]) == 130
 
 
 def test_ctrl_c_during_clin_run_gives_the_resume_hint(monkeypatch, tmp_path: Path,
                                                       capsys) -> None:
-    import clin.trials.session as session
+    from clin.trials import session
 
     def interrupted(*_a, **_kw):
         raise KeyboardInterrupt

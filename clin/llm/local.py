@@ -57,6 +57,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clin.memory.reflect import FORMS_PATTERN
+
 from ..errors import LLMUnavailable, ModelSpecError
 from . import guard
 from .base import Completion, Message
@@ -81,6 +83,16 @@ DEMO_CAPS: dict[str, dict[str, int]] = {
     "rationale": {"maxLength": 40},
     "used_learnings": {"maxItems": 2},
     "learnings": {"maxItems": 2},
+}
+# The demo model fills whatever characters a learning allows: digits ("the house
+# 2000000000000"), commas ("the kitchen, the bathroom, the kitchen, ..."). With letters and
+# spaces only, 5 to 42 characters a side, it writes short sentences (bench/RESULTS.md, "Demo
+# learnings"); each is a subset of the library's own pattern. Character classes only: with a
+# bounded repeat of a group ("( [a-z]+){1,7}") llama.cpp ignored the grammar and the model
+# wrote free text.
+_DEMO_SIDE = "[a-z][a-z ]{3,40}[a-z]"
+DEMO_ITEM_PATTERNS: dict[str, str] = {
+    "learnings": f"^{_DEMO_SIDE} {FORMS_PATTERN} to {_DEMO_SIDE}$",
 }
 SLOTS = 2  # KV caches kept: the controller's prompt and the reflection's
 MAX_AUTO_THREADS = 4  # the demo model (135M) gains little beyond; a model of your own: no cap
@@ -257,11 +269,13 @@ def start_server(params: Any) -> Any:
     return server
 
 
-def tighten(json_schema: dict[str, Any], caps: dict[str, dict[str, int]]) -> dict[str, Any]:
+def tighten(json_schema: dict[str, Any], caps: dict[str, dict[str, int]],
+            item_patterns: dict[str, str] | None = None) -> dict[str, Any]:
     """A copy of ``json_schema`` with the bounds in ``caps`` applied to its top-level
-    properties (never loosening one)."""
+    properties (never loosening one), and the string items of the arrays named in
+    ``item_patterns`` held to those patterns (each narrower than the schema's own)."""
     props = json_schema.get("properties")
-    if not caps or not isinstance(props, dict):
+    if not (caps or item_patterns) or not isinstance(props, dict):
         return json_schema
     tight = dict(props)
     for name, bounds in caps.items():
@@ -270,6 +284,10 @@ def tighten(json_schema: dict[str, Any], caps: dict[str, dict[str, int]]) -> dic
             for key, cap in bounds.items():
                 prop[key] = min(prop.get(key, cap), cap)
             tight[name] = prop
+    for name, pattern in (item_patterns or {}).items():
+        prop = tight.get(name)
+        if isinstance(prop, dict) and isinstance(prop.get("items"), dict):
+            tight[name] = {**prop, "items": {**prop["items"], "pattern": pattern}}
     return {**json_schema, "properties": tight}
 
 
@@ -362,6 +380,7 @@ class LocalLlama:
         self.temperature = temperature
         self.n_ctx = n_ctx
         self.caps = DEMO_CAPS if model_path is None else {}
+        self.item_patterns = DEMO_ITEM_PATTERNS if model_path is None else {}
         self.seed = seed
         self.slots = max(1, slots)
         if n_threads is None:
@@ -536,7 +555,8 @@ class LocalLlama:
             "cache_prompt": self.prefix_cache,
         }
         if json_schema is not None:
-            request["grammar"] = compact_grammar(tighten(json_schema, self.caps))
+            request["grammar"] = compact_grammar(
+                tighten(json_schema, self.caps, self.item_patterns))
         t0 = time.perf_counter()
         out = self._chat(request)
         latency_ms = (time.perf_counter() - t0) * 1000

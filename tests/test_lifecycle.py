@@ -28,11 +28,15 @@ def _python(code: str, timeout: float, **kw) -> subprocess.CompletedProcess:
 
 
 def test_signals_wait_for_the_end_of_a_deferred_block() -> None:
+    # Python's own Ctrl-C handler, whatever an earlier test left (an in-process eval worker
+    # ignores SIGINT)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
     got = []
     with pytest.raises(KeyboardInterrupt), signals_deferred():
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.05)
         got.append("block finished")
+    signal.signal(signal.SIGINT, before)
     assert got == ["block finished"]
 
 

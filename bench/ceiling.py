@@ -24,7 +24,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clin.envs.scienceworld import ScienceWorld, _py4j_errors
+from clin.envs.jvm import py4j_errors
+from clin.envs.scienceworld import ScienceWorld
 from clin.memory import GROUNDING_KINDS, Memory, Scope
 
 from clin.agent import REPEAT_LIMIT, AgentSettings, run_trial
@@ -200,7 +201,7 @@ def _task_episodes(name: str, split: str, variations: int, simplification: str,
             for variation in env.split(name, split)[:variations]:
                 try:
                     out.append(run_episode(env, mem, name, variation))
-                except _py4j_errors() as exc:  # the JVM died (e.g. memory pressure): once more
+                except py4j_errors() as exc:  # the JVM died (e.g. memory pressure): once more
                     log.warning("ScienceWorld died during %s %d (%s); running it again",
                                 name, variation, exc)
                     env.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from clin.envs.base import Observation, TaskInfo
-from clin.envs.scienceworld import ScienceWorld
+from clin.envs.scienceworld import PROFILE, ScienceWorld
 from clin.memory import Memory, Scope, parse_learnings, render
 
 from clin.agent import REPEAT_LIMIT, AgentSettings, TrialResult, run_trial
@@ -69,6 +69,7 @@ class RecordingEnv:
     simulator time, never as framework overhead."""
 
     name = "scienceworld"
+    profile = PROFILE
 
     def __init__(self, inner: ScienceWorld) -> None:
         self.inner = inner

@@ -66,8 +66,11 @@ def test_gen_task_meta_memory_reaches_the_new_task(tiny, db_path: Path) -> None:
     with Memory(db_path) as mem:
         metas = {r["key"]: r for r in mem.db.query("SELECT * FROM meta_memories")}
         meta = metas["gen-task/find-plant"]
+        # the scope's env is the env played (TinyWorld), not a fixed name
         assert (meta["env"], meta["task"], meta["namespace"]) == (
-            "scienceworld", None, "eval-1/to-find-plant")
+            "tiny", None, "eval-1/to-find-plant")
+        envs = {r["env"] for r in mem.db.query("SELECT env FROM learnings")}
+        assert envs == {"tiny"}
         src = [r["source_task"] for r in mem.db.query(
             "SELECT source_task FROM meta_sources WHERE meta_id = ?", [meta["id"]])]
         assert src == ["find-living-thing"]  # the other task fed it

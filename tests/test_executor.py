@@ -1,8 +1,13 @@
 import pytest
+from clin.envs.scienceworld import PROFILE
 
 from clin.controller import TASK_COMPLETE, ProposalParseError, parse_proposal
 from clin.errors import GroundingError
-from clin.executor import candidates, choose_option, ground, match_valid
+from clin.executor import lexicon
+
+SW = lexicon(PROFILE)
+candidates, choose_option, ground, match_valid = (SW.candidates, SW.choose_option, SW.ground,
+                                                  SW.match_valid)
 
 VALID = [
     "open door to kitchen", "go to kitchen", "teleport to kitchen", "pick up seed jar",

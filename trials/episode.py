@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from clin.envs.base import TextEnv
+from clin.envs.base import HasGoldPaths, TextEnv
 from clin.memory import Memory
 from clin.memory.db import now
 from pydantic import BaseModel
@@ -19,7 +19,7 @@ from clin.errors import UserError
 from clin.llm.base import ChatLLM
 
 from . import evaldb
-from .protocols import ENV_NAME, EvalConfig, step_limit
+from .protocols import EvalConfig, step_limit
 
 
 class EpisodeResult(BaseModel):
@@ -40,7 +40,7 @@ def run_episode(
     on_trial: Callable[[TrialResult], None] | None = None,
 ) -> EpisodeResult:
     ep = evaldb.episode(mem, eval_id, key)
-    scope = evaldb.episode_scope(ep, cfg.agent, ENV_NAME)
+    scope = evaldb.episode_scope(ep, cfg.agent, env.name)
     if ep.run_id is None:
         gold = episode_gold_steps(env, ep.task, ep.variation, required=cfg.step_budget != "fixed")
         max_steps = step_limit(cfg, gold)
@@ -48,7 +48,8 @@ def run_episode(
             protocol=cfg.protocol, model=llm.name, scope=scope, trials_requested=ep.trials,
             config={"eval_id": eval_id, "episode": key, "phase": ep.phase,
                     "max_steps": max_steps, "step_budget": cfg.step_budget,
-                    "gold_steps": gold, "simplification": cfg.simplification},
+                    "gold_steps": gold, "simplification": cfg.simplification,
+                    "env": env.name},
         )
         evaldb.set_episode(mem, ep.id, run_id=run_id, status="running", started_at=now(),
                            gold_steps=gold, max_steps=max_steps)
@@ -89,13 +90,12 @@ def run_episode(
 def episode_gold_steps(env: TextEnv, task: str, variation: int, *, required: bool) -> int | None:
     """The simulator's gold path length for the episode (for the ``gold1.5`` budget and for
     steps normalized by it); None when the environment has no gold paths and none is needed."""
-    gold_length = getattr(env, "gold_length", None)
-    if gold_length is None:
+    if not isinstance(env, HasGoldPaths):
         if required:
-            raise UserError(f"environment {getattr(env, 'name', '?')} has no gold paths: "
+            raise UserError(f"environment {env.name} has no gold paths: "
                             "use --step-budget fixed")
         return None
-    return int(gold_length(task, variation))
+    return int(env.gold_length(task, variation))
 
 
 def _stop(mem: Memory, episode_id: int, run_id: int, status: str, error: str) -> None:

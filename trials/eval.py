@@ -2,7 +2,7 @@
 pool of worker processes, resumably.
 
 Phases run in order (training episodes, meta-memories, test episodes); the jobs inside a phase
-are independent. Each worker process owns its own ScienceWorld JVM, LLM and SQLite
+are independent. Each worker process owns its own environment (a simulator JVM), LLM and SQLite
 connection; the file is shared (WAL, ``BEGIN IMMEDIATE``, busy timeout), and every row a job
 writes says which eval/episode it belongs to, so ``--resume`` skips what finished.
 """
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from clin.envs.base import TextEnv
+from clin.envs.base import HasGoldPaths, HasSplits, TextEnv
 from clin.memory import Memory
 from pydantic import BaseModel
 
@@ -30,7 +30,7 @@ from clin.llm.local import default_threads, usable_cpus
 from . import evaldb
 from .episode import run_episode
 from .meta import build_meta
-from .protocols import EvalConfig, EvalPlan, MetaPlan, plan, validate
+from .protocols import EvalConfig, EvalPlan, MetaPlan, env_kwargs, plan, validate
 from .schema import open_memory
 
 LLMFactory = Callable[[], ChatLLM]
@@ -64,10 +64,11 @@ def default_llm_factory(spec: str, base_url: str | None = None) -> LLMFactory:
     return functools.partial(build_llm, spec, base_url=base_url)
 
 
-def default_env_factory(simplification: str) -> EnvFactory:
-    from clin.envs.scienceworld import ScienceWorld
+def default_env_factory(cfg: EvalConfig) -> EnvFactory:
+    """Builds the eval's env by name (picklable, for worker processes)."""
+    from clin.envs.registry import make
 
-    return functools.partial(ScienceWorld, simplification)
+    return functools.partial(make, cfg.env, **env_kwargs(cfg))
 
 
 def resolve(mem: Memory, cfg: EvalConfig | None, *, resume: bool,
@@ -93,11 +94,11 @@ def prepare(mem: Memory, env: TextEnv, cfg: EvalConfig,
             row: evaldb.EvalRow | None) -> tuple[evaldb.EvalRow, EvalPlan]:
     """Create the eval (or reopen ``row``) and store its planned episodes."""
     validate(cfg, [t.name for t in env.tasks()])
-    split = getattr(env, "split", None)
-    if split is None:
+    if not isinstance(env, HasSplits):
         raise UserError(f"environment {env.name} has no train/test variation splits")
-    if cfg.step_budget != "fixed" and getattr(env, "gold_length", None) is None:
+    if cfg.step_budget != "fixed" and not isinstance(env, HasGoldPaths):
         raise UserError(f"environment {env.name} has no gold paths: use --step-budget fixed")
+    split = env.split
     if row is None:
         row = evaldb.create_eval(mem, cfg)
     else:
@@ -143,12 +144,12 @@ def run_eval(
     try:
         cfg, old = resolve(mem, cfg, resume=resume, eval_id=eval_id)
         if env is None:
-            env = (env_factory or default_env_factory(cfg.simplification))()
+            env = (env_factory or default_env_factory(cfg))()
         row, the_plan = prepare(mem, env, cfg, old)
         if on_start:
             on_start(row)
         llm_factory = llm_factory or default_llm_factory(cfg.model, cfg.base_url)
-        env_factory = env_factory or default_env_factory(cfg.simplification)
+        env_factory = env_factory or default_env_factory(cfg)
         total = sum(e.trials for e in the_plan.episodes)
         before, _ = evaldb.progress(mem, row.id)
         if ray_runner is not None:
@@ -220,7 +221,7 @@ def run_job(mem: Memory, env: TextEnv, llm: ChatLLM, eval_id: int, kind: str, ar
         return
     meta = MetaPlan.model_validate_json(arg)
     build_meta(mem=mem, llm=llm, eval_id=eval_id, cfg=row.config, meta=meta,
-               target=_target_description(mem, env, eval_id, meta))
+               target=_target_description(mem, env, eval_id, meta), env_name=env.name)
 
 
 def _target_description(mem: Memory, env: TextEnv, eval_id: int, meta: MetaPlan) -> str:

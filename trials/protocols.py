@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from clin.memory import Scope
 from pydantic import BaseModel, Field
@@ -35,7 +35,6 @@ StepBudget = Literal["fixed", "gold1.5"]
 GOLD_FACTOR = 1.5  # the authors' cap: 1.5 x the gold path length
 GOLD_MIN_STEPS = 6  # their check only runs once more than 5 actions were taken
 PAPER_TASKS: tuple[str, ...] = (*PAPER_SHORT_TASKS, *PAPER_LONG_TASKS)
-ENV_NAME = "scienceworld"
 
 
 class EvalConfig(BaseModel):
@@ -51,7 +50,9 @@ class EvalConfig(BaseModel):
     step_budget: StepBudget = "gold1.5"
     base: bool = True  # GEN protocols: a no-memory BASE trial on every test variation
     meta_tokens_per_task: int = 160  # GEN-TASK: meta-memory budget per source task
-    simplification: str = "easy"
+    simplification: str = "easy"  # ScienceWorld's preset (an env option of that env only)
+    env: str = "scienceworld"  # a registered name (clin.envs.make)
+    env_options: dict[str, Any] = Field(default_factory=dict)  # make()'s keyword arguments
     model: str = "local"
     base_url: str | None = None
     agent: str = "clin"
@@ -65,8 +66,8 @@ class EpisodePlan(BaseModel):
     trials: int
     namespace: str
 
-    def scope(self, agent: str) -> Scope:
-        return Scope(namespace=self.namespace, agent=agent, env=ENV_NAME, task=self.task,
+    def scope(self, agent: str, env: str) -> Scope:
+        return Scope(namespace=self.namespace, agent=agent, env=env, task=self.task,
                      variation=self.variation)
 
 
@@ -78,8 +79,8 @@ class MetaPlan(BaseModel):
     task: str | None  # None: environment-level (GEN-TASK)
     source_keys: list[str]
 
-    def scope(self, agent: str) -> Scope:
-        return Scope(namespace=self.namespace, agent=agent, env=ENV_NAME, task=self.task)
+    def scope(self, agent: str, env: str) -> Scope:
+        return Scope(namespace=self.namespace, agent=agent, env=env, task=self.task)
 
 
 class EvalPlan(BaseModel):
@@ -167,3 +168,14 @@ def plan(cfg: EvalConfig, namespace: str, split: Splitter) -> EvalPlan:
                                   source_keys=src))
         out.test += episodes("test", task, "test", cfg.test_variations, ns)
     return out
+
+
+def env_kwargs(cfg: EvalConfig) -> dict[str, Any]:
+    """``make``'s keyword arguments for the eval's env: its options, plus ``simplification``
+    for the env that has that preset (stored configs before --env carry it alone)."""
+    from clin.envs.registry import canonical
+
+    opts = dict(cfg.env_options)
+    if canonical(cfg.env) == "scienceworld":
+        opts.setdefault("simplification", cfg.simplification)
+    return opts

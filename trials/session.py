@@ -5,11 +5,13 @@ before a JVM or a model is loaded."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from clin.envs.scienceworld import ScienceWorld
+from clin.envs.base import TextEnv, check_task
+from clin.envs.registry import make
 from clin.memory import Memory
 from pydantic import BaseModel
 
@@ -34,7 +36,9 @@ class RunRequest(BaseModel):
     model: str | None = None
     base_url: str | None = None
     max_steps: int = 100
-    simplification: str = "easy"
+    simplification: str | None = None  # ScienceWorld's preset (its default: easy)
+    env: str = "scienceworld"  # a registered name or alias (clin.envs.make)
+    env_options: dict[str, Any] = {}  # make()'s keyword arguments
     db: Path = Path("clin.db")
     resume: bool = False
 
@@ -50,8 +54,11 @@ def run_session(
     spec = req.model or default_spec()
     if llm is None:
         parse_spec(spec)
-    with Memory(req.db) as mem, ScienceWorld(req.simplification) as env:
-        env.check(req.task, req.variation)
+    options = dict(req.env_options)
+    if req.simplification is not None:
+        options["simplification"] = req.simplification
+    with Memory(req.db) as mem, _closing(make(req.env, **options)) as env:
+        check_task(env, req.task, req.variation)
         if llm is None:
             llm = build_llm(spec, base_url=req.base_url)
         notice(f"database: {Path(req.db).resolve()}")  # first: where to look afterwards
@@ -65,6 +72,14 @@ def run_session(
         return run_adapt(
             cfg, env=env, llm=llm, mem=mem, on_step=on_step, on_trial=on_trial,
             run_config={"model_spec": spec, "base_url": redact_url(req.base_url),
-                        "simplification": req.simplification},
+                        "env": env.name, "env_options": options},
             resume=req.resume,
         )
+
+
+@contextlib.contextmanager
+def _closing(env: TextEnv) -> Iterator[TextEnv]:
+    try:
+        yield env
+    finally:
+        env.close()

@@ -39,7 +39,7 @@ DbOpt = Annotated[
 
 EnvOpt = Annotated[
     str,
-    typer.Option("--env", help="Environment: scienceworld, tiny, or "
+    typer.Option("--env", help="Environment: scienceworld, textworld-express (twx), tiny, or "
                  "one a plugin registers (clin.envs entry points)."),
 ]
 EnvOptions = Annotated[

@@ -1,6 +1,6 @@
-"""Environments by name, Gymnasium-style: ``make("tiny", teleport=True)``.
+"""Environments by name, Gymnasium-style: ``make("twx", numLocations=5)``.
 
-Built in: ``scienceworld`` and ``tiny``. Another
+Built in: ``scienceworld``, ``textworld-express`` (alias ``twx``) and ``tiny``. Another
 package adds its own under the ``clin.envs`` entry-point group; the entry point's name is the
 env's name and its value a class or function that builds it::
 
@@ -141,4 +141,5 @@ def parse_options(items: Iterable[str]) -> dict[str, Any]:
 
 
 register("scienceworld", "clin.envs.scienceworld:ScienceWorld")
+register("textworld-express", "clin.envs.twx:TextWorldExpress", aliases=("twx",))
 register("tiny", "clin.envs.tiny:TinyWorld")

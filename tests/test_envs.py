@@ -85,7 +85,8 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_built_in_names_aliases_and_options() -> None:
-    assert {"scienceworld", "tiny"} <= set(names())
+    assert {"scienceworld", "textworld-express", "tiny"} <= set(names())
+    assert registry.canonical("twx") == "textworld-express"
     env = make("tiny", teleport=True)
     assert isinstance(env, TinyWorld) and env.teleport
     with pytest.raises(UnknownEnv, match=r"unknown environment 'tinyy'\. Did you mean: tiny\?"):

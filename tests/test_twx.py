@@ -153,3 +153,16 @@ def test_clin_tasks_and_clin_run_with_env_twx(tmp_path: Path, capsys, allow_mode
             "textworld-express"}
         envs = {r["env"] for r in mem.db.query("SELECT env FROM learnings")}
     assert envs == {"textworld-express"}
+
+
+def test_ceiling_and_perf_benchmarks_take_env_twx(capsys) -> None:
+    from bench.__main__ import main as bench_main
+    from bench.ceiling import run_ceiling
+
+    episodes = run_ceiling(env="twx", tasks=["coin", "arithmetic"], split="test",
+                           variations=2, simplification="easy")
+    assert [(e.task, e.variation) for e in episodes] == [
+        ("coin", 2000), ("coin", 2001), ("arithmetic", 2000), ("arithmetic", 2001)]
+    assert all(e.score == e.raw_score == 100 and e.reasks == 0 for e in episodes)
+    assert bench_main(["prompts", "--env", "twx", "--no-write"]) == 2
+    assert "--env is for perf and ceiling" in capsys.readouterr().err

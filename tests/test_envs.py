@@ -27,51 +27,19 @@ from clin.memory import Memory
 
 from tests.fake_openai import FakeOpenAI
 
-# A complete third-party environment: one room, one lamp. What a user writes (README).
-PLUGIN = '''
-from clin.envs import EnvProfile, Observation, TaskInfo
+README = Path(__file__).resolve().parents[1] / "README.md"
 
-class LampRoom:
-    name = "lamp-room"
-    profile = EnvProfile(world="a dark room with a lamp",
-                         action_templates=("look around", "turn on OBJ"),
-                         synonyms=((r"^switch on ", "turn on "),))
 
-    def __init__(self, lamps: int = 1):
-        self.lamps, self.on = lamps, False
-
-    def tasks(self):
-        return [TaskInfo(name="light", variations=2, description="turn the lamp on")]
-
-    def reset(self, task, variation):
-        self.on = False
-        return self._obs("It is dark.")
-
-    def step(self, action):
-        if action == "turn on lamp":
-            self.on = True
-            return self._obs("The lamp is on.")
-        if action == "look around":
-            return self._obs("A room with a lamp.")
-        return self._obs("I do not understand.", understood=False)
-
-    def task_description(self):
-        return "Your task is to turn on the lamp."
-
-    def close(self):
-        pass
-
-    def _obs(self, text, understood=True):
-        return Observation(text=text, score=100 if self.on else 0, done=self.on,
-                           valid_actions=["look around", "turn on lamp"],
-                           understood=understood)
-'''
+def readme_env() -> str:
+    """The complete third-party environment of the README's "Your own environment"."""
+    text = README.read_text().split("### Your own environment", 1)[1]
+    return text.split("```python\n", 1)[1].split("```", 1)[0]
 
 
 @pytest.fixture
 def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """An installed distribution whose ``clin.envs`` entry point is ``lamp-room``."""
-    (tmp_path / "lamp_room.py").write_text(PLUGIN)
+    (tmp_path / "lamp_room.py").write_text(readme_env())
     info = tmp_path / "lamp_room-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lamp-room\nVersion: 1.0\n")
@@ -118,8 +86,9 @@ def test_third_party_env_by_entry_point_runs_through_clin_run(
     plugin: str, tmp_path: Path, capsys, allow_model_requests, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert plugin in names()
-    env = make(plugin, lamps=2)
-    assert env.name == "lamp-room" and env.lamps == 2
+    assert make(plugin).name == "lamp-room"
+    with pytest.raises(EnvError, match="environment lamp-room takes no option 'lamps'"):
+        make(plugin, lamps=2)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     db = tmp_path / "clin.db"
     assert main(["tasks", "--env", plugin]) == 0

@@ -44,6 +44,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="ceiling: the first K variations of the split per task")
     p.add_argument("--simplification", default="easy",
                    help="ceiling: ScienceWorld simplification preset or list ('none' for none)")
+    p.add_argument("--phrasing", default="verbatim", choices=("verbatim", "natural"),
+                   help="ceiling: gold actions as given, or as a model writes them")
     p.add_argument("--jobs", type=int, default=1,
                    help="ceiling: tasks run in this many processes (one JVM each)")
     p.add_argument("--backend-steps", type=int, default=6,
@@ -155,10 +157,11 @@ def run(which: set[str], args: argparse.Namespace, console: Console) -> list[Ben
         episodes = run_ceiling(
             tasks=tasks, split=args.split, variations=args.variations,
             simplification=args.simplification, jobs=args.jobs, env=env_name,
+            phrasing=args.phrasing,
             on_episode=lambda ep: console.print("  ".join(row(ep)), highlight=False),
         )
         tables.append(ceiling_table(episodes, args.split, args.variations, args.simplification,
-                                    env_name))
+                                    env_name, args.phrasing))
         show(console, tables[-1])
         console.print(summary(episodes), highlight=False)
     if "sim" in which:

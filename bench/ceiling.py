@@ -37,6 +37,7 @@ from clin.controller import TASK_COMPLETE
 from clin.llm.base import Message
 from clin.llm.fake import ScriptedLLM
 
+from .phrasing import natural
 from .replay import CHOICE_MARKER, FILLER_ACTION, gold_actions
 from .stats import BenchTable, mean
 
@@ -141,13 +142,15 @@ def raw_score(env: TextEnv, task: str, variation: int) -> tuple[float, list[str]
 
 
 def run_episode(env: TextEnv, mem: Memory, task: str, variation: int, *,
-                raw: bool = True) -> Episode:
+                raw: bool = True, phrasing: str = "verbatim") -> Episode:
     """One (task, variation); ``raw=False`` skips the raw-simulator replay (raw score NaN)."""
     if raw:
         raw_sim, gold = raw_score(env, task, variation)
     else:
         raw_sim, gold = float("nan"), gold_actions(env, task, variation)
     plan = plan_from_gold(gold)
+    if phrasing == "natural":  # as a model writes it (bench/phrasing.py), seeded per episode
+        plan.actions = natural(plan.actions, env.name, f"{task}/{variation}")
     player = PerfectPlanner(plan)
     settings = AgentSettings(max_steps=len(plan.actions) + 1, reflect=False)
     calls = settings.max_steps * (settings.reasks + 1) * 2 + 1
@@ -186,6 +189,7 @@ def run_ceiling(
     simplification: str,
     jobs: int = 1,
     env: str = "scienceworld",
+    phrasing: str = "verbatim",
     on_episode: Callable[[Episode], None] | None = None,
 ) -> list[Episode]:
     """All episodes, in task order. ``jobs`` > 1 runs tasks in that many processes, each with
@@ -199,13 +203,14 @@ def run_ceiling(
         if jobs <= 1:
             return [ep for name in names
                     for ep in _task_episodes(name, split, variations, name_, options, world,
-                                             on_episode)]
+                                             on_episode, phrasing)]
     finally:
         world.close()
     done: dict[str, list[Episode]] = {}
     with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init,
                              initargs=(name_, options)) as pool:
-        futures = {pool.submit(_worker_task, name, split, variations): name for name in names}
+        futures = {pool.submit(_worker_task, name, split, variations, phrasing): name
+                   for name in names}
         for fut in as_completed(futures):
             done[futures[fut]] = fut.result()
             for ep in done[futures[fut]]:
@@ -216,7 +221,8 @@ def run_ceiling(
 
 def _task_episodes(name: str, split: str, variations: int, env_name: str,
                    options: dict[str, Any], env: TextEnv | None = None,
-                   on_episode: Callable[[Episode], None] | None = None) -> list[Episode]:
+                   on_episode: Callable[[Episode], None] | None = None,
+                   phrasing: str = "verbatim") -> list[Episode]:
     own = env is None
     env = env or make(env_name, **options)
     if not isinstance(env, HasSplits):
@@ -227,12 +233,12 @@ def _task_episodes(name: str, split: str, variations: int, env_name: str,
               Memory(Path(tmp) / "ceiling.db") as mem):
             for variation in env.split(name, split)[:variations]:
                 try:
-                    out.append(run_episode(env, mem, name, variation))
+                    out.append(run_episode(env, mem, name, variation, phrasing=phrasing))
                 except py4j_errors() as exc:  # the JVM died (e.g. memory pressure): once more
                     log.warning("%s died during %s %d (%s); running it again",
                                 env.name, name, variation, exc)
                     env.close()
-                    out.append(run_episode(env, mem, name, variation))
+                    out.append(run_episode(env, mem, name, variation, phrasing=phrasing))
                 if on_episode:
                     on_episode(out[-1])
     finally:
@@ -250,9 +256,10 @@ def _worker_init(env_name: str, options: dict[str, Any]) -> None:
     atexit.register(_WORKER_ENV.close)
 
 
-def _worker_task(name: str, split: str, variations: int) -> list[Episode]:
+def _worker_task(name: str, split: str, variations: int, phrasing: str) -> list[Episode]:
     assert _WORKER_ENV is not None
-    return _task_episodes(name, split, variations, _WORKER_ENV.name, {}, _WORKER_ENV)
+    return _task_episodes(name, split, variations, _WORKER_ENV.name, {}, _WORKER_ENV,
+                          phrasing=phrasing)
 
 
 def _kinds(c: Counter[str]) -> str:
@@ -276,7 +283,8 @@ def summary(episodes: Sequence[Episode]) -> str:
 
 
 def ceiling_table(episodes: Sequence[Episode], split: str, variations: int,
-                  simplification: str, env: str = "scienceworld") -> BenchTable:
+                  simplification: str, env: str = "scienceworld",
+                  phrasing: str = "verbatim") -> BenchTable:
     worse = [e for e in episodes if e.score < e.raw_score]
     asked = sum(e.asked for e in episodes)
     choice = sum(e.groundings.get("choice", 0) for e in episodes)
@@ -293,11 +301,17 @@ def ceiling_table(episodes: Sequence[Episode], split: str, variations: int,
     ]
     env = canonical(env)
     notes.append(f"Load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}.")
-    if env != "scienceworld":
+    if phrasing != "verbatim":
+        notes.insert(0, "Proposals phrased as a model writes them (bench/phrasing.py, seeded "
+                     "per episode); 'raw sim' is the verbatim gold path's score: the agent "
+                     f"must reach it. Reaching it: "
+                     f"{sum(1 for e in episodes if e.score >= e.raw_score)}/{len(episodes)}.")
+    if env != "scienceworld" or phrasing != "verbatim":
+        how = "" if phrasing == "verbatim" else f", phrased {phrasing}"
         return BenchTable(
-            key=f"ceiling_{env}_{split}",
+            key=f"ceiling_{env}_{split}" + ("" if phrasing == "verbatim" else f"_{phrasing}"),
             title=(f"6b. Ceiling, {env}: gold paths through the agent ({split} split, first "
-                   f"{variations} variation(s) per game)"),
+                   f"{variations} variation(s) per task{how})"),
             columns=COLUMNS, rows=[row(e) for e in episodes], notes=notes)
     simp = simplification or "none"
     return BenchTable(

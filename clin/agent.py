@@ -316,14 +316,21 @@ def _send(
     env: TextEnv, lex: executor.Lexicon, proposal: str, obs: Observation, clock: _Clock
 ) -> tuple[str, GroundingKind, Observation] | _Unsent:
     """Send what the proposal means: a valid action it names, else the proposal unchanged
-    if the simulator's parser understands it, else a close valid action with the same verb.
-    Returns (action sent, grounding, observation), or what to re-ask with."""
+    if the simulator's parser understands it, else its normalized form in the env's own
+    words ("place the X in the Y" -> "move X to Y") if the parser understands that, else a
+    close valid action with the same verb. Returns (action sent, grounding, observation),
+    or what to re-ask with."""
     hit = lex.match_valid(proposal, obs.valid_actions)
     if hit is not None:
         return hit.action, hit.method, clock.step(env, hit.action)
     answer = clock.step(env, proposal)
     if answer.understood:
         return proposal, "parser", answer
+    norm = lex.normalize(proposal)
+    if norm and norm != " ".join(proposal.lower().split()):
+        retry = clock.step(env, norm)
+        if retry.understood:
+            return norm, "parser", retry
     try:
         g = lex.ground(proposal, obs.valid_actions)
     except GroundingError as exc:

@@ -94,7 +94,7 @@ PROFILE = EnvProfile(
         (r"^(look|l)$", "look around"),
         (r"^(check )?(inventory|inv|i)$", "inventory"),
         (r"^(look at|inspect|check|x) ", "examine "),
-        (r"^(roast|fry|bake|grill) (.+) (in|on|with|using) ", r"cook \2 in "),
+        (r"^(cook|roast|fry|bake|grill) (.+) (in|on|with|using|over) ", r"cook \2 in "),
         (r"^(consume|devour) ", "eat "),
     ),
     opposites=(("open", "close"),),

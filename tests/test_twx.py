@@ -166,3 +166,15 @@ def test_ceiling_and_perf_benchmarks_take_env_twx(capsys) -> None:
     assert all(e.score == e.raw_score == 100 and e.reasks == 0 for e in episodes)
     assert bench_main(["prompts", "--env", "twx", "--no-write"]) == 2
     assert "--env is for perf and ceiling" in capsys.readouterr().err
+
+
+def test_gold_plans_phrased_as_a_model_writes_them_lose_nothing() -> None:
+    from bench.ceiling import run_ceiling
+    from bench.phrasing import natural
+
+    assert natural(["take knife", "move north", "put knife in counter"], "textworld-express",
+                   "x/1") != ["take knife", "move north", "put knife in counter"]
+    episodes = run_ceiling(env="twx", tasks=["cookingworld", "twc"], split="test",
+                           variations=2, simplification="easy", phrasing="natural")
+    assert all(e.score == e.raw_score == 100 and e.reasks == 0 for e in episodes)
+    assert sum(e.groundings["normalized"] for e in episodes) > 20

@@ -14,12 +14,13 @@ from clin.memory import Memory
 from clin.memory.db import now
 from pydantic import BaseModel
 
-from clin.agent import AgentSettings, StepEvent, TrialResult, run_trial
+from clin.agent import AgentSettings, StepEvent, TrialResult
 from clin.errors import UserError
 from clin.llm.base import ChatLLM
 
 from . import evaldb
 from .protocols import EvalConfig, step_limit
+from .runner import run_trials, stop_message, stop_status
 
 
 class EpisodeResult(BaseModel):
@@ -62,26 +63,16 @@ def run_episode(
     if ep.phase == "test":
         # The meta-memory becomes this episode's own, revisable copy (idempotent on resume).
         mem.inherit(scope)
-    done = {r["idx"] for r in mem.completed_trials(run_id)}
-    ran: list[int] = []
     # BASE is the no-memory reference: it neither reads (own namespace) nor writes memory.
     settings = AgentSettings(max_steps=max_steps, reflect=ep.phase != "base")
     try:
-        for idx in range(1, ep.trials + 1):
-            if idx in done:
-                continue
-            result = run_trial(env=env, llm=llm, mem=mem, run_id=run_id, scope=scope, idx=idx,
-                               task=ep.task, variation=ep.variation, settings=settings,
-                               on_step=on_step)
-            ran.append(idx)
-            if on_trial:
-                on_trial(result)
-    except KeyboardInterrupt:
-        _stop(mem, ep.id, run_id, "interrupted", "interrupted")
-        raise
+        results = run_trials(mem=mem, env=env, llm=llm, run_id=run_id, scope=scope,
+                             task=ep.task, variation=ep.variation, trials=ep.trials,
+                             settings=settings, on_step=on_step, on_trial=on_trial)
     except BaseException as exc:
-        _stop(mem, ep.id, run_id, "failed", f"{type(exc).__name__}: {exc}")
+        _stop(mem, ep.id, run_id, stop_status(exc), stop_message(exc) or "interrupted")
         raise
+    ran = [r.idx for r in results]
     mem.finish_run(run_id, "finished")
     evaldb.set_episode(mem, ep.id, status="finished")
     return EpisodeResult(key=key, run_id=run_id, ran=ran)

@@ -77,8 +77,14 @@ def eval_cmd(
         typer.Option(envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint URL."),
     ] = None,
     simplification: Annotated[str, typer.Option(help="ScienceWorld simplifications.")] = "easy",
-    env: Annotated[str, typer.Option("--env", help="Environment (see `clin run --help`).")
+    env: Annotated[str, typer.Option("--env", "--test-env",
+                                     help="Environment of --tasks (see `clin run --help`).")
                    ] = "scienceworld",
+    train_env: Annotated[
+        str | None, typer.Option("--train-env", help="gen-task across environments: the "
+                                 "--source-tasks train in this environment, and what they "
+                                 "teach is inherited \"from another environment\".")
+    ] = None,
     env_opt: Annotated[
         list[str] | None, typer.Option("--env-opt", help="KEY=VALUE for the environment, "
                                        "repeatable.", show_default=False)
@@ -142,6 +148,7 @@ def eval_cmd(
         cfg = EvalConfig(
             protocol=protocol, tasks=_tasks(tasks) or _default_tasks(name, options),
             env=name, env_options=options,
+            train_env=canonical(train_env) if train_env else None,
             source_tasks=_tasks(source_tasks), train_variations=train_variations,
             test_variations=test_variations, trials=trials, max_steps=max_steps,
             step_budget=step_budget, base=base, simplification=simplification, model=spec,

@@ -60,8 +60,8 @@ class MemoryLine(BaseModel):
     text: str
     support: int = 1
     mean_score: float | None = None
-    # own | task (inherited from other variations of the task) | tasks (from other tasks)
-    origin: Literal["own", "task", "tasks"] = "own"
+    # own | task (other variations of the task) | tasks (other tasks) | envs (another env)
+    origin: Literal["own", "task", "tasks", "envs"] = "own"
 
 
 class ReflectionInput(BaseModel):
@@ -294,7 +294,7 @@ def gather(
     rooms: Sequence[str] = (),
     room_pattern: str | None = None,
     max_learnings: int = MAX_LEARNINGS,
-    origin: Callable[[Learning], Literal["own", "task", "tasks"]] | None = None,
+    origin: Callable[[Learning], Literal["own", "task", "tasks", "envs"]] | None = None,
 ) -> ReflectionInput:
     """The reflection input for ``trial_id``: its steps as recorded, the last
     ``PAST_TRIALS`` completed trials of the scope before it with their scores and the
@@ -312,7 +312,7 @@ def gather(
     memory = [MemoryLine(text=x.text, support=x.support, mean_score=x.mean_score,
                          origin=origin(x) if origin else "own")
               for x in recall.recall(db, scope)]
-    memory.sort(key=lambda m: ("own", "task", "tasks").index(m.origin))  # stable: recall order
+    memory.sort(key=lambda m: ("own", "task", "tasks", "envs").index(m.origin))  # stable
     return ReflectionInput(goal=goal, steps=steps, score=score, outcome=outcome, trial=trial,
                            rooms=list(rooms), room_pattern=room_pattern, past=past,
                            memory=memory,

@@ -75,7 +75,7 @@ def build_messages(mode: str, target: str, sources: list[MetaSource],
 
 def build_meta(
     *, mem: Memory, llm: ChatLLM, eval_id: int, cfg: EvalConfig, meta: MetaPlan, target: str,
-    env_name: str,
+    env_name: str | None,
 ) -> MetaResult:
     """Summarize the sources of ``meta`` and store the result at ``meta.scope``; idempotent:
     a meta-memory already ``done`` is not rebuilt."""

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from clin.errors import UserError
 
 from . import evaldb
+from .protocols import cross_env
 
 GROUP_ORDER = {"short": 0, "long": 1, "other": 2, "all": 3}
 
@@ -151,8 +152,11 @@ def build_report(mem: Memory, eval_id: int | None = None) -> Report:
     cfg = ev.config
     budget = (f"max {cfg.max_steps} steps" if cfg.step_budget == "fixed" else
               f"steps 1.5 x gold path (at most {cfg.max_steps})")
+    where = cfg.simplification if cfg.env == "scienceworld" else cfg.env
+    if cross_env(cfg):
+        where = f"trained in {cfg.train_env}, tested in {cfg.env}"
     title = (f"eval {eval_id}: {ev.protocol} ({ev.status}), model {cfg.model}, {cfg.trials} "
-             f"trials, {budget}, {cfg.simplification}")
+             f"trials, {budget}, {where}")
     all_row = next((g for g in groups if g["grp"] == "all"), {})
     return Report(eval_id=eval_id, protocol=ev.protocol, title=title,
                   columns=ADAPT_COLUMNS if ev.protocol == "adapt" else GEN_COLUMNS,

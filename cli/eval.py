@@ -241,7 +241,8 @@ def report_cmd(
     for r in rep.paper:
         paper.add_row(r.setting, r.note or _num(r.ours), "-" if r.note else _num(r.ours_raw),
                       _num(r.paper))
-    out.print(paper)
+    if rep.paper:  # ScienceWorld evals only
+        out.print(paper)
     out.print(f"wrote {', '.join(str(f) for f in files)}")
 
 

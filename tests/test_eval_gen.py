@@ -119,6 +119,7 @@ def test_gen_task_across_environments_with_base(tiny, twx, db_path: Path, capsys
     report = (out / "eval1-report.md").read_text()
     assert "trained in tiny, tested in textworld-express" in report.splitlines()[0]
     assert "| coin | other | 1 | 0.0 | 0.0 | 0.0 |" in report  # BASE, GEN, GEN+ADAPT
+    assert "CLIN paper" not in report  # its figures are ScienceWorld's
 
 
 def test_cross_environment_needs_gen_task_with_source_tasks(tiny, twx, db_path: Path) -> None:

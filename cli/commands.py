@@ -1,5 +1,6 @@
 """The ``clin`` command: a thin layer that parses options, calls library functions, and
-renders with rich. User errors print one line to stderr and exit with code 2."""
+renders with rich. User errors print one line to stderr and exit with code 2; so do usage
+errors (unknown option or command, bad value), with typer's usage line."""
 
 from __future__ import annotations
 
@@ -17,14 +18,24 @@ from clin.memory import (
     import_jsonl,
     run_readonly_query,
 )
-from clin.memory.sql import QUERY_TIMEOUT_S
+from clin.memory.sql import QUERY_TIMEOUT_S, display_text
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from clin.errors import LLMError, UserError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+from .output import write_rows
+
+HELP = """CLIN: a language agent that learns causal abstractions ("opening the door SHOULD BE
+NECESSARY to go outside") across trials of a task, with a frozen LLM, and keeps them in a
+SQLite memory you can query.
+
+Start with `clin run --task grow-plant --trials 3 --max-steps 10` (an offline model, no API
+key), then `clin memory list` and `clin view`."""
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP,
+                  rich_markup_mode="markdown")
 memory_app = typer.Typer(no_args_is_help=True, help="Inspect the memory database.")
 app.add_typer(memory_app, name="memory")
 
@@ -47,6 +58,7 @@ EnvOptions = Annotated[
     typer.Option("--env-opt", help="KEY=VALUE passed to the environment, repeatable; "
                  "twx game parameters, e.g. numLocations=5 (see README).", show_default=False),
 ]
+LIST_CLIP = 200  # characters of a learning's text `memory list` shows without --full
 
 
 class CliError(Exception):
@@ -58,6 +70,24 @@ def env_name(name: str) -> str:
     from clin.envs.registry import canonical
 
     return canonical(name)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from clin import __version__
+
+        out.print(f"clin {__version__}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _top(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True,
+                           help="Print the version and exit.")
+    ] = False,
+) -> None:
+    pass
 
 
 @app.command()
@@ -121,7 +151,14 @@ def run(
             if res.idx in bars:
                 progress.update(bars[res.idx], total=res.steps, completed=res.steps)
 
-        summary = run_session(request, on_step=on_step, on_trial=on_trial, notice=err.print)
+        try:
+            summary = run_session(request, on_step=on_step, on_trial=on_trial,
+                                  notice=err.print)
+        except KeyboardInterrupt:
+            progress.stop()
+            err.print("interrupted: finished trials are kept in the database; continue with "
+                      "the same command and --resume", markup=False)
+            raise
     table = Table(title=f"run {summary.run_id}: {task} v{variation} ({summary.model})")
     # Short headers: the table must fit 80 columns (rich's width when piped to a file).
     for col in ("trial", "score", "steps", "done", "stop", "learned", "tok in", "tok out"):
@@ -159,6 +196,10 @@ def tasks(env: EnvOpt = "scienceworld", env_opt: EnvOptions = None) -> None:
 def memory_list(
     task: Annotated[str | None, typer.Option(help="Only learnings for this task.")] = None,
     variation: Annotated[int | None, typer.Option(help="Only this variation.")] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help=f"Whole texts (default: the first {LIST_CLIP} "
+                           "characters of each).")
+    ] = False,
     db: DbOpt = Path("clin.db"),
 ) -> None:
     """Show current learnings (with support and confidence)."""
@@ -173,7 +214,25 @@ def memory_list(
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY task, variation, confidence = 'should' DESC, support DESC, id"
-    _print_query(db, sql, params, empty="no learnings stored yet for that selection")
+    _, rows = _query(db, sql, params)
+    if not rows:
+        out.print("no learnings stored yet for that selection")
+        return
+    # The text gets every column the others leave, and wraps; the rest never wrap.
+    table = Table("id", "task", "var.", "conf.", "supp.", "score", "text", expand=True)
+    for c in table.columns[:-1]:
+        c.no_wrap = True
+    table.columns[-1].ratio = 1
+    table.columns[-1].min_width = 30
+    for lid, t, v, conf, supp, score, text in rows:
+        text = display_text(text or "")
+        if not full and len(text) > LIST_CLIP:
+            text = text[:LIST_CLIP - 1].rstrip() + "…"
+        table.add_row(str(lid), _cell(t), _cell(v), conf, str(supp), _cell(score), text)
+    out.print(table)
+    if not full and any(len(r[6] or "") > LIST_CLIP for r in rows):
+        out.print(f"(texts clipped at {LIST_CLIP} characters: --full shows them whole)",
+                  style="dim")
 
 
 @memory_app.command("sql")
@@ -182,12 +241,32 @@ def memory_sql(
     timeout: Annotated[
         float, typer.Option("--timeout", help="Stop the query after this many seconds.")
     ] = QUERY_TIMEOUT_S,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Rows as one JSON array of objects.")
+    ] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Rows as CSV with a header.")] = False,
+    as_nl: Annotated[
+        bool, typer.Option("--nl", help="Rows as newline-delimited JSON objects.")
+    ] = False,
     db: DbOpt = Path("clin.db"),
 ) -> None:
-    """Run a read-only SQL query against the database (writes are refused)."""
+    """Run a read-only SQL query against the database (writes are refused); a table, or
+    machine-readable rows on standard output with --json, --csv or --nl."""
     if not timeout > 0:
         raise CliError("--timeout must be a positive number of seconds")
-    _print_query(db, query, [], empty="(no rows)", timeout_s=timeout)
+    if as_json + as_csv + as_nl > 1:
+        raise CliError("give at most one of --json, --csv and --nl")
+    cols, rows = _query(db, query, [], timeout_s=timeout)
+    if as_json or as_nl or as_csv:
+        write_rows(sys.stdout, cols, rows, "json" if as_json else "nl" if as_nl else "csv")
+        return
+    if not rows:
+        out.print("(no rows)")
+        return
+    table = Table(*cols)
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row))
+    out.print(table)
 
 
 @memory_app.command("export")
@@ -249,31 +328,56 @@ def view(
         raise CliError(str(exc)) from None
 
 
-def _print_query(db: Path, sql: str, params: list, empty: str,
-                 timeout_s: float = QUERY_TIMEOUT_S) -> None:
+def _query(db: Path, sql: str, params: list,
+           timeout_s: float = QUERY_TIMEOUT_S) -> tuple[list[str], list[tuple]]:
     if not db.exists():
         raise CliError(f"database {db} does not exist yet: run `clin run` first or pass --db")
-    cols, rows = run_readonly_query(db, sql, params, timeout_s=timeout_s)
-    if not rows:
-        out.print(empty)
-        return
-    table = Table(*cols)
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    out.print(table)
+    return run_readonly_query(db, sql, params, timeout_s=timeout_s)
+
+
+def _cell(v: object) -> str:
+    """A value as a table shows it: "—" for NULL, bidi controls neutralised."""
+    return "—" if v is None else display_text(str(v))
 
 
 from .eval import register as _register_eval
+from .mcp import register as _register_mcp
 
 _register_eval(app)
+_register_mcp(app)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (tests call it in-process)."""
-    import click
+    from .shutdown import bounded_exit
 
+    with bounded_exit() as stop:
+        try:
+            rc = _invoke(argv)
+        except Exception as exc:
+            if stop.signum is None:
+                raise  # a bug: its traceback is wanted
+            # a library turned the signal's KeyboardInterrupt into an error of its own (py4j
+            # 0.10.9.9 raises AttributeError 'shutdown_socket' from a call it was in)
+            err.print(f"interrupted ({type(exc).__name__} while stopping: {exc})",
+                      markup=False)
+            rc = 130
+    if stop.signum is not None:
+        stop.exit_now()
+    return rc
+
+
+def _invoke(argv: list[str] | None) -> int:
+    """Run the command; user errors become one line on stderr and exit code 2.
+
+    typer runs in standalone mode, so it prints usage errors itself (usage line, the error,
+    exit code 2) whichever click it bundles (typer 0.29 vendors its own, whose exceptions are
+    not ``click``'s); its exits arrive here as ``SystemExit``. Our own errors pass through."""
     try:
-        rc = app(args=argv, prog_name="clin", standalone_mode=False)
+        app(args=argv, prog_name="clin", standalone_mode=True)
+        rc = 0
+    except SystemExit as exc:
+        rc = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except (CliError, UserError, EnvError, MemoryStoreError) as exc:
         err.print(f"error: {exc}", markup=False)
         return 2
@@ -281,16 +385,6 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"error: the LLM kept failing: {exc}; finished trials are kept, "
                   "continue with --resume", markup=False)
         return 2
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code or 0)
-    except click.ClickException as exc:
-        exc.show()
-        return 2
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        rc = 130
-    if rc == 130:  # click turns Ctrl-C into Abort, and typer returns 130 without raising
-        err.print("interrupted: finished trials are kept in the database; "
-                  "continue with --resume", markup=False)
-        return 130
-    return int(rc or 0) if isinstance(rc, int) else 0
-
+    except KeyboardInterrupt:  # typer turns Ctrl-C into exit code 130; each command says
+        rc = 130               # what it kept
+    return rc

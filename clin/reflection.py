@@ -31,3 +31,20 @@ def reflect(llm: ChatLLM, inp: ReflectionInput) -> tuple[ParseReport, Completion
         max_tokens=ANSWER_TOKENS,
     )
     return parse_answer(completion.text), completion, messages
+
+
+class PromptLLM:
+    """A ``ChatLLM`` as the library's ``str -> str`` reflection LLM (``Memory.reflect``), for
+    ``clin mcp --model``: the prompt goes as one user message, with the answer's JSON schema
+    when the backend enforces it."""
+
+    def __init__(self, llm: ChatLLM) -> None:
+        self.llm = llm
+        self.model_name = llm.name
+
+    def __call__(self, prompt: str) -> str:
+        structured = bool(getattr(self.llm, "enforces_schema", False))
+        return self.llm.complete(
+            [Message(role="user", content=prompt)],
+            json_schema=reflection_schema() if structured else None, max_tokens=ANSWER_TOKENS,
+        ).text

@@ -9,17 +9,22 @@ A learning is exactly one of::
 
 The parser accepts the renderings LLMs actually write: any case, "to" / "for" / "in order
 to" / "so that" before Y, "might" for "may", "do not" / "doesn't" for "does not", numbering,
-bullets, markdown emphasis, quotes, trailing periods, a JSON list, a preamble or a closing
-sentence around the list, a condition ("... if the stove is broken", kept in Y). What it
-stores is clean text in the canonical spelling above (``Abstraction.text``) plus a
-normalized ``key``. Anything else is rejected (and counted by the caller), so observation
-text or chatter from an LLM can never become a stored learning.
+bullets (any glyph: "-", "•", "→", "▸", "✓" ...), markdown emphasis, XML-style tags
+(``<learning>...</learning>``, ``<learnings>``), quotes, trailing periods, a JSON list, a
+preamble or a closing sentence around the list, a condition ("... if the stove is broken",
+kept in Y). What it stores is clean text in the canonical spelling above
+(``Abstraction.text``) plus a normalized ``key``. Anything else is rejected, with its reason
+counted (``ParseReport.reasons``), so observation text or chatter from an LLM can never
+become a stored learning; nor can a degenerate one in the right form (cause equal to effect,
+a run of digits, a phrase repeated, a side longer than a sentence), as small models write.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -80,6 +85,22 @@ _HEDGE_CAUSE = re.compile(
     re.IGNORECASE,
 )
 _FENCE = re.compile(r"^\s*```[\w-]*\s*$")
+# XML-style tags as strong models wrap their answers (<learnings>, <learning id="1">): inline
+# ones vanish, any other ends a line.
+_INLINE_TAG = re.compile(r"</?(?:b|i|em|strong|code|u|mark|span|s)\b[^<>]{0,200}>", re.IGNORECASE)
+_TAG = re.compile(r"</?[A-Za-z][\w:-]{0,40}(?:\s[^<>]{0,200})?/?>")
+# Bullet glyphs beyond ASCII and the usual dots: any symbol (arrows, triangles, check marks,
+# stars, emoji) and these punctuation bullets.
+_BULLET_PUNCT = set("\u2022\u2023\u2043\u2219\u00b7\u25e6\u2027\u30fb")
+_DIGIT_RUN = re.compile(r"\d{5,}")
+_MAX_WORDS = 25  # a side longer than this is not one short sentence's worth
+
+# Why a candidate was rejected (ParseReport.reasons counts them).
+NOT_A_FORM = "not one of the four forms"
+SAME_CAUSE_EFFECT = "cause equals effect"
+DIGIT_RUN = "a run of digits"
+REPEATED = "a phrase repeated"
+TOO_LONG = "a side longer than a sentence"
 _MAX_PART = 300
 _MAX_LINE = 2000
 _WORD = re.compile(r"[a-z0-9]+")
@@ -110,10 +131,13 @@ class Abstraction(BaseModel):
 
 
 class ParseReport(BaseModel):
-    """Result of parsing an LLM's learnings block: accepted abstractions and rejected lines."""
+    """Result of parsing an LLM's learnings block: accepted abstractions, rejected lines, and
+    how many were rejected for each reason (:data:`NOT_A_FORM`, :data:`SAME_CAUSE_EFFECT`,
+    :data:`DIGIT_RUN`, :data:`REPEATED`, :data:`TOO_LONG`)."""
 
     accepted: list[Abstraction] = Field(default_factory=list)
     rejected: list[str] = Field(default_factory=list)
+    reasons: dict[str, int] = Field(default_factory=dict)
 
 
 def normalize(phrase: str) -> str:
@@ -121,12 +145,28 @@ def normalize(phrase: str) -> str:
     return " ".join(w for w in _WORD.findall(phrase.lower()) if w not in _STOP)
 
 
+def _strip_tags(text: str) -> str:
+    return _TAG.sub("\n", _INLINE_TAG.sub("", text))
+
+
+def _strip_glyphs(text: str) -> str:
+    """Leading bullet glyphs: symbols (→ ▸ ✓ ★ ➤, emoji) and punctuation bullets."""
+    i = 0
+    while i < len(text) and (text[i] in _BULLET_PUNCT or text[i].isspace()
+                             or unicodedata.category(text[i]) in ("So", "Sm", "Sk")):
+        i += 1
+    return text[i:]
+
+
 def _clean(text: str) -> str:
-    """One candidate without markup: emphasis, list markers, labels, quotes, end punctuation."""
-    text = " ".join(text.split())
+    """One candidate without markup: tags, emphasis, list markers and bullet glyphs, labels,
+    quotes, end punctuation."""
+    text = " ".join(_INLINE_TAG.sub("", text).split())
+    text = " ".join(_TAG.sub(" ", text).split())
     for _ in range(4):  # markers stack: "- 1. **Learning 2:** ..."
         before = text
         text = _EMPHASIS.sub("", text).strip()
+        text = _strip_glyphs(text).strip()
         text = _MARKER.sub("", text, count=1).strip()
         text = _LABEL.sub("", text, count=1).strip()
         text = text.strip(_QUOTES).rstrip(".;,!").strip().strip(_QUOTES).strip()
@@ -139,7 +179,38 @@ def _part(text: str) -> str:
     return " ".join(text.strip().strip(_QUOTES).strip(" ,;:").strip(_QUOTES).split())
 
 
-def _build(cause: str, effect: str, match: re.Match[str], condition: str = "") -> Abstraction | None:
+def _degenerate(cause: str, effect: str) -> str | None:
+    """Why a learning in the right form says nothing (small models write these), or None."""
+    if normalize(cause) == normalize(effect):
+        return SAME_CAUSE_EFFECT
+    if _DIGIT_RUN.search(cause) or _DIGIT_RUN.search(effect):
+        return DIGIT_RUN
+    if len(cause.split()) > _MAX_WORDS or len(effect.split()) > _MAX_WORDS:
+        return TOO_LONG
+    if _repeats(cause) or _repeats(effect):
+        return REPEATED
+    return None
+
+
+def _repeats(side: str) -> bool:
+    """A phrase said twice in one side: any words said twice in a row ("the hallway, the
+    hallway"), or three words said twice anywhere ("flower pot 1 ... flower pot 2" is fine)."""
+    words = [w for w in _WORD.findall(side.lower()) if w not in _STOP]
+    n = len(words)
+    for size in range(1, n // 2 + 1):
+        for i in range(n - 2 * size + 1):
+            if words[i:i + size] == words[i + size:i + 2 * size]:
+                return True
+    grams = [tuple(words[i:i + 3]) for i in range(n - 2)]
+    seen: dict[tuple[str, ...], int] = {}
+    for i, g in enumerate(grams):
+        if g in seen and i - seen[g] >= 3:
+            return True
+        seen.setdefault(g, i)
+    return False
+
+
+def _build(cause: str, effect: str, match: re.Match[str], condition: str = "") -> Abstraction | str:
     # A preamble sentence on the same line ("Here is what I learned. X SHOULD ...") is not
     # part of the cause; a closing sentence after the effect is not part of the effect.
     pieces = _SENTENCE_END.split(cause)
@@ -151,13 +222,13 @@ def _build(cause: str, effect: str, match: re.Match[str], condition: str = "") -
     if condition:
         effect = f"{effect} {condition}"
     if effect.endswith("?") or cause.endswith("?") or _HEDGE_CAUSE.match(cause):
-        return None
+        return NOT_A_FORM
     if not _LETTERS.search(cause) or not _LETTERS.search(effect):
-        return None
+        return NOT_A_FORM
     if len(cause) > _MAX_PART or len(effect) > _MAX_PART:
-        return None
+        return NOT_A_FORM
     if _ANY_RELATION.search(cause) or _ANY_RELATION.search(effect):
-        return None  # two relations in one sentence: ambiguous
+        return NOT_A_FORM  # two relations in one sentence: ambiguous
     if match.group("sn"):
         relation, confidence = "necessary", "should"
     elif match.group("mn"):
@@ -169,17 +240,27 @@ def _build(cause: str, effect: str, match: re.Match[str], condition: str = "") -
     if "that" in (match.groupdict().get("link") or "").lower():
         effect = f"so that {effect}"
     if len(effect) > _MAX_PART:
-        return None
+        return NOT_A_FORM
+    reason = _degenerate(cause, effect)
+    if reason is not None:
+        return reason
     return Abstraction(cause=cause, effect=effect, relation=relation, confidence=confidence)
 
 
 def parse_line(line: str) -> Abstraction | None:
-    """Parse one sentence into an Abstraction, or None when it is not one of the four forms."""
+    """Parse one sentence into an Abstraction, or None when it is not one of the four forms
+    or is degenerate (:func:`parse_candidate` says why)."""
+    parsed = parse_candidate(line)
+    return parsed if isinstance(parsed, Abstraction) else None
+
+
+def parse_candidate(line: str) -> Abstraction | str:
+    """Parse one sentence into an Abstraction, or the reason it is refused."""
     if not isinstance(line, str) or len(line) > _MAX_LINE:
-        return None
+        return NOT_A_FORM
     text = _clean(line)
     if not text or text.endswith("?"):
-        return None
+        return NOT_A_FORM
     condition = ""
     cond = _LEADING_CONDITION.match(text)
     if cond and _FORWARD.match(cond.group("rest")):
@@ -191,7 +272,7 @@ def parse_line(line: str) -> Abstraction | None:
     m = _BACKWARD.match(text)
     if m is not None and not condition:
         return _build(m.group("cause"), m.group("effect"), m)
-    return None
+    return NOT_A_FORM
 
 
 def _sentences(line: str) -> list[str]:
@@ -257,8 +338,8 @@ def _find_json(text: str) -> list[str] | None:
     opens, closes = _LIST_START.search(text), list(_LIST_END.finditer(text))
     if opens is not None and closes:
         data = _loads(text[opens.end() - 1 : closes[-1].start() + 1])
-        if isinstance(data, list):
-            return list(_json_items(data))
+        if isinstance(data, list) and any(isinstance(x, (str, dict)) for x in data):
+            return list(_json_items(data))  # (a "[]" line is no answer: lines are read)
     return None
 
 
@@ -268,8 +349,8 @@ def candidates(text: str) -> list[str]:
     holds several relations; blank and pure markup lines (code fences, brackets) are
     dropped."""
     items = _find_json(text)
-    lines = text.splitlines() if items is None else [
-        line for item in items for line in item.splitlines()]
+    lines = _strip_tags(text).splitlines() if items is None else [
+        line for item in items for line in _strip_tags(item).splitlines()]
     out: list[str] = []
     for raw in lines:
         line = raw.strip()
@@ -296,11 +377,14 @@ def parse_learnings(text: str) -> ParseReport:
     if not isinstance(text, str):
         return report
     seen: set[str] = set()
+    reasons: Counter[str] = Counter()
     for line in candidates(text[:100_000]):
-        parsed = parse_line(line)
-        if parsed is None:
+        parsed = parse_candidate(line)
+        if isinstance(parsed, str):
             report.rejected.append(line[:500])
+            reasons[parsed] += 1
         elif parsed.key not in seen:
             seen.add(parsed.key)
             report.accepted.append(parsed)
+    report.reasons = dict(reasons)
     return report

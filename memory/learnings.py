@@ -26,7 +26,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
-from .abstractions import Abstraction, Confidence, ParseReport, Relation, parse_line
+from .abstractions import (
+    NOT_A_FORM,
+    Abstraction,
+    Confidence,
+    ParseReport,
+    Relation,
+    parse_candidate,
+)
 from .db import insert, now
 from .errors import MemoryStoreError
 from .scope import Scope
@@ -146,9 +153,11 @@ FORMS_HELP = (
 def as_abstraction(learning: str | Abstraction) -> Abstraction:
     if isinstance(learning, Abstraction):
         return learning
-    parsed = parse_line(learning) if "\n" not in learning.strip() else None
-    if parsed is None:
+    parsed = parse_candidate(learning) if "\n" not in learning.strip() else NOT_A_FORM
+    if parsed == NOT_A_FORM:
         raise NotALearning(f"not a causal learning: {learning[:200]!r}; {FORMS_HELP}")
+    if isinstance(parsed, str):
+        raise NotALearning(f"not a useful learning ({parsed}): {learning[:200]!r}")
     return parsed
 
 
@@ -358,6 +367,17 @@ def add_learning(
                            ts=event.ts)
     event(lid, "added", ab.confidence, ab.text)
     return AddResult(id=lid, text=ab.text, status="added", retired_ids=retired)
+
+
+def retire(conn: sqlite3.Connection, learning_id: int) -> bool:
+    """Retire one active learning by hand (a store's delete) inside the caller's transaction:
+    the row stays, a "retired" event says when. False if it is not active (or unknown)."""
+    found = conn.execute(f"SELECT {_ROW_COLUMNS} FROM learnings WHERE id = ?",
+                         [learning_id]).fetchone()
+    if found is None or found[2] != "active":
+        return False
+    _retire(Row(*found), _Events(conn, None, None, now()))
+    return True
 
 
 # ---------------------------------------------------------------------- JSON Lines import

@@ -58,14 +58,44 @@ def recall(
     return [Learning(**by_id[i]) for i in ids]
 
 
+def stored(
+    db: Database, scope: Scope, *, include_retired: bool = False, limit: int | None = None
+) -> list[Learning]:
+    """Learnings stored at ``scope`` or any narrower scope (a ``None`` field of ``scope``
+    matches every value there), ordered by scope then id."""
+    where = ["l.namespace = ?", "l.agent = ?"]
+    params: list[Any] = [scope.namespace, scope.agent]
+    for field in ("env", "task", "variation"):
+        value = getattr(scope, field)
+        if value is not None:
+            where.append(f"l.{field} = ?")
+            params.append(value)
+    if not include_retired:
+        where.append("l.status = 'active'")
+    sql = (f"SELECT {_COLUMNS} FROM learnings l WHERE {' AND '.join(where)} "
+           "ORDER BY l.env IS NOT NULL, l.env, l.task IS NOT NULL, l.task, "
+           "l.variation IS NOT NULL, l.variation, l.id")
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(max(0, int(limit)))
+    return [Learning(**row) for row in db.rows(sql, params)]
+
+
+def learning(db: Database, learning_id: int) -> Learning | None:
+    """One learning by id, active or retired."""
+    rows = db.rows(f"SELECT {_COLUMNS} FROM learnings l WHERE l.id = ?", [learning_id])
+    return next((Learning(**r) for r in rows), None)
+
+
 def history(db: Database, learning_id: int) -> list[dict[str, Any]]:
     """Every event of one learning, with its run and trial number (``v_learning_history``)."""
     return list(db.rows("SELECT * FROM v_learning_history WHERE learning_id = ?",
                         [learning_id]))
 
 
-def fts_query(text: str) -> str | None:
-    """Turn free text into a safe FTS5 query: each word quoted, OR-ed (no operator injection).
+def fts_query(text: str, *, every_word: bool = False) -> str | None:
+    """Turn free text into a safe FTS5 query: each word quoted, OR-ed (no operator injection);
+    ``every_word``: AND-ed instead, as a search box means it.
 
     Only letters and digits survive, so quotes, ``*``, ``-``, ``:``, ``^`` and parentheses
     never reach FTS5, and ``OR``/``NEAR`` become quoted words; words are deduplicated
@@ -77,4 +107,4 @@ def fts_query(text: str) -> str | None:
     words = list(dict.fromkeys(w[:64] for w in cleaned.lower().split() if len(w) > 1))
     if not words:
         return None
-    return " OR ".join(f'"{w}"' for w in words[:32])
+    return (" " if every_word else " OR ").join(f'"{w}"' for w in words[:32])

@@ -24,7 +24,7 @@ import jinja2
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from . import learnings, recall, runs
-from .abstractions import ParseReport, parse_learnings
+from .abstractions import Abstraction, ParseReport, parse_learnings
 from .db import Database
 from .errors import MemoryStoreError, ReflectionError
 from .learnings import Learning, ReflectionOutcome
@@ -37,7 +37,7 @@ PAST_TRIALS = 3  # as the paper's memory generator: the last three trials' learn
 MEMORY_TOKENS = 800  # the current learnings shown (most useful first, as recall orders them)
 ANSWER_TOKENS = 600
 LLM = Any  # a langchain-core BaseChatModel (or any Runnable) | Callable[[str], str]
-_FORM = "(SHOULD BE NECESSARY|MAY BE NECESSARY|MAY NOT CONTRIBUTE|DOES NOT CONTRIBUTE)"
+FORMS_PATTERN = "(SHOULD BE NECESSARY|MAY BE NECESSARY|MAY NOT CONTRIBUTE|DOES NOT CONTRIBUTE)"
 
 
 class TraceStep(BaseModel):
@@ -92,7 +92,7 @@ def for_backends(schema: dict[str, Any]) -> None:
 LearningLine = Annotated[
     str,
     StringConstraints(
-        pattern=f"^[A-Za-z][a-z0-9 ,'-]{{3,80}} {_FORM} to [a-z0-9][a-z0-9 ,'-]{{3,80}}$",
+        pattern=f"^[A-Za-z][a-z0-9 ,'-]{{3,80}} {FORMS_PATTERN} to [a-z0-9][a-z0-9 ,'-]{{3,80}}$",
         max_length=200,
     ),
 ]
@@ -246,6 +246,30 @@ def _env() -> jinja2.Environment:
     return env
 
 
+_GOAL_LEAD = re.compile(r"^\s*(?:your\s+)?task\s*(?:is\s*)?(?:to\s*)?:?\s*", re.IGNORECASE)
+
+
+def example_learning(inp: ReflectionInput) -> str | None:
+    """A learning in the right form built from this attempt, for the prompt to show: the
+    first action that raised the score MAY BE NECESSARY to the goal's first sentence. Small
+    models copy the shape of what they are shown; an example from their own attempt makes
+    them write short sentences about it (bench/RESULTS.md, "Demo learnings"). None when no
+    step raised the score or there is no goal. Shown last, where the demo model reads it
+    best."""
+    goal = _GOAL_LEAD.sub("", inp.goal.split(".")[0]).strip()
+    prev = 0.0
+    for st in inp.steps:
+        if st.score is not None and st.score > prev and goal:
+            try:
+                return Abstraction(cause=st.action.strip(), effect=goal, relation="necessary",
+                                   confidence="may").text
+            except ValueError:  # an empty or over-long side
+                return None
+        if st.score is not None:
+            prev = st.score
+    return None
+
+
 def build_messages(
     inp: ReflectionInput, *, structured: bool = False, budget_tokens: int = TRACE_TOKENS
 ) -> list[dict[str, str]]:
@@ -265,7 +289,7 @@ def build_messages(
     user = _env().get_template("reflect_user.j2").render(
         goal=inp.goal, past=inp.past, memory=memory, rooms=room_lines, lines=lines,
         steps=len(inp.steps), shortened=shortened, trial=inp.trial, score=inp.score,
-        outcome=inp.outcome,
+        outcome=inp.outcome, structured=structured, example=example_learning(inp),
     ).strip()
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
@@ -391,6 +415,23 @@ def _not_reflected_yet(db: Database, trial_id: int) -> None:
         )
 
 
+def prompt_for(
+    db: Database,
+    scope: Scope,
+    *,
+    trial_id: int | None = None,
+    goal: str | None = None,
+    max_learnings: int = MAX_LEARNINGS,
+) -> tuple[int, float | None, list[dict[str, str]]]:
+    """(trial id, score, messages) of the reflection ``reflect`` would ask for, without
+    asking: for callers whose LLM answers elsewhere (an MCP client's model through sampling).
+    Raises ``ReflectionError`` for a missing or already reflected trial."""
+    tid, score = _trial(db, scope, trial_id)
+    _not_reflected_yet(db, tid)  # before paying for the LLM call
+    inp = gather(db, scope, tid, goal=goal or "", score=score, max_learnings=max_learnings)
+    return tid, score, build_messages(inp)
+
+
 def reflect(
     db: Database,
     scope: Scope,
@@ -404,10 +445,8 @@ def reflect(
     learnings into ``scope``. An answer with none of the four forms raises
     ``ReflectionError`` and leaves the memory unchanged: a failed write is never silent."""
     check_llm(llm)
-    tid, score = _trial(db, scope, trial_id)
-    _not_reflected_yet(db, tid)  # before paying for the LLM call
-    inp = gather(db, scope, tid, goal=goal or "", score=score, max_learnings=max_learnings)
-    messages = build_messages(inp)
+    tid, score, messages = prompt_for(db, scope, trial_id=trial_id, goal=goal,
+                                      max_learnings=max_learnings)
     prompt = as_text(messages)
     t0 = time.perf_counter()
     error: str | None = None

@@ -1,7 +1,9 @@
-"""Read-only SQL over a memory database, safe to expose to users (``clin memory sql``).
+"""Read-only SQL over a memory database, safe to expose to users (``clin memory sql``, the
+viewer and its Datasette SQL editor).
 
 Three layers: the file is opened ``mode=ro``; ``PRAGMA query_only``; and an authorizer that
-allows reads only (no ATTACH, no PRAGMA, no writes). ``sqlite3`` itself refuses several
+allows reads only (no ATTACH, no PRAGMA, no writes) and no function that reaches the process's
+memory or the file system (:data:`DENIED_FUNCTIONS`). ``sqlite3`` itself refuses several
 statements in one call. A time limit (a progress handler that interrupts the statement)
 stops queries that would never end, such as an unbounded recursive CTE.
 """
@@ -27,8 +29,55 @@ _ALLOWED = {
 }
 
 
+# SQL functions no reader needs that reach past the database: fts3_tokenizer() returns and
+# sets native pointers (its two-argument form crashed a server), load_extension() loads a
+# shared library, and the CLI shell's file functions (readfile, writefile, edit, fsdir) are
+# refused in case a build of SQLite links them in.
+DENIED_FUNCTIONS = frozenset({"fts3_tokenizer", "load_extension", "readfile", "writefile",
+                              "edit", "fsdir", "zipfile", "sqlar_compress",
+                              "sqlar_uncompress"})
+# The largest string or blob a read-only query may build (zeroblob(), printf('%.*c', ...)
+# would otherwise take 1 GB of memory each): far above any stored text.
+MAX_LENGTH = 64 * 1024 * 1024
+
+
 def _authorizer(action: int, arg1: Any, arg2: Any, dbname: Any, source: Any) -> int:
+    if action == sqlite3.SQLITE_FUNCTION and str(arg2).lower() in DENIED_FUNCTIONS:
+        return sqlite3.SQLITE_DENY
     return sqlite3.SQLITE_OK if action in _ALLOWED else sqlite3.SQLITE_DENY
+
+
+def deny_dangerous_functions(action: int, arg1: Any, arg2: Any, dbname: Any,
+                             source: Any) -> int:
+    """An authorizer that allows everything but :data:`DENIED_FUNCTIONS`: for connections
+    that must run their host's own statements (Datasette reads schema with PRAGMA) and are
+    made read-only by ``mode=ro`` and ``PRAGMA query_only`` instead."""
+    if action == sqlite3.SQLITE_FUNCTION and str(arg2).lower() in DENIED_FUNCTIONS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+def harden(conn: sqlite3.Connection, *, reads_only: bool = True) -> sqlite3.Connection:
+    """Make ``conn`` a safe read-only connection: ``PRAGMA query_only``, a cap on string
+    length, and an authorizer (reads only, or with ``reads_only=False`` anything but the
+    denied functions)."""
+    conn.execute("PRAGMA query_only = 1")
+    if hasattr(conn, "setlimit"):  # Python 3.11+
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_LENGTH)
+    conn.set_authorizer(_authorizer if reads_only else deny_dangerous_functions)
+    return conn
+
+
+# Characters that reorder the text around them (LRE, RLE, PDF, LRO, RLO, LRI, RLI, FSI, PDI,
+# and the marks LRM, RLM, ALM): "\u202eexe.txt" displays as "txt.exe".
+_BIDI = {c: f"<U+{c:04X}>" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A),
+                                    0x200E, 0x200F, 0x061C)}
+
+
+def display_text(text: str) -> str:
+    """``text`` for display: each bidi control character shown as ``<U+202E>`` instead of
+    reordering what follows it. Stored text is never changed; only what is shown."""
+    return text.translate(_BIDI)
 
 
 def open_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
@@ -63,8 +112,7 @@ def run_readonly_query(
     conn = open_readonly(p)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     try:
-        conn.execute("PRAGMA query_only = 1")
-        conn.set_authorizer(_authorizer)
+        harden(conn)
         if deadline is not None:
             conn.set_progress_handler(lambda: int(time.monotonic() > deadline), _CHECK_EVERY)
         try:
@@ -79,7 +127,9 @@ def run_readonly_query(
                 ) from None
             if any(w in msg for w in ("not authorized", "authorization denied", "readonly",
                                       "read-only")):
-                raise QueryError("only read-only SELECT queries are allowed") from None
+                raise QueryError("only read-only SELECT queries are allowed (no writes, "
+                                 "PRAGMA, ATTACH, or functions such as load_extension and "
+                                 "fts3_tokenizer)") from None
             if "file is not a database" in msg:
                 raise DatabaseError(f"{p} is not a SQLite database") from None
             raise QueryError(f"SQL error: {msg}") from None

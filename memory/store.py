@@ -193,6 +193,12 @@ class Memory:
         with self.transaction() as conn:
             return learnings.add_learning(conn, scope, learning, trial_id=trial_id)
 
+    def retire(self, learning_id: int) -> bool:
+        """Retire one active learning by hand (nothing is deleted; its history says so);
+        False when it was not active."""
+        with self.transaction() as conn:
+            return learnings.retire(conn, learning_id)
+
     def import_records(self, records: Iterable[LearningRecord | dict[str, Any]]) -> int:
         """Insert learning records in batches (one transaction each); existing (scope, key)
         pairs are left untouched. Returns the number of rows added."""
@@ -219,6 +225,10 @@ class Memory:
         """Active learnings that apply to ``scope``, most specific and most relevant first
         (see ``memory.recall``)."""
         return recall.recall(self.store, scope, query, k)
+
+    def learning(self, learning_id: int) -> Learning | None:
+        """One learning by id (active or retired), or None."""
+        return recall.learning(self.store, learning_id)
 
     def history(self, learning_id: int) -> list[dict[str, Any]]:
         return recall.history(self.store, learning_id)
@@ -262,6 +272,21 @@ class Memory:
         """Let ``llm`` (a langchain-core chat model or a ``str -> str`` callable) turn a
         recorded trial (default: the scope's latest) into learnings merged into ``scope``."""
         return reflect.reflect(self.store, scope, llm, trial_id=trial_id, goal=goal)
+
+    def reflection_prompt(
+        self, scope: Scope, *, trial_id: int | None = None, goal: str | None = None
+    ) -> tuple[int, float | None, list[dict[str, str]]]:
+        """(trial id, score, system and user messages) of the reflection ``reflect`` would
+        ask for; for an LLM that answers elsewhere, whose text is then passed to ``reflect``
+        as ``llm=lambda _: text``."""
+        return reflect.prompt_for(self.store, scope, trial_id=trial_id, goal=goal)
+
+    def learnings(
+        self, scope: Scope, *, include_retired: bool = False, limit: int | None = None
+    ) -> list[Learning]:
+        """Learnings stored at ``scope`` or narrower (a ``None`` field matches any value),
+        by scope then id: what a scope holds, where ``recall`` is what applies to it."""
+        return recall.stored(self.store, scope, include_retired=include_retired, limit=limit)
 
     def render(
         self,

@@ -4,7 +4,9 @@ matters use the real ScienceWorld (``sw``), shared per session (one JVM)."""
 
 from __future__ import annotations
 
+import faulthandler
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +26,44 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.scienceworld)
         if "twx" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.textworld)
+
+
+HARD_EXIT_AFTER_S = 60  # beyond a test's own timeout
+
+
+_STDERR: dict[int, object] = {}
+
+
+def _uncaptured_stderr(config: pytest.Config) -> object:
+    """The terminal's stderr, which pytest saved before capturing the tests' output: the
+    process ends right after the dump, so it must not go to a capture buffer."""
+    capturing = getattr(config.pluginmanager.getplugin("capturemanager"),
+                        "_global_capturing", None)
+    fd = getattr(getattr(capturing, "err", None), "targetfd_save", 2)
+    if fd not in _STDERR:
+        _STDERR[fd] = os.fdopen(fd, "w", closefd=False)
+    return _STDERR[fd]
+
+
+@pytest.fixture(autouse=True)
+def _hard_timeout(request: pytest.FixtureRequest) -> Iterator[None]:
+    """pytest-timeout (``timeout`` in pyproject.toml, or ``@pytest.mark.timeout(N)``) fails a
+    test that hangs in Python code, with every thread's stack. A hang inside C code that
+    holds the GIL (closing llama.cpp's server once did, issue 22) stops that too, so a
+    watchdog thread of C code (faulthandler) dumps the stacks and ends the run a minute
+    later: the suite fails in minutes and says where, instead of using up CI's time."""
+    marker = request.node.get_closest_marker("timeout")
+    limit = float(marker.args[0]) if marker and marker.args else float(
+        request.config.getini("timeout") or 0)
+    if limit <= 0:
+        yield
+        return
+    faulthandler.dump_traceback_later(limit + HARD_EXIT_AFTER_S, exit=True,
+                                      file=_uncaptured_stderr(request.config))
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture(autouse=True)

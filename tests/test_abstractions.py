@@ -127,3 +127,63 @@ def test_json_answers_and_prose_around_a_list() -> None:
     inline = parse_learnings("1. opening door SHOULD BE NECESSARY to leaving. 2. eating the "
                              "apple DOES NOT CONTRIBUTE to leaving.")
     assert len(inline.accepted) == 2 and inline.rejected == []
+
+
+def test_xml_tags_and_bullet_glyphs_are_stripped_like_markdown() -> None:
+    answer = ("<learnings>\n<learning>opening the door SHOULD BE NECESSARY to going outside"
+              "</learning>\n<learning id=\"2\">→ watering the pot MAY BE NECESSARY to growing "
+              "the plant</learning></learnings>\n"
+              "▸ looking around DOES NOT CONTRIBUTE to finding the seed\n"
+              "✓ <b>focusing on the seed</b> SHOULD BE NECESSARY to growing the plant\n"
+              "➤ reading the book MAY NOT CONTRIBUTE to growing the plant\n"
+              "<learning>eating the apple DOES NOT CONTRIBUTE to growing the plant</learning>"
+              "<learning>moving the pot MAY BE NECESSARY to watering it</learning>")
+    report = parse_learnings(answer)
+    assert [a.text for a in report.accepted] == [
+        "opening the door SHOULD BE NECESSARY to going outside",
+        "watering the pot MAY BE NECESSARY to growing the plant",
+        "looking around DOES NOT CONTRIBUTE to finding the seed",
+        "focusing on the seed SHOULD BE NECESSARY to growing the plant",
+        "reading the book MAY NOT CONTRIBUTE to growing the plant",
+        "eating the apple DOES NOT CONTRIBUTE to growing the plant",
+        "moving the pot MAY BE NECESSARY to watering it",
+    ]
+    assert report.rejected == [] and report.reasons == {}
+    assert parse_line("→ <learning>opening the jar SHOULD BE NECESSARY to planting</learning>"
+                      ).text == "opening the jar SHOULD BE NECESSARY to planting"
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    (("The kitchen is called the hallway, the hallway 120000000000000000000 DOES NOT "
+     "CONTRIBUTE to the kitchen"), "a run of digits"),
+    ("the kitchen DOES NOT CONTRIBUTE to the kitchen", "cause equals effect"),
+    ("Opening the kitchen door SHOULD BE NECESSARY to opening kitchen door",
+     "cause equals effect"),
+    ("going to the hallway, the hallway SHOULD BE NECESSARY to winning", "a phrase repeated"),
+    (("looking at the pot and the seed and looking at the pot and the seed MAY BE NECESSARY "
+     "to growing"), "a phrase repeated"),
+    ("opening the door MAY BE NECESSARY to " + " ".join(f"word{chr(97 + i)}" for i in range(26)),
+     "a side longer than a sentence"),
+])
+def test_degenerate_learnings_are_refused_with_a_counted_reason(line: str, reason: str) -> None:
+    assert parse_line(line) is None
+    report = parse_learnings(f"{line}\n{line}\nnot a learning")
+    assert report.accepted == []
+    assert report.reasons == {reason: 2, "not one of the four forms": 1}
+
+
+@pytest.mark.parametrize("line", [
+    "moving the seed from flower pot 1 to flower pot 2 SHOULD BE NECESSARY to growing the plant",
+    "waiting 10 steps MAY BE NECESSARY to boiling water at 100 degrees",
+    "heating the water SHOULD BE NECESSARY to boiling the water",
+    "opening the door to the kitchen SHOULD BE NECESSARY to finding the seeds in the kitchen",
+])
+def test_sound_learnings_near_the_degenerate_rules_are_kept(line: str) -> None:
+    assert parse_line(line) is not None
+
+
+def test_add_learning_says_why_a_degenerate_one_is_refused(tmp_path: Path) -> None:
+    from clin.memory import Memory, NotALearning, Scope
+
+    with Memory(tmp_path / "m.db") as mem, pytest.raises(NotALearning, match="cause equals"):
+        mem.add_learning(Scope(env="e", task="t"), "the pot SHOULD BE NECESSARY to the pot")

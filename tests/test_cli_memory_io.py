@@ -34,7 +34,7 @@ def test_import_of_a_missing_file_is_a_user_error(tmp_path: Path, capsys) -> Non
     assert capsys.readouterr().err.strip().startswith("error:")
 
 
-def test_ctrl_c_exits_130_with_the_resume_hint(monkeypatch, capsys) -> None:
+def test_ctrl_c_exits_130_without_a_traceback(monkeypatch, capsys) -> None:
     from clin.cli import commands as cli
 
     def interrupted(**_kw):
@@ -42,12 +42,28 @@ def test_ctrl_c_exits_130_with_the_resume_hint(monkeypatch, capsys) -> None:
 
     monkeypatch.setattr(cli, "app", interrupted)
     assert main(["tasks"]) == 130
-    assert "--resume" in capsys.readouterr().err
+    assert "Traceback" not in capsys.readouterr().err
 
 
-def test_typer_returning_130_is_reported_as_interrupted(monkeypatch, capsys) -> None:
+def test_typer_exiting_130_is_an_interruption(monkeypatch) -> None:
+    """typer in standalone mode turns Ctrl-C into ``sys.exit(130)``."""
     from clin.cli import commands as cli
 
-    monkeypatch.setattr(cli, "app", lambda **_kw: 130)
+    def exits(**_kw):
+        raise SystemExit(130)
+
+    monkeypatch.setattr(cli, "app", exits)
     assert main(["tasks"]) == 130
-    assert "interrupted" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_clin_run_gives_the_resume_hint(monkeypatch, tmp_path: Path,
+                                                      capsys) -> None:
+    from clin.trials import session
+
+    def interrupted(*_a, **_kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(session, "run_session", interrupted)
+    assert main(["run", "--task", "boil", "--db", str(tmp_path / "x.db")]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted: finished trials are kept" in err and "--resume" in err

@@ -85,11 +85,19 @@ def test_trials_import_no_cli() -> None:
     assert {f: n for f, n in bad.items() if n} == {}
 
 
+def test_localserver_imports_only_the_standard_library() -> None:
+    tree = ast.parse((ROOT / "clin" / "localserver.py").read_text())
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert {n.split(".")[0] for n in names} <= set(sys.stdlib_module_names) | {"__future__"}
+
+
 def test_viewer_reads_the_database_and_imports_only_the_memory() -> None:
     """The viewer (under cli) sees the agent's work only through SQL: it imports no agent,
-    environment or trials code, and nothing below it imports the viewer."""
-    bad = {f: sorted(n for n in names if (_under(n, ("clin",))
-                                          and not _under(n, ("clin.viewer", "clin.memory")))
+    environment or trials code (only the standard-library-only server hardening), and nothing
+    below it imports the viewer."""
+    own = ("clin.viewer", "clin.memory", "clin.localserver")
+    bad = {f: sorted(n for n in names if (_under(n, ("clin",)) and not _under(n, own))
                      or _under(n, BARE))
            for f, names in imports_of("clin.viewer").items()}
     assert {f: n for f, n in bad.items() if n} == {}

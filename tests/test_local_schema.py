@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
+import re
 
 from clin import controller
-from clin.llm.local import DEMO_CAPS, compact_grammar, tighten
+from clin.llm.local import DEMO_CAPS, DEMO_ITEM_PATTERNS, compact_grammar, tighten
 from clin.reflection import reflection_schema
 
 
@@ -39,3 +40,19 @@ def test_grammar_is_compact_and_closed() -> None:
     grammar = compact_grammar(controller.proposal_schema(["look around"]))
     assert '"additionalProperties":false' in grammar.replace(" ", "")
     assert '"whitespace_flexible":false' in grammar.replace(" ", "")
+
+
+def test_demo_learnings_are_letters_and_spaces_within_the_library_pattern() -> None:
+    """The demo model's learning lines: no digits or commas (it filled them with
+    "2000000000000" and lists), always a subset of what the library's schema accepts."""
+    full = reflection_schema()
+    items = tighten(full, DEMO_CAPS, DEMO_ITEM_PATTERNS)["properties"]["learnings"]["items"]
+    demo, library = re.compile(items["pattern"]), re.compile(
+        full["properties"]["learnings"]["items"]["pattern"])
+    for line in ["go to kitchen MAY BE NECESSARY to grow a apple plant from seed",
+                 "opening the door SHOULD BE NECESSARY to going outside"]:
+        assert demo.match(line) and library.match(line)
+    for line in ["the house 2000000 DOES NOT CONTRIBUTE to the kitchen",
+                 "the kitchen, the bathroom DOES NOT CONTRIBUTE to the kitchen"]:
+        assert library.match(line) and not demo.match(line)
+    assert '"pattern"' in compact_grammar(tighten(full, DEMO_CAPS, DEMO_ITEM_PATTERNS))

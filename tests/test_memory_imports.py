@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import clin.memory
+import pytest
 
 # The rest of CLIN (the bare package ``clin`` is allowed: its ``__init__`` only sets the
 # version), the pre-namespace top-level names, and the third-party libraries behind the
@@ -25,6 +26,9 @@ FORBIDDEN = (
     "typer", "rich", "langchain_core", "langchain",
 )
 LANGCHAIN = ("langchain_core", "langchain")
+# The adapters, each the only module importing its framework: LangChain, LangGraph's store
+# (which itself loads langchain-core), the MCP SDK (httpx, rich).
+ADAPTERS = ("clin.memory.langchain", "clin.memory.langgraph", "clin.memory.mcp")
 
 
 def offending(mods: list[str], forbidden: tuple[str, ...]) -> list[str]:
@@ -51,7 +55,7 @@ def test_the_forbidden_list_is_seen_when_loaded(tmp_path: Path) -> None:
 
 
 def test_import_memory_loads_no_clin_and_no_backend(tmp_path: Path) -> None:
-    modules = [m for m in memory_modules() if m != "clin.memory.langchain"]
+    modules = [m for m in memory_modules() if m not in ADAPTERS]
     assert len(modules) >= 5  # the walk found the library's modules
     mods = loaded_after("import clin.memory\n" + "\n".join(f"import {m}" for m in modules),
                         tmp_path)
@@ -69,3 +73,12 @@ def test_memory_langchain_loads_langchain_core_but_no_clin(tmp_path: Path) -> No
     mods = loaded_after("import clin.memory.langchain", tmp_path)
     assert "langchain_core" in mods
     assert offending(mods, tuple(f for f in FORBIDDEN if f not in LANGCHAIN)) == []
+
+
+@pytest.mark.parametrize("adapter", ["clin.memory.langgraph", "clin.memory.mcp"])
+def test_memory_adapters_load_their_framework_but_no_clin(tmp_path: Path, adapter: str) -> None:
+    pytest.importorskip(adapter.rsplit(".", 1)[1])
+    mods = loaded_after(f"import {adapter}", tmp_path)
+    assert adapter in mods
+    assert offending(mods, ("memory", "envs", "prompts", "trials", "cli")) == []
+    assert [m for m in mods if m.startswith("clin.") and not m.startswith("clin.memory")] == []

@@ -143,3 +143,22 @@ def test_reflection_schema_is_generated_and_accepts_only_the_four_forms() -> Non
                 {"learnings": ["x"], "extra": 1}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, schema)
+
+
+def test_the_prompt_shows_an_example_learning_from_the_attempt() -> None:
+    """The first action that raised the score, as a learning about the goal: small models
+    copy the shape of what they are shown."""
+    from clin.memory.reflect import example_learning
+
+    steps = [TraceStep(idx=1, action="look around", score=0),
+             TraceStep(idx=2, action="go to kitchen", score=2),
+             TraceStep(idx=3, action="open fridge", score=5)]
+    inp = ReflectionInput(goal="Your task is to grow a apple plant from seed. Seeds can be "
+                          "found in the kitchen.", steps=steps, score=5)
+    example = "go to kitchen MAY BE NECESSARY to grow a apple plant from seed"
+    assert example_learning(inp) == example
+    assert example in as_text(build_messages(inp))
+    assert f'{{"learnings": ["{example}"]}}' in as_text(build_messages(inp, structured=True))
+    flat = inp.model_copy(update={"steps": [s.model_copy(update={"score": 0}) for s in steps]})
+    assert example_learning(flat) is None
+    assert "For example" not in as_text(build_messages(flat))

@@ -32,7 +32,7 @@ WRAPS = ["{}", "**{}**", "*{}*", "`{}`", "_{}_"]
 word = st.text("abcdefghijklmnopqrstuvwxyz", min_size=2, max_size=8).filter(
     lambda w: w not in {"to", "for", "so", "in", "if", "when", "unless", "that", "towards",
                         "toward", "because", "since", "as"})
-phrase = st.lists(word, min_size=1, max_size=5).map(" ".join)
+phrase = st.lists(word, min_size=1, max_size=5, unique=True).map(" ".join)
 
 
 def _valid(bullet: str, c: str, wc: str, v: str, link: str, e: str, we: str, dot: str) -> str:
@@ -40,15 +40,21 @@ def _valid(bullet: str, c: str, wc: str, v: str, link: str, e: str, we: str, dot
 
 
 valid_line = st.builds(
-    _valid, st.sampled_from(["", "- ", "* ", "1. ", "[2] ", "(3) ", "\u2022 ", "3) "]), phrase,
+    _valid, st.sampled_from(["", "- ", "* ", "1. ", "[2] ", "(3) ", "\u2022 ", "3) ", "\u2192 ",
+                             "\u25b8 ", "\u2713 "]), phrase,
     st.sampled_from(WRAPS), st.sampled_from(VERBS), st.sampled_from(["to", "for", "in order to"]),
     phrase, st.sampled_from(WRAPS), st.sampled_from(["", ".", ";", "!"]),
-)
+).filter(lambda ln: _sound(ln))  # a cause equal to its effect is refused: not "valid"
+
+
+def _sound(line: str) -> bool:
+    cause, _, effect = _expected_key(line).split("|")
+    return cause != effect
 
 
 def _expected_key(line: str) -> str:
     """The key a valid_line must parse to, computed without the parser."""
-    body = line.lstrip("-*[]()0123456789.\u2022 ").rstrip(".;!")
+    body = line.lstrip("-*[]()0123456789.\u2022\u2192\u25b8\u2713 ").rstrip(".;!")
     for verb in VERBS:
         if f" {verb} " in body:
             cause, rest = body.split(f" {verb} ", 1)

@@ -8,12 +8,8 @@ import hashlib
 import html
 import http.client
 import io
-import os
 import re
 import sqlite3
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -21,12 +17,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 from clin.cli import main
 
-from .viewer_helpers import LEARNING, make_run_db
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+from .viewer_helpers import LEARNING, chromium, make_run_db, serving
 
 
 @pytest.fixture(scope="module")
@@ -37,43 +28,16 @@ def run_db(tmp_path_factory: pytest.TempPathFactory, sw) -> dict:
     return {"path": path, "run_id": summary.run_id, "t1": t1, "t2": t2}
 
 
-def _start_viewer(db: Path) -> tuple[subprocess.Popen, str]:
-    clin = Path(sys.executable).with_name("clin")
-    proc = subprocess.Popen([str(clin), "view", "--db", str(db), "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line: list[str] = []
-    reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(timeout=120)
-    if not line or "http://127.0.0.1:" not in line[0]:
-        proc.kill()
-        raise AssertionError(f"clin view printed no address: {line!r} {proc.stderr.read()!r}")
-    url = line[0].split(" at ")[1].split()[0]
-    assert urlsplit(url).hostname == "127.0.0.1" and urlsplit(url).port
-    return proc, url.rstrip("/")
-
-
 @pytest.fixture(scope="module")
 def viewer(run_db: dict) -> Iterator[str]:
-    proc, url = _start_viewer(run_db["path"])
-    try:
+    with serving(run_db["path"]) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium "
-                    "(apt-get install -y chromium; .ci/run does it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _follow(page, link) -> None:

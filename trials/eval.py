@@ -25,7 +25,7 @@ from clin.memory import Memory
 from pydantic import BaseModel
 
 from clin.errors import UserError
-from clin.llm.base import ChatLLM
+from clin.llm.base import ChatLLM, Closeable
 from clin.llm.local import default_threads, usable_cpus
 
 from . import evaldb
@@ -287,6 +287,7 @@ class _InProcess(_Runner):
         super().__init__(mem, row, total, on_progress)
         self.env, self.llm, self.factory = env, llm, factory
         self.train_env = train_env
+        self.given = llm  # the caller's model is the caller's to close
 
     def phase(self, name: str, jobs: list[tuple[str, str]]) -> None:
         self.current = name
@@ -297,6 +298,10 @@ class _InProcess(_Runner):
             run_job(self.mem, self.env, self.llm, self.row.id, kind, arg,
                     on_step=lambda _ev: self.report(), train_env=self.train_env)
             self.report()
+
+    def close(self, ok: bool) -> None:
+        if self.llm is not None and self.llm is not self.given and isinstance(self.llm, Closeable):
+            self.llm.close()
 
 
 class _Pool(_Runner):

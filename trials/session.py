@@ -5,18 +5,18 @@ before a JVM or a model is loaded."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
 
-from clin.envs.base import TextEnv, check_task
+from clin.envs.base import check_task
 from clin.envs.registry import make
 from clin.memory import Memory
 from pydantic import BaseModel
 
 from clin.agent import AgentSettings, StepEvent, TrialResult
-from clin.llm.base import ChatLLM
+from clin.llm.base import ChatLLM, Closeable
 from clin.llm.local import DEFAULT_NAME
 from clin.llm.openai_backend import redact_url
 from clin.llm.spec import build_llm, default_spec, parse_spec
@@ -57,10 +57,14 @@ def run_session(
     options = dict(req.env_options)
     if req.simplification is not None:
         options["simplification"] = req.simplification
-    with Memory(req.db) as mem, _closing(make(req.env, **options)) as env:
+    with ExitStack() as stack:
+        mem = stack.enter_context(Memory(req.db))
+        env = stack.enter_context(closing(make(req.env, **options)))
         check_task(env, req.task, req.variation)
-        if llm is None:
+        if llm is None:  # built here, so closed here (last in, first closed)
             llm = build_llm(spec, base_url=req.base_url)
+            if isinstance(llm, Closeable):
+                stack.callback(llm.close)
         notice(f"database: {Path(req.db).resolve()}")  # first: where to look afterwards
         notice(f"model: {llm.name}")
         if llm.name == DEFAULT_NAME:
@@ -75,11 +79,3 @@ def run_session(
                         "env": env.name, "env_options": options},
             resume=req.resume,
         )
-
-
-@contextlib.contextmanager
-def _closing(env: TextEnv) -> Iterator[TextEnv]:
-    try:
-        yield env
-    finally:
-        env.close()

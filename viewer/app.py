@@ -1,11 +1,13 @@
 """The served viewer: a Datasette instance with the CLIN pages registered as plugin routes.
 
 Datasette brings table browsing, the SQL editor, canned queries and JSON for free; the plugin
-adds the pages of :mod:`clin.viewer.pages` at ``/``, ``/run/N``, ``/trial/N``, ... and
-``/sql/<page>`` for the queries behind each. Read-only, in three layers: the database opens
-``mode=ro`` connections only (:class:`ReadOnlyDatabase` has no write connection), each gets
-``PRAGMA query_only``, and every path answers GET and HEAD only (an ASGI wrapper refuses
-other methods before any handler runs). The database is always named ``clin`` inside
+adds the pages of :mod:`clin.viewer.pages` at ``/``, ``/learnings``, ``/run/N``,
+``/trial/N``, ... and ``/sql/<page>`` for the queries behind each. Read-only, in three layers:
+the database opens ``mode=ro`` connections only (:class:`ReadOnlyDatabase` has no write
+connection), each gets ``PRAGMA query_only`` and an authorizer denying the functions that
+reach memory or files (:func:`clin.memory.sql.harden`), and every path answers GET and HEAD
+only (an ASGI wrapper refuses other methods before any handler runs). Only requests for
+localhost or 127.0.0.1 are answered (:func:`clin.localserver.local_only`). The database is always named ``clin`` inside
 Datasette, whatever its file name, so the shipped metadata (canned queries, facets) applies
 to any file.
 """
@@ -62,8 +64,8 @@ def _metadata() -> dict[str, Any]:
     return json.loads(text)
 
 
-def error_response(status: int, message: str) -> Response:
-    return Response.html(render.render_error(status, message, URLS), status=status)
+def error_response(status: int, message: str, sql: str | None = None) -> Response:
+    return Response.html(render.render_error(status, message, URLS, sql=sql), status=status)
 
 
 async def _build(datasette: Datasette, request: Any, path: str) -> Page | Response:
@@ -123,6 +125,8 @@ def build_datasette(db: Path) -> Datasette:
             pm.unregister(name="datasette.handle_exception")
     # Suggested facets cost seconds on a 100,000-step table (a GROUP BY per column per page).
     ds = Datasette(metadata=_metadata(), settings={"suggest_facets": False})
+    if "_memory" in ds.databases:  # an in-memory database anyone could run SQL on: not ours
+        ds.remove_database("_memory")
     ds.add_database(ReadOnlyDatabase(ds, path=str(path), is_mutable=True), name=DB_NAME)
     return ds
 
@@ -149,5 +153,7 @@ def serve(db: Path, *, port: int = 0, open_browser: bool = False,
     announce(url)
     if open_browser:
         webbrowser.open(url)
-    config = uvicorn.Config(ds.app(), log_level="warning", lifespan="on")
+    # Ctrl-C / SIGTERM: open connections get 2 s to finish, then the server stops anyway
+    config = uvicorn.Config(ds.app(), log_level="warning", lifespan="on",
+                            timeout_graceful_shutdown=2)
     uvicorn.Server(config).run(sockets=[sock])

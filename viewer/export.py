@@ -9,6 +9,8 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+from clin.memory.sql import harden
+
 from . import pages, render
 from .app import ViewerError, check_database
 from .pages import Page, PageError
@@ -29,7 +31,7 @@ def export_static(db: Path, out_dir: Path, *, run_id: int | None = None,
     path = check_database(db)
     conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
     try:
-        conn.execute("PRAGMA query_only = 1")
+        harden(conn, reads_only=False)
         return _export(conn, out_dir, run_id, eval_id)
     finally:
         conn.close()

@@ -130,7 +130,9 @@ def index(conn: sqlite3.Connection, task: str | None = None) -> Page:
             FROM evals ev ORDER BY ev.id DESC
             """,
         )
-    return r.page("index.html", "Runs and evals", runs=runs, evals=evals, tasks=tasks, task=task)
+    total = r.one("learnings_total", "SELECT count(*) AS n FROM learnings")
+    return r.page("index.html", "Runs and evals", runs=runs, evals=evals, tasks=tasks, task=task,
+                  learnings_total=total["n"] if total else None)
 
 
 # ---------------------------------------------------------------------- run
@@ -154,8 +156,18 @@ def run(conn: sqlite3.Connection, run_id: int) -> Page:
                                    if t["score"] is not None])], y_max=100)
     steps_chart = line_chart([("steps", [(t["trial"], t["steps"]) for t in trials
                                          if t["steps"] is not None])])
+    produced = r.all(
+        "learnings_produced",
+        """
+        SELECT l.id, l.text, l.confidence, l.status, l.support, t.idx AS trial,
+               t.id AS trial_id
+        FROM learnings l JOIN trials t ON t.id = l.first_trial_id
+        WHERE t.run_id = :run_id ORDER BY t.idx, l.id
+        """,
+        run_id=run_id,
+    )
     return r.page("run.html", f"Run {run_id}: {row['task']}", run=row, trials=trials,
-                  chart=chart, steps_chart=steps_chart, episode=episode)
+                  chart=chart, steps_chart=steps_chart, episode=episode, produced=produced)
 
 
 def _episode(r: Reader, run_id: int) -> dict[str, Any] | None:
@@ -225,6 +237,9 @@ def eval_page(conn: sqlite3.Connection, eval_id: int, task: str | None = None) -
 
 
 # ---------------------------------------------------------------------- trial
+_GOAL_MARK = "\nTASK: "  # where the controller's system prompt states the task
+
+
 def _trial_row(r: Reader, trial_id: int) -> dict[str, Any]:
     row = r.one(
         "trial",
@@ -236,6 +251,18 @@ def _trial_row(r: Reader, trial_id: int) -> dict[str, Any]:
     )
     if row is None:
         raise NotFound(f"no trial {trial_id}")
+    # The goal text is stored only inside the prompts: the paragraph after "TASK: " in the
+    # trial's first prompt that has one.
+    goal = r.one(
+        "goal",
+        """
+        SELECT substr(prompt, instr(prompt, :mark) + length(:mark), 4000) AS goal
+        FROM llm_calls WHERE trial_id = :trial_id AND instr(prompt, :mark) > 0
+        ORDER BY id LIMIT 1
+        """,
+        trial_id=trial_id, mark=_GOAL_MARK,
+    )
+    row["goal"] = goal["goal"].split("\n\n")[0].strip() if goal and goal["goal"] else None
     return row
 
 
@@ -374,7 +401,8 @@ def step(conn: sqlite3.Connection, trial_id: int, idx: int) -> Page:
 
 def llm_call(conn: sqlite3.Connection, call_id: int) -> Page:
     r = Reader(conn)
-    c = r.one("llm_call", "SELECT * FROM llm_calls WHERE id = :call_id", call_id=call_id)
+    c = r.one("llm_call", "SELECT c.*, t.idx AS trial_idx FROM llm_calls c "
+              "LEFT JOIN trials t ON t.id = c.trial_id WHERE c.id = :call_id", call_id=call_id)
     if c is None:
         raise NotFound(f"no LLM call {call_id}")
     return r.page("llm.html", f"LLM call {call_id} ({c['purpose']})", call=c)
@@ -431,8 +459,10 @@ def learning(conn: sqlite3.Connection, learning_id: int) -> Page:
         "learning",
         """
         SELECT l.*, round(l.score_sum / max(l.support, 1), 2) AS mean_score,
-               ft.run_id AS first_run_id, ft.idx AS first_trial
+               ft.run_id AS first_run_id, ft.idx AS first_trial,
+               lt.run_id AS last_run_id, lt.idx AS last_trial
         FROM learnings l LEFT JOIN trials ft ON ft.id = l.first_trial_id
+        LEFT JOIN trials lt ON lt.id = l.last_trial_id
         WHERE l.id = :learning_id
         """,
         learning_id=learning_id,
@@ -486,9 +516,10 @@ def learning(conn: sqlite3.Connection, learning_id: int) -> Page:
             "meta_sources",
             """
             SELECT m.id AS meta_id, m.eval_id, m.key, s.source_trial_id, s.source_run_id,
-                   s.source_task, s.source_variation, s.source_score
+                   st.idx AS source_trial, s.source_task, s.source_variation, s.source_score
             FROM meta_learnings ml JOIN meta_memories m ON m.id = ml.meta_id
             JOIN meta_sources s ON s.meta_id = m.id
+            LEFT JOIN trials st ON st.id = s.source_trial_id
             WHERE ml.learning_id = :learning_id ORDER BY m.id, s.id
             """,
             learning_id=learning_id,
@@ -503,3 +534,78 @@ def learning(conn: sqlite3.Connection, learning_id: int) -> Page:
         trials_used=trials_used, score_chart=score_chart, sources=sources,
         cited_capped=len(cited) >= 1000,
     )
+
+
+# ---------------------------------------------------------------------- learnings
+PAGE_SIZE = 100
+STATUSES = ("active", "retired")
+CONFIDENCES = ("should", "may")
+# The orders a user can pick; only these fixed SQL fragments ever reach ORDER BY.
+SORTS = {
+    "support": "l.support DESC, l.last_seen DESC, l.id DESC",
+    "recent": "l.last_seen DESC, l.id DESC",
+    "relevance": "f.rank, l.support DESC, l.id DESC",
+}
+ANY_TASK = "-"  # the task filter's value for learnings that hold for any task
+
+
+def learnings(conn: sqlite3.Connection, q: str | None = None, task: str | None = None,
+              status: str | None = None, confidence: str | None = None,
+              sort: str | None = None, page: str | None = None) -> Page:
+    """Every learning, a page of :data:`PAGE_SIZE` at a time: full-text search (FTS5, every
+    word must match, each quoted so no operator reaches it), filters by task, status and confidence, sorted by
+    support, recency, or (with a search) relevance."""
+    from clin.memory.recall import fts_query
+
+    r = Reader(conn)
+    tasks = [row["task"] for row in r.all(
+        "tasks", "SELECT DISTINCT task FROM learnings WHERE task IS NOT NULL ORDER BY task")]
+    if task is not None and task != ANY_TASK and task not in tasks:
+        raise PageError(f"no learning of a task named {task!r}")
+    if status is not None and status not in STATUSES:
+        raise PageError(f"status is one of {', '.join(STATUSES)}")
+    if confidence is not None and confidence not in CONFIDENCES:
+        raise PageError(f"confidence is one of {', '.join(CONFIDENCES)}")
+    fts = fts_query(q, every_word=True) if q else None
+    sort_asked = sort or ""
+    sort = sort or ("relevance" if fts else "support")
+    if sort not in SORTS:
+        raise PageError(f"sort is one of {', '.join(SORTS)}")
+    if sort == "relevance" and fts is None:
+        sort = "support"
+    if page is not None and not (page.isascii() and page.isdigit() and 0 < int(page) < 10**9):
+        raise PageError("page is a positive number")
+    n = int(page or 1)
+    # FTS5 refuses MATCH NULL, so without a search the join is to nothing at all.
+    matches = ("(SELECT rowid, rank FROM learnings_fts WHERE learnings_fts MATCH :fts)"
+               if fts is not None else "(SELECT NULL AS rowid, NULL AS rank WHERE 0)")
+    where = f"""
+        FROM learnings l
+        LEFT JOIN {matches} f ON f.rowid = l.id
+        LEFT JOIN trials ft ON ft.id = l.first_trial_id
+        WHERE (:fts IS NULL OR f.rowid IS NOT NULL)
+          AND (ifnull(:task, '') = '' OR (:task = '-' AND l.task IS NULL) OR l.task = :task)
+          AND (ifnull(:status, '') = '' OR l.status = :status)
+          AND (ifnull(:confidence, '') = '' OR l.confidence = :confidence)
+    """
+    params = {"fts": fts, "task": task, "status": status, "confidence": confidence}
+    total = r.one("count", "SELECT count(*) AS n " + where, **params)["n"]  # type: ignore[index]
+    rows = r.all(
+        "learnings",
+        f"""
+        SELECT l.id, l.text, l.task, l.variation, l.env, l.status, l.confidence, l.support,
+               round(l.score_sum / max(l.support, 1), 2) AS mean_score, l.last_seen,
+               ft.run_id AS first_run_id, ft.idx AS first_trial, l.first_trial_id
+        {where}
+        ORDER BY {SORTS[sort]} LIMIT :limit OFFSET :offset
+        """,
+        **params, limit=PAGE_SIZE, offset=(n - 1) * PAGE_SIZE,
+    )
+    pages = max(1, -(-total // PAGE_SIZE))
+    if n > pages:
+        raise NotFound(f"there are {pages} pages of learnings for this selection")
+    return r.page("learnings.html", "Learnings", rows=rows, total=total, tasks=tasks,
+                  q=q or "", task=task or "", status=status or "", confidence=confidence or "",
+                  sort=sort, sort_asked=sort_asked, page_no=n, pages=pages, statuses=STATUSES,
+                  confidences=CONFIDENCES, sorts=list(SORTS), searched=fts is not None,
+                  any_task=ANY_TASK)

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from clin.memory.sql import display_text
+from markupsafe import Markup
 
 from .pages import Page
-from .urls import ServerUrls, file_name
+from .urls import DB_NAME, ServerUrls, file_name
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -23,15 +25,30 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_shown,
     )
     env.filters["num"] = _num
     env.filters["signed"] = _signed
     return env
 
 
+NULL = "\u2014"  # how every page shows an SQL NULL
+
+
+def _shown(v: Any) -> Any:
+    """Every ``{{ value }}`` of every template: NULL as "—", and bidi controls neutralised so
+    stored text cannot display reversed ("\u202eexe.txt" as "txt.exe"). Markup (the
+    charts, built here) passes as it is."""
+    if v is None:
+        return NULL
+    if isinstance(v, Markup):
+        return v
+    return display_text(v) if isinstance(v, str) else v
+
+
 def _num(v: Any, digits: int = 1) -> str:
     if v is None:
-        return "-"
+        return NULL
     if isinstance(v, float):
         return f"{v:.{digits}f}".rstrip("0").rstrip(".") if v != int(v) else f"{int(v)}"
     return str(v)
@@ -56,7 +73,8 @@ def render_sql(page: Page, path: str, urls: ServerUrls) -> str:
         u=urls, path=path, page_url=file_name(path) if urls.static else path, sql_url=None)
 
 
-def render_error(status: int, message: str, urls: ServerUrls) -> str:
+def render_error(status: int, message: str, urls: ServerUrls, sql: str | None = None) -> str:
+    """The error page; ``sql``: the query that failed, kept in an editor to fix and rerun."""
     return environment().get_template("error.html").render(
         title=f"Error {status}", status=status, message=message, u=urls, path="",
-        sql_url=None)
+        sql_url=None, sql=sql, db_name=DB_NAME)

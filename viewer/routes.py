@@ -34,8 +34,18 @@ ROUTES = (
     Route(f"/trial/(?P<trial_id>{ID})/step/(?P<idx>{ID})", pages.step),
     Route(f"/compare/(?P<a>{ID})/(?P<b>{ID})", pages.compare),
     Route(f"/learning/(?P<learning_id>{ID})", pages.learning),
+    Route("/learnings", pages.learnings, ("q", "task", "status", "confidence", "sort", "page")),
     Route(f"/llm/(?P<call_id>{ID})", pages.llm_call),
 )
+
+
+# Any path under the viewer's prefixes is the viewer's (its own 404 if no route matches).
+VIEWER_PREFIXES = re.compile(r"^/(run|eval|trial|compare|learning|learnings|llm|sql)([/?].*)?$")
+
+
+def is_viewer_path(path: str) -> bool:
+    """Whether ``path`` is one of the viewer's pages (not one of Datasette's)."""
+    return path == "/" or VIEWER_PREFIXES.match(path) is not None
 
 
 def resolve(path: str, args: Mapping[str, list[str]]) -> Callable[[sqlite3.Connection], Page]:

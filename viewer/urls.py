@@ -11,6 +11,12 @@ from urllib.parse import urlencode
 from .pages import Query
 
 DB_NAME = "clin"  # the Datasette name of the database, whatever its file is called
+SCRIPT_PATH = "/-/clin-viewer.js"
+# Selects marked data-autosubmit submit their form when changed.
+SCRIPT = """document.addEventListener("change", function (e) {
+  if (e.target.matches("select[data-autosubmit]")) e.target.form.submit();
+});
+"""
 
 
 class ServerUrls:
@@ -41,6 +47,15 @@ class ServerUrls:
 
     def llm(self, call_id: int, trial_id: int | None = None) -> str | None:
         return f"/llm/{call_id}"
+
+    def learning_list(self, **filters: str | int | None) -> str | None:
+        """The Learnings page with these filters (empty ones left out)."""
+        args = {k: v for k, v in filters.items() if v not in (None, "")}
+        return "/learnings" + (f"?{urlencode(args)}" if args else "")
+
+    def script(self) -> str:
+        """The viewer's one script (no page has inline script: the CSP forbids it)."""
+        return SCRIPT_PATH
 
     def sql(self, path: str) -> str | None:
         """The page showing the SQL behind the page at ``path``."""
@@ -93,6 +108,9 @@ class StaticUrls(ServerUrls):
 
     def sql(self, path: str) -> str | None:
         return file_name(path).removesuffix(".html") + "-sql.html"
+
+    def learning_list(self, **filters: str | int | None) -> str | None:
+        return None
 
     def datasette_query(self, q: Query) -> str | None:
         return None

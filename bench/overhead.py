@@ -26,13 +26,16 @@ def overhead_table(replay: ReplayResult) -> BenchTable:
         str(replay.reasks),
     ]
     g = replay.gold
+    sw = replay.env == "scienceworld"
     notes = [
+        f"Load average when it ran: {replay.load}.",
         (f"Median <= {TARGET_MEDIAN_MS:g} ms: {verdict(med <= TARGET_MEDIAN_MS)}; "
          f"p95 <= {TARGET_P95_MS:g} ms: {verdict(p95 <= TARGET_P95_MS)}."),
-        (f"Replayed {len(g.actions)} actions: ScienceWorld's gold path without its "
+        (f"Replayed {len(g.actions)} actions: {replay.env}'s gold path without its "
         f"{g.skipped_numbers} numeric answer(s) to ambiguous requests (the agent answers "
         f"those itself) and with {g.fillers} 'look around' breaking runs of five identical "
-        "actions (the agent's repeated-action stop rule); 8 seeded learnings in memory."),
+        "actions (the agent's repeated-action stop rule); 8 seeded learnings in memory"
+        + ("." if sw else " (ScienceWorld's: recalled and rendered all the same).")),
         ("Scripted LLM answers in 0 ms; every step also writes its step row and LLM-call row "
         "to SQLite (WAL, synchronous=NORMAL) in a temporary directory."),
     ]
@@ -53,8 +56,9 @@ def overhead_table(replay: ReplayResult) -> BenchTable:
             "`python -m bench ceiling`, which checks every task)."
         )
     return BenchTable(
-        key="perf",
-        title="1. Framework overhead per step (gold replay of grow-plant 0, zero-latency LLM)",
+        key="perf" if sw else f"perf_{replay.env}",
+        title=(f"1{'' if sw else 'b'}. Framework overhead per step, {replay.env} (gold replay "
+               f"of {replay.task} {replay.variation}, zero-latency LLM)"),
         columns=["steps", "median ms", "p95 ms", "max ms", "sim step median ms", "score",
                  "stop", "re-asks"],
         rows=[row],

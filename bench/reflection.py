@@ -135,7 +135,8 @@ def reflection_table(env: ScienceWorld, counter: TokenCounter) -> BenchTable:
             old, shown = before_messages(env.task_description(), _memory_of(msgs[1].content),
                                          steps, n + 1, trial.score, "incomplete")
             rooms = sum(1 for line in msgs[1].content.splitlines()
-                        if line.startswith("- ") and room_of(line[2:]))
+                        if line.startswith("- ")
+                        and room_of(line[2:], env.profile.room_pattern))
             before_t, after_t = counter.count(chat_text(old)), counter.count(chat_text(msgs))
             rows.append([str(n + 1), str(len(steps)), str(before_t), str(shown), str(after_t),
                          str(len(steps)), str(rooms), str(n), f"{after_t / before_t:.2f}"])

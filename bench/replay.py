@@ -1,4 +1,5 @@
-"""Replay ScienceWorld's gold trajectory through the real agent loop.
+"""Replay a simulator's gold trajectory through the real agent loop (ScienceWorld's
+grow-plant 0 by default; ``--env twx``: TextWorldExpress's cookingworld, first test seed).
 
 The agent never sees the gold path: it only drives a zero-latency scripted LLM, so every
 millisecond the trial spends outside the LLM call and the simulator step is framework
@@ -10,13 +11,14 @@ layout for exactly those states.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clin.envs.base import Observation, TaskInfo
+from clin.envs.base import EnvError, EnvProfile, HasGoldPaths, Observation, TaskInfo, TextEnv
 from clin.envs.scienceworld import ScienceWorld
 from clin.memory import Memory, Scope, parse_learnings, render
 
@@ -27,6 +29,8 @@ from clin.llm.fake import ScriptedLLM
 
 TASK = "grow-plant"
 VARIATION = 0
+# env -> (task, variation) of its perf replay: a long gold path with rooms and containers
+REPLAYS = {"scienceworld": (TASK, VARIATION), "textworld-express": ("cookingworld", 2000)}
 FILLER_ACTION = "look around"  # breaks a run of identical gold actions (see prepare_gold)
 CHOICE_MARKER = "Its options are:"  # in prompts/choice.j2: the agent asks to pick an option
 
@@ -63,15 +67,16 @@ class Snapshot:
 
 
 class RecordingEnv:
-    """ScienceWorld plus a record of each state's possible objects and action templates.
+    """An env plus a record of each state (for ScienceWorld also its possible objects and
+    action templates, which the reference prompt layout lists).
 
     The extra simulator calls happen inside ``step``/``reset``, so the agent books them as
     simulator time, never as framework overhead."""
 
-    name = "scienceworld"
-
-    def __init__(self, inner: ScienceWorld) -> None:
+    def __init__(self, inner: TextEnv) -> None:
         self.inner = inner
+        self.name: str = inner.name
+        self.profile: EnvProfile = inner.profile
         self.turns: list[tuple[str, str]] = []
         self.current: State | None = None
 
@@ -97,23 +102,21 @@ class RecordingEnv:
         self.inner.close()
 
     def _record(self, obs: Observation) -> None:
-        raw: Any = self.inner._env  # the adapter exposes no accessor for these two lists
-        self.current = State(
-            look=obs.look,
-            inventory=obs.inventory,
-            objects=[str(o) for o in raw.get_possible_objects()],
-            templates=[str(t) for t in raw.get_possible_actions()],
-        )
+        objects: list[str] = []
+        templates: list[str] = []
+        if isinstance(self.inner, ScienceWorld):
+            raw: Any = self.inner._env  # the adapter exposes no accessor for these two lists
+            objects = [str(o) for o in raw.get_possible_objects()]
+            templates = [str(t) for t in raw.get_possible_actions()]
+        self.current = State(look=obs.look, inventory=obs.inventory, objects=objects,
+                             templates=templates)
 
 
-def gold_actions(env: ScienceWorld, task: str = TASK, variation: int = VARIATION) -> list[str]:
-    """ScienceWorld's gold action sequence (loaded with the adapter's own JVM)."""
-    raw = env._start()
-    raw.load(task, variation, env.simplification, generateGoldPath=True)
-    gold = [str(a) for a in raw.get_gold_action_sequence()]
-    if gold and gold[0].startswith("ERROR"):
-        raise RuntimeError(f"no gold path for {task} {variation}: {gold[0]}")
-    return gold
+def gold_actions(env: TextEnv, task: str = TASK, variation: int = VARIATION) -> list[str]:
+    """The simulator's gold action sequence (an env with gold paths)."""
+    if not isinstance(env, HasGoldPaths):
+        raise EnvError(f"{env.name} has no gold paths")
+    return env.gold_actions(task, variation)
 
 
 @dataclass
@@ -197,6 +200,10 @@ class ReplayResult:
     env_ms: list[float]
     grounding: list[str]  # per step: a clin.memory.GroundingKind
     wall_s: float
+    env: str = "scienceworld"
+    task: str = TASK
+    variation: int = VARIATION
+    load: str = ""  # the load averages when it ran (1, 5, 15 min)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -207,16 +214,17 @@ def seed_memory(mem: Memory, scope: Scope) -> None:
     mem.apply_reflection(scope, report)
 
 
-def run_replay(env: ScienceWorld, *, max_steps: int | None = None) -> ReplayResult:
-    """Replay the gold path of grow-plant 0 through ``clin.agent.run_trial`` with a real
-    SQLite memory in a temporary directory; ``max_steps`` cuts it short (smoke test)."""
-    gold = prepare_gold(gold_actions(env))
+def run_replay(env: TextEnv, *, max_steps: int | None = None) -> ReplayResult:
+    """Replay the env's perf gold path (:data:`REPLAYS`) through ``clin.agent.run_trial``
+    with a real SQLite memory in a temporary directory; ``max_steps`` cuts it short."""
+    task, variation = REPLAYS.get(env.name, (TASK, VARIATION))
+    gold = prepare_gold(gold_actions(env, task, variation))
     rec = RecordingEnv(env)
     player = GoldPlayer(gold.actions, rec)
     settings = AgentSettings(max_steps=max_steps or len(gold.actions) + 1, reflect=False)
     llm = ScriptedLLM([player] * (settings.max_steps * (settings.reasks + 1) + 1),
                       name="gold-replay")
-    scope = Scope(namespace="bench", env=env.name, task=TASK, variation=VARIATION)
+    scope = Scope(namespace="bench", env=env.name, task=task, variation=variation)
     with (
         tempfile.TemporaryDirectory(prefix="clin-bench-") as tmp,
         Memory(Path(tmp) / "bench.db") as mem,
@@ -226,8 +234,8 @@ def run_replay(env: ScienceWorld, *, max_steps: int | None = None) -> ReplayResu
                                trials_requested=1)
         t0 = time.perf_counter()
         result = run_trial(
-            env=rec, llm=llm, mem=mem, run_id=run_id, scope=scope, idx=1, task=TASK,
-            variation=VARIATION, settings=settings,
+            env=rec, llm=llm, mem=mem, run_id=run_id, scope=scope, idx=1, task=task,
+            variation=variation, settings=settings,
         )
         wall = time.perf_counter() - t0
         mem.finish_run(run_id)
@@ -249,4 +257,8 @@ def run_replay(env: ScienceWorld, *, max_steps: int | None = None) -> ReplayResu
         env_ms=[float(r["env_ms"]) for r in rows],
         grounding=[str(r["grounding"]) for r in rows],
         wall_s=wall,
+        env=env.name,
+        task=task,
+        variation=variation,
+        load=" ".join(f"{x:.2f}" for x in os.getloadavg()),
     )

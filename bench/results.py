@@ -12,8 +12,11 @@ from .stats import BenchTable
 
 SECTION = "## Performance (issue 6)"
 PATH = Path(__file__).with_name("RESULTS.md")
-_ORDER = ("perf", "prompts", "reflection", "local", "probe", "sim", "view", "backends", "threads", "scale", "mcp",
-          "ceiling_train_easy", "ceiling_test_easy", "ceiling_train_none", "ceiling_test_none")
+_ORDER = ("perf", "perf_textworld-express", "prompts", "reflection", "local", "probe", "sim",
+          "view", "backends", "threads", "scale", "mcp", "ceiling_train_easy",
+          "ceiling_test_easy", "ceiling_train_none", "ceiling_test_none",
+          "ceiling_scienceworld_test_natural", "ceiling_textworld-express_test",
+          "ceiling_textworld-express_test_natural")
 _INTRO = (
     "Printed by `python -m bench`; numbers from one run on a noisy machine, so compare "
     "ratios within a run. Each table says which command produced it."
@@ -24,7 +27,7 @@ def _split_subsections(body: str) -> dict[str, str]:
     """Our section's subsections by key (the marker comment) plus free text under 'notes'."""
     parts: dict[str, str] = {}
     for chunk in re.split(r"(?m)^(?=### )", body):
-        m = re.search(r"<!-- bench:(\w+) -->", chunk)
+        m = re.search(r"<!-- bench:([\w-]+) -->", chunk)
         if m:
             parts[m.group(1)] = chunk.strip()
         elif chunk.startswith("### "):

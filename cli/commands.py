@@ -48,11 +48,28 @@ DbOpt = Annotated[
 ]
 
 
+EnvOpt = Annotated[
+    str,
+    typer.Option("--env", help="Environment: scienceworld, textworld-express (twx), tiny, or "
+                 "one a plugin registers (clin.envs entry points)."),
+]
+EnvOptions = Annotated[
+    list[str] | None,
+    typer.Option("--env-opt", help="KEY=VALUE passed to the environment, repeatable; "
+                 "twx game parameters, e.g. numLocations=5 (see README).", show_default=False),
+]
 LIST_CLIP = 200  # characters of a learning's text `memory list` shows without --full
 
 
 class CliError(Exception):
     """Raised inside commands for user errors; printed as one line, exit code 2."""
+
+
+def env_name(name: str) -> str:
+    """The registered name for ``--env`` (an alias resolved); unknown: one line, exit 2."""
+    from clin.envs.registry import canonical
+
+    return canonical(name)
 
 
 def _version(value: bool) -> None:
@@ -75,7 +92,7 @@ def _top(
 
 @app.command()
 def run(
-    task: Annotated[str, typer.Option(help="ScienceWorld task, e.g. grow-plant (`clin tasks`).")],
+    task: Annotated[str, typer.Option(help="Task, e.g. grow-plant (`clin tasks --env ...`).")],
     trials: Annotated[int, typer.Option(help="Number of trials (memory carries over).")] = 5,
     variation: Annotated[int, typer.Option(help="Task variation index.")] = 0,
     model: Annotated[
@@ -88,13 +105,18 @@ def run(
         typer.Option(envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint URL."),
     ] = None,
     max_steps: Annotated[int, typer.Option(help="Step limit per trial.")] = 100,
-    simplification: Annotated[str, typer.Option(help="ScienceWorld simplifications.")] = "easy",
+    simplification: Annotated[
+        str | None, typer.Option(help="ScienceWorld simplifications (default easy).")
+    ] = None,
     resume: Annotated[
         bool, typer.Option(help="Continue the last unfinished run of this task/variation.")
     ] = False,
+    env: EnvOpt = "scienceworld",
+    env_opt: EnvOptions = None,
     db: DbOpt = Path("clin.db"),
 ) -> None:
     """Run TRIALS trials of a task; reflection after each trial writes memory for the next."""
+    from clin.envs.registry import parse_options
     from clin.trials.session import RunRequest, run_session
 
     if trials < 1:
@@ -104,6 +126,7 @@ def run(
     request = RunRequest(
         task=task, trials=trials, variation=variation, model=model, base_url=base_url,
         max_steps=max_steps, simplification=simplification, db=db, resume=resume,
+        env=env_name(env), env_options=parse_options(env_opt or []),
     )
     with Progress(
         TextColumn("[bold]trial {task.fields[trial]}"),
@@ -153,15 +176,19 @@ def run(
 
 
 @app.command()
-def tasks() -> None:
-    """List ScienceWorld tasks with their variation counts."""
-    from clin.envs.scienceworld import ScienceWorld
+def tasks(env: EnvOpt = "scienceworld", env_opt: EnvOptions = None) -> None:
+    """List an environment's tasks with their variation counts."""
+    from clin.envs.registry import make, parse_options
 
-    with ScienceWorld() as env:
-        infos = env.tasks()
-    table = Table("task", "variations")
+    world = make(env_name(env), **parse_options(env_opt or []))
+    try:
+        infos = world.tasks()
+    finally:
+        world.close()
+    table = Table("task", "variations", *(["about"] if any(t.description for t in infos)
+                                           else []), title=world.name)
     for t in infos:
-        table.add_row(t.name, str(t.variations))
+        table.add_row(t.name, str(t.variations), *([t.description] if t.description else []))
     out.print(table)
 
 
@@ -249,11 +276,15 @@ def memory_export(
     ] = Path("-"),
     task: Annotated[str | None, typer.Option(help="Only learnings of this task.")] = None,
     retired: Annotated[bool, typer.Option(help="Include retired learnings.")] = False,
+    env: Annotated[
+        str | None, typer.Option("--env", help="Only learnings of this environment.")
+    ] = None,
     db: DbOpt = Path("clin.db"),
 ) -> None:
     """Export learnings (with scope and support) as JSON lines; the database is opened
     read-only."""
-    scope = Scope(env="scienceworld", task=task) if task else None
+    where = env_name(env) if env else None
+    scope = Scope(env=where, task=task) if task or where else None
     if str(out_file) == "-":
         n = export_jsonl(db, sys.stdout, scope, include_retired=retired)
     else:

@@ -22,6 +22,20 @@ DbOpt = Annotated[
 ]
 
 
+def _default_tasks(env: str, options: dict) -> list[str]:
+    """The CLIN paper's 18 ScienceWorld tasks, or every task of another environment."""
+    from clin.envs.registry import make
+    from clin.trials.protocols import PAPER_TASKS
+
+    if env == "scienceworld":
+        return list(PAPER_TASKS)
+    world = make(env, **options)
+    try:
+        return [t.name for t in world.tasks()]
+    finally:
+        world.close()
+
+
 def _tasks(value: str | None) -> list[str] | None:
     if value is None:
         return None
@@ -63,6 +77,18 @@ def eval_cmd(
         typer.Option(envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint URL."),
     ] = None,
     simplification: Annotated[str, typer.Option(help="ScienceWorld simplifications.")] = "easy",
+    env: Annotated[str, typer.Option("--env", "--test-env",
+                                     help="Environment of --tasks (see `clin run --help`).")
+                   ] = "scienceworld",
+    train_env: Annotated[
+        str | None, typer.Option("--train-env", help="gen-task across environments: the "
+                                 "--source-tasks train in this environment, and what they "
+                                 "teach is inherited \"from another environment\".")
+    ] = None,
+    env_opt: Annotated[
+        list[str] | None, typer.Option("--env-opt", help="KEY=VALUE for the environment, "
+                                       "repeatable.", show_default=False)
+    ] = None,
     workers: Annotated[int, typer.Option(help="Parallel episodes (one JVM + model each).")] = 1,
     executor: Annotated[
         str, typer.Option(help="local (processes on this machine) | ray (Ray actors; "
@@ -88,8 +114,9 @@ def eval_cmd(
     db: DbOpt = Path("clin.db"),
 ) -> None:
     """Run an evaluation protocol over many episodes (ADAPT, GEN-ENV or GEN-TASK)."""
+    from clin.envs.registry import canonical, parse_options
     from clin.trials.eval import run_eval
-    from clin.trials.protocols import PAPER_TASKS, EvalConfig
+    from clin.trials.protocols import EvalConfig
 
     from clin.llm.spec import default_spec, parse_spec
 
@@ -117,8 +144,11 @@ def eval_cmd(
                 raise UserError(f"{name} must be at least 1")
         spec = model or default_spec()
         parse_spec(spec)
+        name, options = canonical(env), parse_options(env_opt or [])
         cfg = EvalConfig(
-            protocol=protocol, tasks=_tasks(tasks) or list(PAPER_TASKS),
+            protocol=protocol, tasks=_tasks(tasks) or _default_tasks(name, options),
+            env=name, env_options=options,
+            train_env=canonical(train_env) if train_env else None,
             source_tasks=_tasks(source_tasks), train_variations=train_variations,
             test_variations=test_variations, trials=trials, max_steps=max_steps,
             step_budget=step_budget, base=base, simplification=simplification, model=spec,
@@ -211,7 +241,8 @@ def report_cmd(
     for r in rep.paper:
         paper.add_row(r.setting, r.note or _num(r.ours), "-" if r.note else _num(r.ours_raw),
                       _num(r.paper))
-    out.print(paper)
+    if rep.paper:  # ScienceWorld evals only
+        out.print(paper)
     out.print(f"wrote {', '.join(str(f) for f in files)}")
 
 

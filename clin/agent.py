@@ -5,13 +5,13 @@ marked complete only by the final transaction (see ``memory.Memory.finish_trial`
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
 from clin import prompts
-from clin.envs.base import Observation, TextEnv
+from clin.envs.base import DEFAULT_PROFILE, EnvProfile, NumberedChoices, Observation, TextEnv
 from clin.memory import GroundingKind, Memory, ReflectionOutcome, Scope, StepRecord
 from clin.memory.reflect import gather, room_of
 
@@ -83,10 +83,11 @@ class _Ledger:
         )
 
 
-def outcome_of(obs: Observation) -> str:
+def outcome_of(obs: Observation, profile: EnvProfile = DEFAULT_PROFILE) -> str:
+    """success (full score), failed (by the environment's failure rule) or incomplete."""
     if obs.score >= 100:
         return "success"
-    if obs.score < 0:
+    if profile.failed(obs.score, obs.done):
         return "failed"
     return "incomplete"
 
@@ -105,6 +106,8 @@ def run_trial(
     on_step: Callable[[StepEvent], None] | None = None,
 ) -> TrialResult:
     settings = settings or AgentSettings()
+    profile = env.profile
+    lex = executor.lexicon(profile)
     obs = env.reset(task, variation)
     description = env.task_description()
     trial_id = mem.start_trial(run_id, idx, scope)
@@ -115,7 +118,7 @@ def run_trial(
     stop_reason = "step-limit"
     last_actions: list[str] = []
     rooms: dict[str, str] = {}  # first full view of each room, for reflection
-    _note_room(rooms, obs.look)
+    _note_room(rooms, obs.look, profile.room_pattern)
 
     for step in range(1, settings.max_steps + 1):
         t0 = time.perf_counter()
@@ -128,15 +131,16 @@ def run_trial(
             observation=obs.text,
             look=obs.look,
             inventory=obs.inventory,
+            profile=profile,
         )
-        act = _act(env, llm, messages, obs, settings, ledger, step)
+        act = _act(env, lex, llm, messages, obs, settings, ledger, step)
         llm_ms, env_ms = act.llm_ms, act.env_ms
         proposal, action, grounding = act.proposal, act.action, act.grounding
         if act.obs is None:  # the model said the task is complete
             stop_reason = "task-complete"
             break
         obs = act.obs
-        _note_room(rooms, obs.look)
+        _note_room(rooms, obs.look, profile.room_pattern)
         history.append(HistoryItem(idx=step, action=action, observation=obs.text,
                                    reward=obs.reward, rationale=proposal.rationale))
         total_ms = (time.perf_counter() - t0) * 1000
@@ -166,7 +170,7 @@ def run_trial(
                               action=action, score=obs.score))
         if obs.done:
             stop_reason = {"success": "success", "failed": "failed"}.get(
-                outcome_of(obs), "env-done")
+                outcome_of(obs, profile), "env-done")
             break
         last_actions = [*last_actions[-(REPEAT_LIMIT - 1):], action]
         if len(last_actions) == REPEAT_LIMIT and len(set(last_actions)) == 1:
@@ -176,7 +180,8 @@ def run_trial(
     report = None
     if settings.reflect:
         inp = gather(mem.store, scope, trial_id, goal=description, score=obs.score,
-                     outcome=outcome_of(obs), trial=idx, rooms=list(rooms.values()),
+                     outcome=outcome_of(obs, profile), trial=idx, rooms=list(rooms.values()),
+                     room_pattern=profile.room_pattern,
                      origin=lambda learning: memory_view.origin(learning, scope))
         report, completion, msgs = reflection.reflect(llm, inp)
         ledger.record("reflection", None, msgs, completion)
@@ -203,8 +208,8 @@ def run_trial(
     )
 
 
-def _note_room(rooms: dict[str, str], look: str) -> None:
-    name = room_of(look)
+def _note_room(rooms: dict[str, str], look: str, pattern: str | None) -> None:
+    name = room_of(look, pattern)
     if name is not None and name not in rooms:
         rooms[name] = look
 
@@ -239,6 +244,7 @@ class _Clock:
 
 def _act(
     env: TextEnv,
+    lex: executor.Lexicon,
     llm: ChatLLM,
     messages: list[Message],
     obs: Observation,
@@ -250,7 +256,8 @@ def _act(
     re-asking with candidates only when nothing can be sent, and answering an ambiguous
     request with the option naming the proposal's objects (or the model's pick)."""
     enforce = bool(getattr(llm, "enforces_schema", False))
-    schema = controller.proposal_schema(enum_actions(obs.valid_actions) if enforce else None)
+    schema = controller.proposal_schema(
+        enum_actions(obs.valid_actions, lex.always_valid) if enforce else None)
     clock = _Clock()
     convo = list(messages)
     proposal: Proposal | None = None
@@ -267,7 +274,7 @@ def _act(
             if proposal.action == TASK_COMPLETE:
                 return _Act(proposal, TASK_COMPLETE, "complete", None, clock.llm_ms,
                             clock.env_ms)
-            sent = _send(env, proposal.action, obs, clock)
+            sent = _send(env, lex, proposal.action, obs, clock)
             if isinstance(sent, _Unsent):
                 unsent = sent.answer
                 feedback, candidates = str(sent.error), sent.error.candidates
@@ -277,9 +284,9 @@ def _act(
                     kind = "reask"
                 elif enforce and kind == "exact":
                     kind = "constrained"
-                if getattr(new_obs, "choices", None):
+                if isinstance(new_obs, NumberedChoices) and new_obs.choices:
                     action, kind, new_obs = _answer_choice(
-                        env, llm, convo, completion, proposal.action, action, kind, new_obs,
+                        env, lex, llm, convo, completion, proposal.action, action, kind, new_obs,
                         settings, ledger, step, clock)
                 return _Act(proposal, action, kind, new_obs, clock.llm_ms, clock.env_ms)
         convo = [
@@ -306,19 +313,26 @@ class _Unsent(NamedTuple):
 
 
 def _send(
-    env: TextEnv, proposal: str, obs: Observation, clock: _Clock
+    env: TextEnv, lex: executor.Lexicon, proposal: str, obs: Observation, clock: _Clock
 ) -> tuple[str, GroundingKind, Observation] | _Unsent:
     """Send what the proposal means: a valid action it names, else the proposal unchanged
-    if the simulator's parser understands it, else a close valid action with the same verb.
-    Returns (action sent, grounding, observation), or what to re-ask with."""
-    hit = executor.match_valid(proposal, obs.valid_actions)
+    if the simulator's parser understands it, else its normalized form in the env's own
+    words ("place the X in the Y" -> "move X to Y") if the parser understands that, else a
+    close valid action with the same verb. Returns (action sent, grounding, observation),
+    or what to re-ask with."""
+    hit = lex.match_valid(proposal, obs.valid_actions)
     if hit is not None:
         return hit.action, hit.method, clock.step(env, hit.action)
     answer = clock.step(env, proposal)
     if answer.understood:
         return proposal, "parser", answer
+    norm = lex.normalize(proposal)
+    if norm and norm != " ".join(proposal.lower().split()):
+        retry = clock.step(env, norm)
+        if retry.understood:
+            return norm, "parser", retry
     try:
-        g = executor.ground(proposal, obs.valid_actions)
+        g = lex.ground(proposal, obs.valid_actions)
     except GroundingError as exc:
         return _Unsent(exc, answer)
     return g.action, g.method, clock.step(env, g.action)
@@ -326,6 +340,7 @@ def _send(
 
 def _answer_choice(
     env: TextEnv,
+    lex: executor.Lexicon,
     llm: ChatLLM,
     convo: list[Message],
     completion: Completion,
@@ -341,8 +356,8 @@ def _answer_choice(
     """Answer an ambiguous request: the option naming the proposal's objects, else the
     model's pick among the options. With no usable pick the request is left unanswered (the
     simulator drops it at the next command): never a guess."""
-    choices: list[str] = list(getattr(obs, "choices", []))
-    pick = executor.choose_option(proposal, choices)
+    choices: list[str] = list(obs.choices) if isinstance(obs, NumberedChoices) else []
+    pick = lex.choose_option(proposal, choices)
     if pick is not None:
         return f"{action} -> {choices[pick]}", "choice", clock.step(env, str(pick))
     ask = [
@@ -356,31 +371,32 @@ def _answer_choice(
     for _ in range(settings.reasks + 1):
         answer = clock.complete(llm, ask, schema)
         ledger.record("choice", step, ask, answer)
-        pick = _option_index(answer.text, choices)
+        pick = _option_index(lex, answer.text, choices)
         if pick is not None:
             return f"{action} -> {choices[pick]}", "asked", clock.step(env, str(pick))
     return action, kind, obs
 
 
-def _option_index(text: str, choices: list[str]) -> int | None:
+def _option_index(lex: executor.Lexicon, text: str, choices: list[str]) -> int | None:
     try:
         said = controller.parse_proposal(text).action.strip()
     except ProposalParseError:
         return None
     if said.isdigit() and int(said) < len(choices):
         return int(said)
-    norm = executor.normalize_action(said)
-    matches = [i for i, c in enumerate(choices) if executor.normalize_action(c) == norm]
+    norm = lex.normalize(said)
+    matches = [i for i, c in enumerate(choices) if lex.normalize(c) == norm]
     return matches[0] if matches else None
 
 
-def enum_actions(valid_actions: list[str], limit: int = ENUM_LIMIT) -> list[str]:
+def enum_actions(valid_actions: list[str], always_valid: Sequence[str] = (),
+                 limit: int = ENUM_LIMIT) -> list[str]:
     """The actions a schema-enforcing backend may choose from. llama.cpp's grammar cost grows
     with the alternatives (a room can offer 1,500: 13 s a call idle, over 100 s on a loaded
     machine; bench/RESULTS.md table 3b), so past ``limit`` only the shortest actions are
     offered: the one-object moves (go, open, pick up, look at, focus on...) stay, the long
     tail of two-object combinations (move/pour/dunk X to Y) is cut."""
-    valid = list(dict.fromkeys([*executor.ALWAYS_VALID, *valid_actions]))
+    valid = list(dict.fromkeys([*always_valid, *valid_actions]))
     if len(valid) <= limit:
         return valid
     return sorted(valid, key=len)[:limit]

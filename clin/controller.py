@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from clin import prompts
+from clin.envs.base import DEFAULT_PROFILE, EnvProfile
 from clin.memory import estimate_tokens
 from clin.memory.reflect import for_backends
 
@@ -30,13 +31,6 @@ OBS_TOKENS = 100  # one observation in the history (about 400 characters)
 RATIONALE_TOKENS = 50  # one earlier rationale in the history
 ANSWER_TOKENS = 256  # room for a plan-length rationale, the cited ids and the action
 ACTION_CHARS, RATIONALE_CHARS, MAX_CITED = 200, 400, 8
-ACTION_TEMPLATES = [
-    "open OBJ", "close OBJ", "activate OBJ", "deactivate OBJ", "connect OBJ to OBJ",
-    "disconnect OBJ", "use OBJ [on OBJ]", "look around", "look at OBJ", "look in OBJ",
-    "read OBJ", "move OBJ to OBJ", "pick up OBJ", "put down OBJ", "pour OBJ into OBJ",
-    "dunk OBJ into OBJ", "mix OBJ", "teleport to LOC", "go to LOC", "eat OBJ", "flush OBJ",
-    "focus on OBJ", "wait", "wait1", "inventory",
-]
 
 
 class Proposal(BaseModel):
@@ -109,10 +103,12 @@ def build_messages(
     observation: str,
     look: str,
     inventory: str,
+    profile: EnvProfile = DEFAULT_PROFILE,
 ) -> list[Message]:
+    """The step's prompt; ``profile`` brings the world's name, action templates and hints."""
     system = prompts.render(
-        "controller_system", templates=ACTION_TEMPLATES, task=task, memory=memory_text,
-        rationale_chars=RATIONALE_CHARS,
+        "controller_system", world=profile.world, templates=profile.action_templates,
+        hints=profile.hints, task=task, memory=memory_text, rationale_chars=RATIONALE_CHARS,
     )
     user = prompts.render(
         "controller_user",

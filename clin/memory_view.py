@@ -1,6 +1,7 @@
 """The learnings block of a prompt: the scope's own learnings first, then the inherited ones
-under their own headings ("from other variations of this task", "from other tasks"), numbered
-across all sections so the controller can cite any of them."""
+under their own headings ("from other variations of this task", "from other tasks", "from
+another environment"), numbered across all sections so the controller can cite any of
+them."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import Literal
 from clin import prompts
 from clin.memory import Learning, RenderedMemory, Scope, render
 
-Origin = Literal["own", "task", "tasks"]
-ORDER: tuple[Origin, ...] = ("own", "task", "tasks")
+Origin = Literal["own", "task", "tasks", "envs"]
+ORDER: tuple[Origin, ...] = ("own", "task", "tasks", "envs")
 
 
 def _level(env: str | None, task: str | None, variation: str | None) -> str:
@@ -24,8 +25,10 @@ def _level(env: str | None, task: str | None, variation: str | None) -> str:
 
 def origin(learning: Learning, scope: Scope) -> Origin:
     """Where a learning came from, seen from ``scope``: its own, another variation of the same
-    task (a task-level learning), or other tasks (an environment- or global-level one). A
-    copy made by ``Memory.inherit`` counts where its original was."""
+    task (a task-level learning), other tasks (an environment-level one), or another
+    environment (a global one, bound to no environment, seen from a scope in one: what a
+    cross-environment eval's meta-memory holds). A copy made by ``Memory.inherit`` counts
+    where its original was."""
     if learning.inherited_from is not None:
         level = learning.inherited_level or "global"
     else:
@@ -34,6 +37,8 @@ def origin(learning: Learning, scope: Scope) -> Origin:
             return "own"
     if level == "variation":
         return "own"
+    if level == "global" and scope.env is not None:
+        return "envs"
     return "task" if level == "task" else "tasks"
 
 

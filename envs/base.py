@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -49,11 +52,52 @@ class TaskInfo(BaseModel):
     description: str = ""
 
 
+def _failed_below_zero(score: float, done: bool) -> bool:
+    return score < 0
+
+
+# Words that join object names in a command ("apple seed in seed jar to flower pot 3").
+JOINERS = frozenset({"in", "on", "to", "into", "containing", "and", "with", "from", "of",
+                     "the", "a", "an", "some"})
+
+
+@dataclass(frozen=True)
+class EnvProfile:
+    """Everything the agent, the executor and the reflection must know about one world, so
+    that none of them names a world. Plain data: an env brings its own (``TextEnv.profile``);
+    the defaults suit a text game with no special rules.
+
+    ``synonyms`` are (regex, replacement) pairs applied in order to a lower-cased command
+    with punctuation removed; ``verbs`` are the template verb phrases after that; the object
+    of a ``protected`` verb is never swapped for a close match (ScienceWorld's ``focus on``:
+    a wrong focus ends the task); ``moves`` are interchangeable ways to go somewhere;
+    ``room_pattern``'s first group names the room a full view describes; ``failed(score,
+    done)`` tells a failed episode from an unfinished one (scores are 0..100)."""
+
+    world: str = "a text game"
+    action_templates: tuple[str, ...] = ()
+    hints: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ()
+    synonyms: tuple[tuple[str, str], ...] = ()
+    opposites: tuple[tuple[str, str], ...] = ()
+    moves: tuple[str, ...] = ()
+    always_valid: tuple[str, ...] = ()
+    protected: tuple[str, ...] = ()
+    joiners: frozenset[str] = field(default=JOINERS)
+    room_pattern: str | None = None
+    failed: Callable[[float, bool], bool] = _failed_below_zero
+
+
+DEFAULT_PROFILE = EnvProfile()
+
+
 @runtime_checkable
 class TextEnv(Protocol):
-    """A text environment: load a task variation, then step with actions."""
+    """A text environment: load a task variation, then step with actions. ``profile`` says
+    how its world reads and plays (see :class:`EnvProfile`)."""
 
     name: str
+    profile: EnvProfile
 
     def tasks(self) -> list[TaskInfo]: ...
 
@@ -64,3 +108,54 @@ class TextEnv(Protocol):
     def task_description(self) -> str: ...
 
     def close(self) -> None: ...
+
+
+# ---------------------------------------------------------------- optional capabilities
+@runtime_checkable
+class HasSplits(Protocol):
+    """Train/dev/test variation ids of a task (what GEN evals plan with)."""
+
+    def split(self, task: str, which: str) -> list[int]: ...
+
+
+@runtime_checkable
+class HasGoldPaths(Protocol):
+    """The simulator's own solution of a (task, variation): an evaluation bound (trial length
+    cap, ceiling replays), never shown to the agent. Both load the task: call them before
+    ``reset``, not during an episode."""
+
+    def gold_length(self, task: str, variation: int) -> int: ...
+
+    def gold_actions(self, task: str, variation: int) -> list[str]: ...
+
+
+@runtime_checkable
+class ChecksTasks(Protocol):
+    """Validates a task and variation with a helpful message (``UnknownTask``,
+    ``BadVariation``) without starting an episode."""
+
+    def check(self, task: str, variation: int) -> TaskInfo: ...
+
+
+@runtime_checkable
+class NumberedChoices(Protocol):
+    """An observation that may carry numbered options (an ambiguous command); the next
+    step answers with the option's number."""
+
+    choices: list[str]
+
+
+def check_task(env: TextEnv, task: str, variation: int) -> TaskInfo:
+    """``env.check`` when it has one, else a check against ``env.tasks()``."""
+    if isinstance(env, ChecksTasks):
+        return env.check(task, variation)
+    by_name = {t.name: t for t in env.tasks()}
+    if task not in by_name:
+        close = difflib.get_close_matches(task, list(by_name), n=3, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise UnknownTask(f"unknown task {task!r} in {env.name}.{hint}")
+    info = by_name[task]
+    if not 0 <= variation < info.variations:
+        raise BadVariation(f"variation {variation} is out of range for {task}: "
+                           f"choose 0..{info.variations - 1}")
+    return info

@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import difflib
 import logging
-import os
 import re
 import shutil
-import signal
-import time
 from typing import Any
 
 from pydantic import Field
@@ -29,13 +26,14 @@ from typing_extensions import Self
 
 from .base import (
     BadVariation,
-    EnvCrashed,
     EnvError,
+    EnvProfile,
     EnvUnavailable,
     Observation,
     TaskInfo,
     UnknownTask,
 )
+from .jvm import CrashReplay, close_gateway
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +48,62 @@ NOT_UNDERSTOOD = "No known action matches that input."
 _CHOICE = re.compile(r"^\s*(\d+):\s*(.+?)\s*$")
 # Enough for the longest episodes we allow; the agent enforces its own step limit.
 _ENV_STEP_LIMIT = 100_000
+
+
+# What the agent must know about ScienceWorld (see clin.envs.base.EnvProfile). The hints are
+# the CLIN paper's, with what its authors' prompt left implicit.
+PROFILE = EnvProfile(
+    world="ScienceWorld, a text simulation of an elementary-school science lab",
+    action_templates=(
+        "open OBJ", "close OBJ", "activate OBJ", "deactivate OBJ", "connect OBJ to OBJ",
+        "disconnect OBJ", "use OBJ [on OBJ]", "look around", "look at OBJ", "look in OBJ",
+        "read OBJ", "move OBJ to OBJ", "pick up OBJ", "put down OBJ", "pour OBJ into OBJ",
+        "dunk OBJ into OBJ", "mix OBJ", "teleport to LOC", "go to LOC", "eat OBJ", "flush OBJ",
+        "focus on OBJ", "wait", "wait1", "inventory",
+    ),
+    hints=(
+        ('"focus on OBJ" tells the simulator what the task is about. Use it only when the task '
+        "says to focus on something, only on that thing, and only as many times as the task "
+        "mentions focus: a focus on a wrong object ends the task as failed."),
+        ("Some effects take time (heating, cooling, melting, boiling, growing, a plant "
+        'producing fruit): after the action that starts them, "wait" (10 steps) or "wait1" '
+        "(1 step), then look again."),
+        ('"mix OBJ": OBJ is the container the things to be mixed are in (e.g. "mix cup"); move '
+        "them into one container first."),
+        ('To change where something is, "move OBJ to OBJ" (e.g. "move seed to flower pot"); '
+        '"look in OBJ" shows what a container holds. Doors must be open before you can go '
+        "through them."),
+        ('If the simulator answers with numbered options ("Ambiguous request"), answer with '
+        "the number of the one you mean."),
+    ),
+    verbs=(
+        "pick up", "put down", "look at", "look in", "look around", "focus on", "teleport to",
+        "go to", "open", "close", "activate", "deactivate", "connect", "disconnect", "use",
+        "read", "move", "pour", "dunk", "mix", "eat", "flush", "wait1", "wait", "inventory",
+        "task",
+    ),
+    # The verbs models use for ScienceWorld's actions (python -m bench ceiling --phrasing
+    # natural proposes gold plans this way).
+    synonyms=(
+        (r"^(go|walk|head|run|travel) (to )?(the )?", "go to "),
+        (r"^(take|grab|get|collect) ", "pick up "),
+        (r"^(turn on|switch on|power on|start) ", "activate "),
+        (r"^(turn off|switch off|power off|stop) ", "deactivate "),
+        (r"^look$", "look around"),
+        (r"^(examine|inspect|check) ", "look at "),
+        (r"^(put(?! down )|place|transfer|insert) (.+) (in|into|inside|on|onto|to) ",
+         r"move \2 to "),
+        (r"^pour (.+) (in|on|onto) ", r"pour \1 into "),
+    ),
+    opposites=(("open", "close"), ("activate", "deactivate")),
+    moves=("go to", "teleport to"),
+    # Commands ScienceWorld accepts that are not always listed among the valid combinations.
+    always_valid=("look around", "inventory", "wait", "wait1", "task"),
+    protected=("focus on",),
+    joiners=frozenset({"in", "on", "to", "into", "containing", "and", "with", "from", "of",
+                       "called", "substance", "stage", "the", "a", "an", "some"}),
+    room_pattern=r"^\s*This room is called the ([^.]{1,60})\.",
+)
 
 
 class SWObservation(Observation):
@@ -68,47 +122,26 @@ def parse_choices(text: str) -> list[str]:
     return out
 
 
-def _close_env(env: Any) -> None:
-    """Close one ScienceWorldEnv and wait for its JVM. A dead JVM's gateway is first marked
-    disconnected: py4j's shutdown retries itself without bound on a refused connection (a
-    RecursionError, which on CPython 3.11 also corrupts the recursion counter: a later
-    ``ast.parse`` fails with 'AST constructor recursion depth mismatch'); the env's
-    ``__del__`` would do the same when it is collected."""
-    proc = env._gateway.java_process
-    if proc.poll() is not None:
-        env._gateway._gateway_client.is_connected = False
-    try:
-        env.close()
-    except Exception:
-        log.debug("closing ScienceWorld failed", exc_info=True)
-    try:
-        proc.wait(timeout=5)
-    except Exception:  # noqa: BLE001
-        os.kill(proc.pid, signal.SIGKILL)
-
-
-def _py4j_errors() -> tuple[type[BaseException], ...]:
-    from py4j.protocol import Py4JError
-
-    return (Py4JError, ConnectionError, OSError, EOFError)
-
-
 class ScienceWorld:
     """One ScienceWorld simulator (one JVM). Not thread-safe; use one per process."""
 
     name = "scienceworld"
+    profile = PROFILE
 
     def __init__(self, simplification: str = "easy", *, max_restarts: int = 3) -> None:
         self.simplification = simplification
-        self.max_restarts = max_restarts
-        self.restarts = 0
         self._env: Any = None
         self._task: str | None = None
         self._variation: int | None = None
-        self._actions: list[str] = []
-        self._scores: list[float] = []  # score after each action, to verify a replay
         self._done = False
         self._tasks_cache: list[TaskInfo] | None = None
+        self._replay = CrashReplay("ScienceWorld", close=self.close, load=self._load,
+                                   replay_step=self._replay_step, max_restarts=max_restarts)
+
+    @property
+    def restarts(self) -> int:
+        """JVM restarts so far in this process."""
+        return self._replay.restarts
 
     # ------------------------------------------------------------------ lifecycle
     def _start(self) -> Any:
@@ -135,7 +168,7 @@ class ScienceWorld:
     def close(self) -> None:
         env, self._env = self._env, None
         if env is not None:
-            _close_env(env)
+            close_gateway(env)
 
     def __enter__(self) -> Self:
         return self
@@ -186,6 +219,11 @@ class ScienceWorld:
         """Actions on the simulator's gold path for (task, variation): an evaluation bound
         (the CLIN authors capped a trial at 1.5 x this), never shown to the agent. Loads the
         task, so call it before ``reset``, not during an episode."""
+        return len(self.gold_actions(task, variation))
+
+    def gold_actions(self, task: str, variation: int) -> list[str]:
+        """The simulator's gold path for (task, variation), as it gives it (numbers answer
+        its ambiguous requests)."""
         self.check(task, variation)
         env = self._start()
         env.load(task, variation, self.simplification, generateGoldPath=True)
@@ -193,15 +231,15 @@ class ScienceWorld:
         if not path or path[0].startswith("ERROR"):
             raise EnvError(f"ScienceWorld gave no gold path for {task} variation {variation}")
         self._task = None  # the loaded state is not an episode: reset() before step()
-        return len(path)
+        return path
 
     # ------------------------------------------------------------------ episode
     def reset(self, task: str, variation: int) -> SWObservation:
         self.check(task, variation)
         self._task, self._variation = task, variation
-        self._actions, self._scores = [], []
+        self._replay.begin()
         self._done = False
-        return self._guard(self._load)
+        return self._replay.run(self._load)
 
     def _load(self) -> SWObservation:
         env = self._start()
@@ -214,9 +252,8 @@ class ScienceWorld:
             raise EnvError("call reset() before step()")
         if self._done:
             raise EnvError("the episode is over; call reset() to start another")
-        result = self._guard(lambda: self._step(action))
-        self._actions.append(action)
-        self._scores.append(result.score)
+        result = self._replay.run(lambda: self._step(action))
+        self._replay.record(action, result.score)
         return result
 
     def _step(self, action: str) -> SWObservation:
@@ -225,32 +262,9 @@ class ScienceWorld:
         self._done = result.done
         return result
 
-    def _guard(self, fn: Any) -> SWObservation:
-        """Run ``fn``; if the JVM died, restart it, replay the episode, and retry once."""
-        try:
-            return fn()
-        except _py4j_errors() as exc:
-            if self.restarts >= self.max_restarts:
-                self.close()  # a later reset() starts a new JVM
-                raise EnvCrashed(
-                    f"ScienceWorld crashed {self.restarts + 1} times in this process ({exc})"
-                ) from None
-            self.restarts += 1
-            log.warning("ScienceWorld JVM died (%s); restarting and replaying %d actions",
-                        exc, len(self._actions))
-            self.close()
-            t0 = time.perf_counter()
-            self._load()
-            env = self._env
-            for i, (past, score) in enumerate(zip(self._actions, self._scores), 1):
-                _, _, _, info = env.step(past)
-                if float(info.get("score", 0)) != score:
-                    raise EnvCrashed(
-                        f"ScienceWorld crashed and the replay diverged at action {i} "
-                        f"({past!r}: score {info.get('score')} instead of {score})"
-                    ) from None
-            log.warning("replayed in %.1fs", time.perf_counter() - t0)
-            return fn()
+    def _replay_step(self, action: str) -> float:
+        _, _, _, info = self._start().step(action)
+        return float(info.get("score", 0))
 
     @staticmethod
     def _observation(obs: str, reward: Any, completed: bool, info: dict[str, Any]) -> SWObservation:

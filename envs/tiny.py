@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import Field
 from typing_extensions import Self
 
+from . import scienceworld
 from .base import BadVariation, EnvError, Observation, TaskInfo, UnknownTask
 
 ROOMS = ("hallway", "kitchen", "greenhouse", "outside")
@@ -44,6 +45,19 @@ ANIMALS = ("bee", "frog", "butterfly", "snail")
 PLANTS = ("banana", "lemon", "pea", "rose")
 SEEDS = ("apple", "orange", "pea", "bean")
 BOXES = (("red", "kitchen"), ("green", "hallway"))
+
+
+# TinyWorld reads and plays like ScienceWorld: the same verbs, rooms and focus rule.
+PROFILE = replace(
+    scienceworld.PROFILE,
+    world="TinyWorld, a small text world of four rooms",
+    action_templates=(
+        "open OBJ", "close OBJ", "activate OBJ", "deactivate OBJ", "look around",
+        "look at OBJ", "move OBJ to OBJ", "pick up OBJ", "put down OBJ", "go to LOC",
+        "open door to LOC", "close door to LOC", "focus on OBJ", "wait", "wait1", "inventory",
+    ),
+    hints=tuple(h for h in scienceworld.PROFILE.hints if not h.startswith('"mix OBJ"')),
+)
 
 
 class TinyObservation(Observation):
@@ -327,6 +341,7 @@ class TinyWorld:
     variation and actions always give the same observations."""
 
     name = "tiny"
+    profile = PROFILE
 
     def __init__(self, teleport: bool = False) -> None:
         self.teleport = teleport

@@ -60,8 +60,8 @@ class MemoryLine(BaseModel):
     text: str
     support: int = 1
     mean_score: float | None = None
-    # own | task (inherited from other variations of the task) | tasks (from other tasks)
-    origin: Literal["own", "task", "tasks"] = "own"
+    # own | task (other variations of the task) | tasks (other tasks) | envs (another env)
+    origin: Literal["own", "task", "tasks", "envs"] = "own"
 
 
 class ReflectionInput(BaseModel):
@@ -73,6 +73,9 @@ class ReflectionInput(BaseModel):
     outcome: str | None = None  # success | failed | incomplete (the agent says which)
     trial: int | None = None
     rooms: list[str] = Field(default_factory=list)  # first full view of each room, if known
+    # a regex whose first group names the room a full view describes (the environment's;
+    # None: views are not told apart by room)
+    room_pattern: str | None = None
     past: list[PastTrial] = Field(default_factory=list)
     memory: list[MemoryLine] = Field(default_factory=list)
     max_learnings: int = MAX_LEARNINGS
@@ -111,7 +114,6 @@ def reflection_schema() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- the attempt, compressed
-_ROOM = re.compile(r"^\s*This room is called the ([^.]{1,60})\.", re.IGNORECASE)
 _FOUND = re.compile(
     r"\b(?:in it,? you see|you see|inside (?:the|it)|contains|containing|there is|there are|"
     r"on (?:the|it) (?:is|are))\b",
@@ -147,26 +149,35 @@ def _fmt(value: float | None) -> str:
     return f"{value:g}"
 
 
-def room_of(view: str) -> str | None:
-    """The room a ScienceWorld-style view describes ("This room is called the kitchen.")."""
-    m = _ROOM.match(view)
+@lru_cache(maxsize=16)
+def _room_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+def room_of(view: str, pattern: str | None) -> str | None:
+    """The room a full view describes, by the environment's ``pattern`` (its first group
+    names the room), lower-cased; None without a pattern or a match."""
+    if not pattern:
+        return None
+    m = _room_regex(pattern).match(view)
     return m.group(1).strip().lower() if m else None
 
 
-def _first_views(steps: Sequence[TraceStep], rooms: Sequence[str]) -> list[tuple[str, str]]:
+def _first_views(steps: Sequence[TraceStep], rooms: Sequence[str],
+                 pattern: str | None) -> list[tuple[str, str]]:
     """(room, text) of the first full view of each room: the caller's views first, then the
     views the attempt's own observations gave, in order of appearance."""
     views: dict[str, str] = {}
     for text in [*rooms, *(s.observation for s in steps)]:
         flat = " ".join(str(text).split())
-        name = room_of(flat)
+        name = room_of(flat, pattern)
         if name is not None and name not in views:
             views[name] = flat
     return list(views.items())
 
 
-def _render(steps: Sequence[TraceStep], views: list[tuple[str, str]], lvl: _Level
-            ) -> tuple[list[str], list[str]]:
+def _render(steps: Sequence[TraceStep], views: list[tuple[str, str]], lvl: _Level,
+            pattern: str | None) -> tuple[list[str], list[str]]:
     first = dict(views)
     room_lines = [_clip(text, lvl.room) for _, text in views]
     seen: dict[str, int] = {}
@@ -179,7 +190,7 @@ def _render(steps: Sequence[TraceStep], views: list[tuple[str, str]], lvl: _Leve
         while (j + 1 < len(steps) and steps[j + 1].action == s.action
                and " ".join(steps[j + 1].observation.split()) == obs and not steps[j + 1].reward):
             j += 1
-        name = room_of(obs)
+        name = room_of(obs, pattern)
         if name is not None and first.get(name) == obs:
             shown = f"(the {name}: see ROOMS SEEN)"
         elif obs in seen:
@@ -205,16 +216,18 @@ def _render(steps: Sequence[TraceStep], views: list[tuple[str, str]], lvl: _Leve
 
 
 def compress_trace(
-    steps: Sequence[TraceStep], rooms: Sequence[str] = (), budget_tokens: int = TRACE_TOKENS
+    steps: Sequence[TraceStep], rooms: Sequence[str] = (), budget_tokens: int = TRACE_TOKENS,
+    room_pattern: str | None = None,
 ) -> tuple[list[str], list[str], bool]:
     """The attempt inside ``budget_tokens``: every action and every score change stay, as
     does the first full view of each room; what is shortened first is ordinary observations,
     then what was found where, then the room views. Repeats become "(same as step N)" and
     runs of one action with one answer become one line. Returns (room views, step lines,
-    whether anything was shortened below the first level)."""
-    views = _first_views(steps, rooms)
+    whether anything was shortened below the first level). ``room_pattern``: see
+    ``ReflectionInput``."""
+    views = _first_views(steps, rooms, room_pattern)
     for n, lvl in enumerate(_LEVELS):
-        room_lines, lines = _render(steps, views, lvl)
+        room_lines, lines = _render(steps, views, lvl, room_pattern)
         cost = sum(estimate_tokens(x) + 1 for x in [*room_lines, *lines])
         if cost <= budget_tokens:
             break
@@ -261,7 +274,8 @@ def build_messages(
     inp: ReflectionInput, *, structured: bool = False, budget_tokens: int = TRACE_TOKENS
 ) -> list[dict[str, str]]:
     """System and user messages (``{"role", "content"}``) for one reflection."""
-    room_lines, lines, shortened = compress_trace(inp.steps, inp.rooms, budget_tokens)
+    room_lines, lines, shortened = compress_trace(inp.steps, inp.rooms, budget_tokens,
+                                                  inp.room_pattern)
     memory: list[MemoryLine] = []
     used = 0
     for m in inp.memory:
@@ -302,8 +316,9 @@ def gather(
     outcome: str | None = None,
     trial: int | None = None,
     rooms: Sequence[str] = (),
+    room_pattern: str | None = None,
     max_learnings: int = MAX_LEARNINGS,
-    origin: Callable[[Learning], Literal["own", "task", "tasks"]] | None = None,
+    origin: Callable[[Learning], Literal["own", "task", "tasks", "envs"]] | None = None,
 ) -> ReflectionInput:
     """The reflection input for ``trial_id``: its steps as recorded, the last
     ``PAST_TRIALS`` completed trials of the scope before it with their scores and the
@@ -321,9 +336,10 @@ def gather(
     memory = [MemoryLine(text=x.text, support=x.support, mean_score=x.mean_score,
                          origin=origin(x) if origin else "own")
               for x in recall.recall(db, scope)]
-    memory.sort(key=lambda m: ("own", "task", "tasks").index(m.origin))  # stable: recall order
+    memory.sort(key=lambda m: ("own", "task", "tasks", "envs").index(m.origin))  # stable
     return ReflectionInput(goal=goal, steps=steps, score=score, outcome=outcome, trial=trial,
-                           rooms=list(rooms), past=past, memory=memory,
+                           rooms=list(rooms), room_pattern=room_pattern, past=past,
+                           memory=memory,
                            max_learnings=max_learnings)
 
 

@@ -24,6 +24,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "sw" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.scienceworld)
+        if "twx" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.textworld)
 
 
 HARD_EXIT_AFTER_S = 60  # beyond a test's own timeout
@@ -104,6 +106,18 @@ def sw() -> Iterator[object]:
     from clin.envs.scienceworld import ScienceWorld
 
     env = ScienceWorld("easy")
+    yield env
+    env.close()
+
+
+@pytest.fixture(scope="session")
+def twx() -> Iterator[object]:
+    """One real TextWorldExpress JVM for the whole session (its steps take milliseconds)."""
+    if shutil.which("java") is None:
+        pytest.fail("Java is required for the TextWorldExpress tests (.ci/run installs it)")
+    from clin.envs.twx import TextWorldExpress
+
+    env = TextWorldExpress()
     yield env
     env.close()
 

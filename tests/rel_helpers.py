@@ -17,28 +17,24 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 class BorrowedEnv:
-    """Stands in for the ScienceWorld class inside ``clin.trials.session`` so CLI tests play a
-    given env (TinyWorld, or the session's one JVM): ``ScienceWorld(simplification)`` returns
-    this, ``with`` yields the env, and leaving the block does not close it."""
+    """``env`` (TinyWorld, or the session's one JVM) as ``clin.trials.session`` gets it from
+    ``make``: every attribute is the env's, but closing it does nothing."""
 
     def __init__(self, env: Any) -> None:
-        self.env = env
+        self._env = env
 
-    def __call__(self, simplification: str = "easy") -> BorrowedEnv:
-        return self
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._env, name)
 
-    def __enter__(self) -> Any:
-        return self.env
-
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         pass
 
 
 def borrow_env(monkeypatch: pytest.MonkeyPatch, env: Any) -> None:
-    """Make ``clin run`` (in this process) play ``env`` instead of starting ScienceWorld."""
+    """Make ``clin run`` (in this process) play ``env`` whatever ``--env`` names."""
     from clin.trials import session
 
-    monkeypatch.setattr(session, "ScienceWorld", BorrowedEnv(env))
+    monkeypatch.setattr(session, "make", lambda name, **options: BorrowedEnv(env))
 
 
 def scripted_answers(n: int = 500) -> list:

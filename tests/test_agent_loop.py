@@ -159,14 +159,14 @@ def test_resume_runs_only_missing_trials(tiny, mem: Memory, n: int) -> None:
     assert mem.db["runs"].get(s.run_id)["status"] == "finished"
 
 
-def test_enum_offered_to_grammar_backends_is_bounded() -> None:
+def test_enum_offered_to_grammar_backends_is_bounded(tiny) -> None:
     from clin.agent import ENUM_LIMIT, enum_actions
 
     small = ["go to kitchen", "look around"]
     assert set(small) <= set(enum_actions(small))
     big = [f"move thing {i} to other thing {j}" for i in range(60) for j in range(30)]
     big += ["open door to kitchen", "focus on apple seed"]
-    got = enum_actions(big)
+    got = enum_actions(big, tiny.profile.always_valid)
     assert len(got) == ENUM_LIMIT
     assert {"open door to kitchen", "focus on apple seed", "look around"} <= set(got)
 

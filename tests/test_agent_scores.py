@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from clin.envs.base import Observation, TaskInfo
+from clin.envs.base import DEFAULT_PROFILE, Observation, TaskInfo
 from clin.memory import Memory, Scope
 
 from clin.agent import AgentSettings, run_trial
@@ -19,6 +19,7 @@ class BrokenScoreEnv:
     """A one-room env whose score turns into ``bad`` after the first step."""
 
     name = "broken"
+    profile = DEFAULT_PROFILE
 
     def __init__(self, bad: float) -> None:
         self.bad = bad

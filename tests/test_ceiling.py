@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from clin.envs.scienceworld import ScienceWorld, SWObservation
+from clin.envs.scienceworld import PROFILE, ScienceWorld, SWObservation
 from clin.memory import Memory, Scope
 
 from bench.ceiling import PerfectPlanner, plan_from_gold, run_episode
@@ -51,6 +51,7 @@ class AmbiguousEnv:
     """Two apples on two trees: "focus on apple in apple tree" is ambiguous."""
 
     name = "fake"
+    profile = PROFILE
     OPTIONS = ("focus on apple (in apple tree, in flower pot 3, in greenhouse)",
                "focus on apple (in apple tree, in flower pot 1, in greenhouse)")
 

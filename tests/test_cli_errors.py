@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from clin.cli import main
 from clin.memory import Memory, Scope, parse_learnings
-from typing_extensions import Self
 
 from tests.rel_helpers import borrow_env, rows
 
@@ -108,7 +107,7 @@ def test_bad_model_spec(spec: str, expect: str, tmp_path: Path, filled_db: Path,
     if spec.startswith("local:"):
         from clin.trials import session
 
-        monkeypatch.setattr(session, "ScienceWorld", _NoJVM)
+        monkeypatch.setattr(session, "make", _NoJVM)
     _user_error(capsys, argv, expect)
     if not spec.startswith("local:"):  # spec syntax is checked before anything is created
         assert not fresh.exists()
@@ -124,13 +123,10 @@ class _NoJVM:
 
     name = "scienceworld"
 
-    def __init__(self, *a: object) -> None:
+    def __init__(self, *a: object, **kw: object) -> None:
         pass
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         pass
 
     def check(self, task: str, variation: int) -> None:

@@ -8,6 +8,7 @@ import json
 
 import jsonschema
 import pytest
+from clin.envs.scienceworld import PROFILE as SW_PROFILE
 from clin.memory import Memory, estimate_tokens
 from clin.memory.reflect import reflection_schema
 from clin.trials.runner import AdaptConfig, run_adapt
@@ -23,7 +24,8 @@ from .conftest import proposal
 def _messages(history: list[HistoryItem]) -> list:
     return build_messages(task="boil water", memory_text="[1] a b SHOULD BE NECESSARY to c d",
                           history=history, step=len(history) + 1, score=0,
-                          observation="ok", look="a kitchen", inventory="nothing")
+                          observation="ok", look="a kitchen", inventory="nothing",
+                          profile=SW_PROFILE)
 
 
 def _item(i: int, obs: str = "", why: str = "") -> HistoryItem:

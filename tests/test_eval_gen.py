@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from clin.cli import main
 from clin.memory import Memory
 from clin.trials.eval import run_eval
 from clin.trials.protocols import EvalConfig
 
-from tests.eval_helpers import META_LINE, REFLECTION_LINE, scripted
+from clin.errors import UserError
+from clin.llm import ScriptedLLM
+from tests.eval_helpers import META_LINE, REFLECTION_LINE, answer, scripted
 
 STEPS = 2
 PER_TRIAL = STEPS + 1  # controller calls + one reflection
@@ -66,8 +70,11 @@ def test_gen_task_meta_memory_reaches_the_new_task(tiny, db_path: Path) -> None:
     with Memory(db_path) as mem:
         metas = {r["key"]: r for r in mem.db.query("SELECT * FROM meta_memories")}
         meta = metas["gen-task/find-plant"]
+        # the scope's env is the env played (TinyWorld), not a fixed name
         assert (meta["env"], meta["task"], meta["namespace"]) == (
-            "scienceworld", None, "eval-1/to-find-plant")
+            "tiny", None, "eval-1/to-find-plant")
+        envs = {r["env"] for r in mem.db.query("SELECT env FROM learnings")}
+        assert envs == {"tiny"}
         src = [r["source_task"] for r in mem.db.query(
             "SELECT source_task FROM meta_sources WHERE meta_id = ?", [meta["id"]])]
         assert src == ["find-living-thing"]  # the other task fed it
@@ -76,3 +83,50 @@ def test_gen_task_meta_memory_reaches_the_new_task(tiny, db_path: Path) -> None:
             "WHERE v.phase = 'test' AND v.task = 'find-plant' AND c.purpose = 'controller' "
             "ORDER BY c.id LIMIT 1").fetchone()[0]
         assert f"From other tasks (they may not apply to this one):\n[1] {META_LINE}" in prompt
+
+
+def test_gen_task_across_environments_with_base(tiny, twx, db_path: Path, capsys) -> None:
+    """Learn on one environment's tasks, test on another's: the training episodes run in
+    the training env (their learnings keep its name), the meta-memory is bound to no env and
+    reaches the test episodes labelled "from another environment", BASE runs the same test
+    episodes without memory, and the report shows both."""
+    cfg = EvalConfig(protocol="gen-task", env="textworld-express", train_env="tiny",
+                     tasks=["coin"], source_tasks=["find-living-thing"], train_variations=1,
+                     test_variations=1, trials=1, max_steps=STEPS, model="scripted",
+                     step_budget="fixed")
+    llm = ScriptedLLM([answer] * 100)
+    assert run_eval(db_path, cfg, env=twx, train_env=tiny, llm=llm).status == "finished"
+    with Memory(db_path) as mem:
+        eps = {(r["phase"], r["task"], r["variation"]) for r in mem.db.query(
+            "SELECT phase, task, variation FROM eval_episodes")}
+        assert eps == {("train", "find-living-thing", 0), ("base", "coin", 2000),
+                       ("test", "coin", 2000)}
+        runs = {(r["phase"], r["env"]) for r in mem.db.query(
+            "SELECT e.phase, r.env FROM eval_episodes e JOIN runs r ON r.id = e.run_id")}
+        assert runs == {("train", "tiny"), ("base", "textworld-express"),
+                        ("test", "textworld-express")}
+        meta = next(iter(mem.db.query("SELECT * FROM meta_memories")))
+        assert (meta["env"], meta["task"]) == (None, None)
+        prompt = mem.db.execute(
+            "SELECT c.prompt FROM v_eval_trials v JOIN llm_calls c ON c.trial_id = v.trial_id "
+            "WHERE v.phase = 'test' AND c.purpose = 'controller' ORDER BY c.id LIMIT 1"
+        ).fetchone()[0]
+    assert f"From another environment (they may not apply in this one):\n[1] {META_LINE}" \
+        in prompt
+    assert "You are an agent in TextWorld Express" in prompt
+    out = db_path.parent / "report"
+    assert main(["report", "--db", str(db_path), "--out", str(out)]) == 0
+    report = (out / "eval1-report.md").read_text()
+    assert "trained in tiny, tested in textworld-express" in report.splitlines()[0]
+    assert "| coin | other | 1 | 0.0 | 0.0 | 0.0 |" in report  # BASE, GEN, GEN+ADAPT
+    assert "CLIN paper" not in report  # its figures are ScienceWorld's
+
+
+def test_cross_environment_needs_gen_task_with_source_tasks(tiny, twx, db_path: Path) -> None:
+    cfg = EvalConfig(protocol="gen-env", env="textworld-express", train_env="tiny",
+                     tasks=["coin"], model="scripted", step_budget="fixed")
+    with pytest.raises(UserError, match="--train-env needs --protocol gen-task"):
+        run_eval(db_path, cfg, env=twx, train_env=tiny, llm=ScriptedLLM([]))
+    cfg = cfg.model_copy(update={"protocol": "gen-task", "source_tasks": ["coin"]})
+    with pytest.raises(UserError, match="unknown task"):
+        run_eval(db_path, cfg, env=twx, train_env=tiny, llm=ScriptedLLM([]))

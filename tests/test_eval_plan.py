@@ -34,7 +34,7 @@ def test_gen_env_meta_is_task_scoped_and_fed_by_that_tasks_training() -> None:
                                         "train/freeze/1"]
     boil = p.metas[0]
     assert boil.source_keys == ["train/boil/0", "train/boil/1"]
-    meta_scope, test_scope = boil.scope("clin"), p.test[0].scope("clin")
+    meta_scope, test_scope = boil.scope("clin", "scienceworld"), p.test[0].scope("clin", "scienceworld")
     assert (meta_scope.task, meta_scope.variation) == ("boil", None)
     assert test_scope.broader() == meta_scope  # recall of the test variation sees it
 
@@ -44,9 +44,9 @@ def test_gen_task_meta_is_env_scoped_and_fed_by_the_other_tasks() -> None:
                         train_variations=1), "ns", split)
     freeze = next(m for m in p.metas if m.key == "gen-task/freeze")
     assert freeze.source_keys == ["train/boil/0", "train/melt/0"]
-    scope = freeze.scope("clin")
+    scope = freeze.scope("clin", "scienceworld")
     assert (scope.namespace, scope.env, scope.task) == ("ns/to-freeze", "scienceworld", None)
-    test = next(e for e in p.test if e.task == "freeze").scope("clin")
+    test = next(e for e in p.test if e.task == "freeze").scope("clin", "scienceworld")
     assert test.broader().broader() == scope
     # each target has its own env-level meta-memory, invisible to the other targets
     assert len({m.namespace for m in p.metas}) == 3

@@ -7,10 +7,14 @@ from pathlib import Path
 
 import pytest
 from clin.cli import main
+from clin.envs import EnvCrashed
+from clin.envs.tiny import TinyWorld
 from clin.memory import Memory
 from clin.trials.eval import run_eval
 from clin.trials.protocols import EvalConfig
+from clin.trials.runner import AdaptConfig, run_adapt
 
+from clin.agent import AgentSettings
 from tests.eval_helpers import interrupt_after, scripted
 
 PER_TRIAL = 3  # 2 controller calls + 1 reflection
@@ -61,3 +65,42 @@ def test_cli_rejects_bad_options(db_path: Path, capsys: pytest.CaptureFixture) -
     assert capsys.readouterr().err.strip() == "error: --trials must be at least 1"
     assert main(["report", "--db", str(db_path)]) == 2
     assert "does not exist yet" in capsys.readouterr().err
+
+
+class CrashingWorld(TinyWorld):
+    """A TinyWorld whose simulator dies for good at its ``at``-th step."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at, self.steps = at, 0
+
+    def step(self, action: str):
+        self.steps += 1
+        if self.steps == self.at:
+            raise EnvCrashed("the simulator crashed 4 times in this process")
+        return super().step(action)
+
+
+def test_one_crash_status_for_clin_run_and_an_eval_episode(db_path: Path, tmp_path: Path
+                                                           ) -> None:
+    """`clin run` is the same ADAPT loop as an eval episode: a simulator that cannot be
+    restarted leaves both runs `interrupted` (resumable), never `failed`."""
+    cfg = EvalConfig(protocol="adapt", tasks=["find-living-thing"], test_variations=1,
+                     trials=2, max_steps=2, model="scripted", step_budget="fixed")
+    with pytest.raises(EnvCrashed):
+        run_eval(db_path, cfg, env=CrashingWorld(at=3), llm=scripted(PER_TRIAL * 2))
+    adapt_db = tmp_path / "adapt.db"
+    with Memory(adapt_db) as mem, pytest.raises(EnvCrashed):
+        run_adapt(AdaptConfig(task="find-living-thing", trials=2,
+                              settings=AgentSettings(max_steps=2)),
+                  env=CrashingWorld(at=3), llm=scripted(PER_TRIAL * 2), mem=mem)
+    for db in (db_path, adapt_db):
+        with Memory(db) as mem:
+            assert [r["status"] for r in mem.db.query("SELECT status FROM runs")] == [
+                "interrupted"]
+            assert [(r["idx"], r["status"]) for r in mem.db.query(
+                "SELECT idx, status FROM trials ORDER BY idx")] == [(1, "completed"),
+                                                                    (2, "interrupted")]
+    with Memory(db_path) as mem:
+        assert mem.db.execute("SELECT status FROM eval_episodes").fetchone()[0] == (
+            "interrupted")

@@ -1,8 +1,13 @@
 import pytest
+from clin.envs.scienceworld import PROFILE
 
 from clin.controller import TASK_COMPLETE, ProposalParseError, parse_proposal
 from clin.errors import GroundingError
-from clin.executor import candidates, choose_option, ground, match_valid
+from clin.executor import lexicon
+
+SW = lexicon(PROFILE)
+candidates, choose_option, ground, match_valid = (SW.candidates, SW.choose_option, SW.ground,
+                                                  SW.match_valid)
 
 VALID = [
     "open door to kitchen", "go to kitchen", "teleport to kitchen", "pick up seed jar",
@@ -117,3 +122,18 @@ def test_parse_json_text_format_and_bare_action() -> None:
 def test_unusable_answers_raise_parse_error(bad: str) -> None:
     with pytest.raises(ProposalParseError):
         parse_proposal(bad)
+
+
+@pytest.mark.parametrize(("said", "meant"), [
+    ("place the apple seed in the flower pot 1", "move apple seed to flower pot 1"),
+    ("put the seed jar into the flower pot 1", "move seed jar to flower pot 1"),
+    ("get the seed jar", "pick up seed jar"),
+    ("turn on the sink", "activate sink"),
+    ("walk to the kitchen", "go to kitchen"),
+    ("put down the seed jar", "put down seed jar"),
+])
+def test_scienceworld_verbs_as_models_write_them(said: str, meant: str) -> None:
+    valid = [*VALID, "move seed jar to flower pot 1", "activate sink", "put down seed jar"]
+    assert SW.normalize(said) == meant
+    hit = match_valid(said, valid)
+    assert hit is not None and hit.action == meant

@@ -58,7 +58,7 @@ def test_imports_of_resolves_relative_and_local_imports(tmp_path: Path) -> None:
     """The checker itself: it sees what the layer tests rely on it to see."""
     found = imports_of("clin.trials")
     assert "clin.trials.runner" in found["trials/session.py"]  # from .runner import ...
-    assert "clin.envs.scienceworld" in found["trials/eval.py"]  # a function-local import
+    assert "clin.envs.registry" in found["trials/eval.py"]  # a function-local import
     agent = imports_of("clin")
     assert "clin.llm.base" in agent["clin/agent.py"]  # from .llm.base import ...
     assert "clin.errors" in agent["clin/llm/retry.py"]  # from ..errors import ...
@@ -159,12 +159,9 @@ def test_readme_example_beside_a_users_memory_py(user_project: Path) -> None:
 
 
 # `clin run` with the current directory first on sys.path (`python -c` puts it there), playing
-# TinyWorld instead of starting a JVM: the environment is not what this test is about.
+# TinyWorld (--env tiny) instead of starting a JVM: the environment is not what this test is about.
 CLIN_RUN = """
 import sys
-from clin.envs.tiny import TinyWorld
-from clin.trials import session
-session.ScienceWorld = lambda simplification: TinyWorld()
 from clin.cli import main
 code = main(sys.argv[1:])
 assert sys.path[0] == "", sys.path[:2]
@@ -178,7 +175,7 @@ sys.exit(code)
 def test_clin_run_beside_a_users_memory_py(user_project: Path) -> None:
     with FakeOpenAI() as srv:
         out = subprocess.run(
-            [sys.executable, "-c", CLIN_RUN, "run", "--task", "find-living-thing",
+            [sys.executable, "-c", CLIN_RUN, "run", "--env", "tiny", "--task", "find-living-thing",
              "--trials", "1", "--max-steps", "2", "--model", "openai:fake",
              "--base-url", srv.url, "--db", "clin.db"],
             cwd=user_project, capture_output=True, text=True, timeout=120, check=False,
@@ -199,3 +196,14 @@ def test_clin_run_beside_a_users_memory_py(user_project: Path) -> None:
         assert conn.execute("SELECT count(*) FROM learnings").fetchone()[0] > 0
     finally:
         conn.close()
+
+
+def test_agent_memory_and_prompts_name_no_environment() -> None:
+    """What a world is lives in its env's profile (clin.envs): the agent, the memory library
+    and the prompt files name none (issue 18)."""
+    names = ("scienceworld", "science world", "textworld", "tinyworld", "twx")
+    hits = [f"{path.relative_to(ROOT)}: {word}"
+            for folder in ("clin", "memory", "prompts")
+            for path in sorted((ROOT / folder).rglob("*")) if path.suffix in (".py", ".j2")
+            for word in names if word in path.read_text().lower()]
+    assert hits == []

@@ -8,6 +8,7 @@ import re
 
 import jsonschema
 import pytest
+from clin.envs.scienceworld import PROFILE as SW_PROFILE
 from clin.memory import Memory
 from clin.memory.reflect import (
     ReflectionAnswer,
@@ -100,7 +101,8 @@ def test_compression_keeps_actions_and_score_changes_and_shortens_repeats() -> N
               TraceStep(idx=42, action="look around", observation=kitchen)]
     steps += [TraceStep(idx=i, action=f"look at thing {i}", observation=f"{i} " + "x " * 300)
               for i in range(43, 150)]
-    rooms, lines, shortened = compress_trace(steps, budget_tokens=2500)
+    rooms, lines, shortened = compress_trace(steps, budget_tokens=2500,
+                                             room_pattern=SW_PROFILE.room_pattern)
     assert rooms == [kitchen] and shortened
     text = "\n".join(lines)
     assert "2-39. > wait1 (x38)" in text

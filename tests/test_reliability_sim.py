@@ -127,7 +127,7 @@ def test_replay_that_diverges_is_an_interruption_not_a_score() -> None:
         env.reset(TASK, VARIATION)
         env.step("open door to greenhouse")
         env.step("go to greenhouse")
-        env._scores[-1] += 1  # as if the world rebuilt after the crash were another one
+        env._replay.scores[-1] += 1  # as if the world rebuilt after the crash were another one
         _kill_jvm(env)
         with pytest.raises(EnvCrashed, match="diverged at action 2"):
             env.step("look around")

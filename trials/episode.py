@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from clin.envs.base import TextEnv
+from clin.envs.base import HasGoldPaths, TextEnv
 from clin.memory import Memory
 from clin.memory.db import now
 from pydantic import BaseModel
 
-from clin.agent import AgentSettings, StepEvent, TrialResult, run_trial
+from clin.agent import AgentSettings, StepEvent, TrialResult
 from clin.errors import UserError
 from clin.llm.base import ChatLLM
 
 from . import evaldb
-from .protocols import ENV_NAME, EvalConfig, step_limit
+from .protocols import EvalConfig, step_limit
+from .runner import run_trials, stop_message, stop_status
 
 
 class EpisodeResult(BaseModel):
@@ -40,7 +41,7 @@ def run_episode(
     on_trial: Callable[[TrialResult], None] | None = None,
 ) -> EpisodeResult:
     ep = evaldb.episode(mem, eval_id, key)
-    scope = evaldb.episode_scope(ep, cfg.agent, ENV_NAME)
+    scope = evaldb.episode_scope(ep, cfg.agent, env.name)
     if ep.run_id is None:
         gold = episode_gold_steps(env, ep.task, ep.variation, required=cfg.step_budget != "fixed")
         max_steps = step_limit(cfg, gold)
@@ -48,7 +49,8 @@ def run_episode(
             protocol=cfg.protocol, model=llm.name, scope=scope, trials_requested=ep.trials,
             config={"eval_id": eval_id, "episode": key, "phase": ep.phase,
                     "max_steps": max_steps, "step_budget": cfg.step_budget,
-                    "gold_steps": gold, "simplification": cfg.simplification},
+                    "gold_steps": gold, "simplification": cfg.simplification,
+                    "env": env.name},
         )
         evaldb.set_episode(mem, ep.id, run_id=run_id, status="running", started_at=now(),
                            gold_steps=gold, max_steps=max_steps)
@@ -61,26 +63,16 @@ def run_episode(
     if ep.phase == "test":
         # The meta-memory becomes this episode's own, revisable copy (idempotent on resume).
         mem.inherit(scope)
-    done = {r["idx"] for r in mem.completed_trials(run_id)}
-    ran: list[int] = []
     # BASE is the no-memory reference: it neither reads (own namespace) nor writes memory.
     settings = AgentSettings(max_steps=max_steps, reflect=ep.phase != "base")
     try:
-        for idx in range(1, ep.trials + 1):
-            if idx in done:
-                continue
-            result = run_trial(env=env, llm=llm, mem=mem, run_id=run_id, scope=scope, idx=idx,
-                               task=ep.task, variation=ep.variation, settings=settings,
-                               on_step=on_step)
-            ran.append(idx)
-            if on_trial:
-                on_trial(result)
-    except KeyboardInterrupt:
-        _stop(mem, ep.id, run_id, "interrupted", "interrupted")
-        raise
+        results = run_trials(mem=mem, env=env, llm=llm, run_id=run_id, scope=scope,
+                             task=ep.task, variation=ep.variation, trials=ep.trials,
+                             settings=settings, on_step=on_step, on_trial=on_trial)
     except BaseException as exc:
-        _stop(mem, ep.id, run_id, "failed", f"{type(exc).__name__}: {exc}")
+        _stop(mem, ep.id, run_id, stop_status(exc), stop_message(exc) or "interrupted")
         raise
+    ran = [r.idx for r in results]
     mem.finish_run(run_id, "finished")
     evaldb.set_episode(mem, ep.id, status="finished")
     return EpisodeResult(key=key, run_id=run_id, ran=ran)
@@ -89,13 +81,12 @@ def run_episode(
 def episode_gold_steps(env: TextEnv, task: str, variation: int, *, required: bool) -> int | None:
     """The simulator's gold path length for the episode (for the ``gold1.5`` budget and for
     steps normalized by it); None when the environment has no gold paths and none is needed."""
-    gold_length = getattr(env, "gold_length", None)
-    if gold_length is None:
+    if not isinstance(env, HasGoldPaths):
         if required:
-            raise UserError(f"environment {getattr(env, 'name', '?')} has no gold paths: "
+            raise UserError(f"environment {env.name} has no gold paths: "
                             "use --step-budget fixed")
         return None
-    return int(gold_length(task, variation))
+    return int(env.gold_length(task, variation))
 
 
 def _stop(mem: Memory, episode_id: int, run_id: int, status: str, error: str) -> None:

@@ -2,7 +2,7 @@
 pool of worker processes, resumably.
 
 Phases run in order (training episodes, meta-memories, test episodes); the jobs inside a phase
-are independent. Each worker process owns its own ScienceWorld JVM, LLM and SQLite
+are independent. Each worker process owns its own environment (a simulator JVM), LLM and SQLite
 connection; the file is shared (WAL, ``BEGIN IMMEDIATE``, busy timeout), and every row a job
 writes says which eval/episode it belongs to, so ``--resume`` skips what finished.
 """
@@ -19,7 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from clin.envs.base import TextEnv
+from clin.envs.base import HasGoldPaths, HasSplits, TextEnv
+from clin.envs.registry import make
 from clin.memory import Memory
 from pydantic import BaseModel
 
@@ -30,7 +31,7 @@ from clin.llm.local import default_threads, usable_cpus
 from . import evaldb
 from .episode import run_episode
 from .meta import build_meta
-from .protocols import EvalConfig, EvalPlan, MetaPlan, plan, validate
+from .protocols import EvalConfig, EvalPlan, MetaPlan, cross_env, env_kwargs, plan, validate
 from .schema import open_memory
 
 LLMFactory = Callable[[], ChatLLM]
@@ -64,10 +65,11 @@ def default_llm_factory(spec: str, base_url: str | None = None) -> LLMFactory:
     return functools.partial(build_llm, spec, base_url=base_url)
 
 
-def default_env_factory(simplification: str) -> EnvFactory:
-    from clin.envs.scienceworld import ScienceWorld
+def default_env_factory(cfg: EvalConfig) -> EnvFactory:
+    """Builds the eval's env by name (picklable, for worker processes)."""
+    from clin.envs.registry import make
 
-    return functools.partial(ScienceWorld, simplification)
+    return functools.partial(make, cfg.env, **env_kwargs(cfg))
 
 
 def resolve(mem: Memory, cfg: EvalConfig | None, *, resume: bool,
@@ -90,19 +92,25 @@ def resolve(mem: Memory, cfg: EvalConfig | None, *, resume: bool,
 
 
 def prepare(mem: Memory, env: TextEnv, cfg: EvalConfig,
-            row: evaldb.EvalRow | None) -> tuple[evaldb.EvalRow, EvalPlan]:
-    """Create the eval (or reopen ``row``) and store its planned episodes."""
-    validate(cfg, [t.name for t in env.tasks()])
-    split = getattr(env, "split", None)
-    if split is None:
-        raise UserError(f"environment {env.name} has no train/test variation splits")
-    if cfg.step_budget != "fixed" and getattr(env, "gold_length", None) is None:
-        raise UserError(f"environment {env.name} has no gold paths: use --step-budget fixed")
+            row: evaldb.EvalRow | None, train_env: TextEnv | None = None
+            ) -> tuple[evaldb.EvalRow, EvalPlan]:
+    """Create the eval (or reopen ``row``) and store its planned episodes (``train_env``:
+    where a cross-environment eval's training episodes run)."""
+    validate(cfg, [t.name for t in env.tasks()],
+             [t.name for t in train_env.tasks()] if train_env is not None else None)
+    for world in (env, *([train_env] if train_env is not None else [])):
+        if not isinstance(world, HasSplits):
+            raise UserError(f"environment {world.name} has no train/test variation splits")
+        if cfg.step_budget != "fixed" and not isinstance(world, HasGoldPaths):
+            raise UserError(f"environment {world.name} has no gold paths: "
+                            "use --step-budget fixed")
+    split = env.split
+    train_split = train_env.split if isinstance(train_env, HasSplits) else None
     if row is None:
         row = evaldb.create_eval(mem, cfg)
     else:
         evaldb.set_eval_status(mem, row.id, "running")
-    the_plan = plan(cfg, row.namespace, split)
+    the_plan = plan(cfg, row.namespace, split, train_split)
     evaldb.ensure_episodes(mem, row.id, the_plan.episodes)
     return row, the_plan
 
@@ -118,6 +126,7 @@ def run_eval(
     llm: ChatLLM | None = None,
     llm_factory: LLMFactory | None = None,
     env_factory: EnvFactory | None = None,
+    train_env: TextEnv | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     on_start: Callable[[evaldb.EvalRow], None] | None = None,
     executor: str = "local",
@@ -139,16 +148,24 @@ def run_eval(
     if executor not in ("local", "ray"):
         raise UserError(f"unknown --executor {executor!r}: use local or ray")
     mem = open_memory(db)
-    own_env = env is None
+    own_env, own_train = env is None, train_env is None
     try:
         cfg, old = resolve(mem, cfg, resume=resume, eval_id=eval_id)
+        if cross_env(cfg) and (workers > 1 or executor != "local"):
+            raise UserError("a cross-environment eval (--train-env) runs in one process: "
+                            "--workers 1, --executor local")
+        if not cross_env(cfg):
+            own_train, train_env = False, None
+        elif train_env is None:
+            assert cfg.train_env is not None
+            train_env = make(cfg.train_env, **cfg.train_env_options)
         if env is None:
-            env = (env_factory or default_env_factory(cfg.simplification))()
-        row, the_plan = prepare(mem, env, cfg, old)
+            env = (env_factory or default_env_factory(cfg))()
+        row, the_plan = prepare(mem, env, cfg, old, train_env)
         if on_start:
             on_start(row)
         llm_factory = llm_factory or default_llm_factory(cfg.model, cfg.base_url)
-        env_factory = env_factory or default_env_factory(cfg.simplification)
+        env_factory = env_factory or default_env_factory(cfg)
         total = sum(e.trials for e in the_plan.episodes)
         before, _ = evaldb.progress(mem, row.id)
         if ray_runner is not None:
@@ -160,7 +177,8 @@ def run_eval(
                 address=ray_address, **({} if episode_timeout_s is None
                                          else {"episode_timeout_s": episode_timeout_s}))
         elif workers == 1:
-            runner = _InProcess(mem, env, llm, llm_factory, row, total, on_progress)
+            runner = _InProcess(mem, env, llm, llm_factory, row, total, on_progress,
+                                train_env)
         else:
             if own_env:
                 env.close()
@@ -196,6 +214,8 @@ def run_eval(
     finally:
         if own_env and env is not None:
             env.close()
+        if own_train and train_env is not None:
+            train_env.close()
         mem.close()
 
 
@@ -210,17 +230,22 @@ def load_ray_runner() -> type[_Runner]:
 
 # ---------------------------------------------------------------------- jobs
 def run_job(mem: Memory, env: TextEnv, llm: ChatLLM, eval_id: int, kind: str, arg: str,
-            on_step: Callable[..., None] | None = None) -> None:
+            on_step: Callable[..., None] | None = None,
+            train_env: TextEnv | None = None) -> None:
     """One unit of work, the same in this process or in a worker: an episode (``arg`` is its
-    key) or a meta-memory (``arg`` is its MetaPlan as JSON)."""
+    key) or a meta-memory (``arg`` is its MetaPlan as JSON). ``train_env``: where a
+    cross-environment eval's training episodes run."""
     row = evaldb.get_eval(mem, eval_id)
     if kind == "episode":
-        run_episode(mem=mem, env=env, llm=llm, eval_id=eval_id, cfg=row.config, key=arg,
+        world = train_env if train_env is not None and arg.startswith("train/") else env
+        run_episode(mem=mem, env=world, llm=llm, eval_id=eval_id, cfg=row.config, key=arg,
                     on_step=on_step)
         return
     meta = MetaPlan.model_validate_json(arg)
+    # across environments the meta-memory is bound to none: "from another environment"
     build_meta(mem=mem, llm=llm, eval_id=eval_id, cfg=row.config, meta=meta,
-               target=_target_description(mem, env, eval_id, meta))
+               target=_target_description(mem, env, eval_id, meta),
+               env_name=None if cross_env(row.config) else env.name)
 
 
 def _target_description(mem: Memory, env: TextEnv, eval_id: int, meta: MetaPlan) -> str:
@@ -257,9 +282,11 @@ class _Runner:
 class _InProcess(_Runner):
     def __init__(self, mem: Memory, env: TextEnv, llm: ChatLLM | None, factory: LLMFactory,
                  row: evaldb.EvalRow, total: int,
-                 on_progress: Callable[[Progress], None] | None) -> None:
+                 on_progress: Callable[[Progress], None] | None,
+                 train_env: TextEnv | None = None) -> None:
         super().__init__(mem, row, total, on_progress)
         self.env, self.llm, self.factory = env, llm, factory
+        self.train_env = train_env
         self.given = llm  # the caller's model is the caller's to close
 
     def phase(self, name: str, jobs: list[tuple[str, str]]) -> None:
@@ -269,7 +296,7 @@ class _InProcess(_Runner):
             if self.llm is None:
                 self.llm = self.factory()
             run_job(self.mem, self.env, self.llm, self.row.id, kind, arg,
-                    on_step=lambda _ev: self.report())
+                    on_step=lambda _ev: self.report(), train_env=self.train_env)
             self.report()
 
     def close(self, ok: bool) -> None:

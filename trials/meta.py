@@ -74,7 +74,8 @@ def build_messages(mode: str, target: str, sources: list[MetaSource],
 
 
 def build_meta(
-    *, mem: Memory, llm: ChatLLM, eval_id: int, cfg: EvalConfig, meta: MetaPlan, target: str
+    *, mem: Memory, llm: ChatLLM, eval_id: int, cfg: EvalConfig, meta: MetaPlan, target: str,
+    env_name: str | None,
 ) -> MetaResult:
     """Summarize the sources of ``meta`` and store the result at ``meta.scope``; idempotent:
     a meta-memory already ``done`` is not rebuilt."""
@@ -83,7 +84,7 @@ def build_meta(
         return MetaResult(key=meta.key, meta_id=row["id"], sources=0,
                           written=row["learnings_written"] or 0,
                           rejected=row["learnings_rejected"] or 0, skipped=True)
-    scope = meta.scope(cfg.agent)
+    scope = meta.scope(cfg.agent, env_name)
     sources = best_sources(mem, eval_id, meta.source_keys)
     if cfg.protocol == "gen-task":
         report, calls = _per_source_task(mem, llm, target, sources, cfg.meta_tokens_per_task)

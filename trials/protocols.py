@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from clin.memory import Scope
 from pydantic import BaseModel, Field
@@ -35,7 +35,6 @@ StepBudget = Literal["fixed", "gold1.5"]
 GOLD_FACTOR = 1.5  # the authors' cap: 1.5 x the gold path length
 GOLD_MIN_STEPS = 6  # their check only runs once more than 5 actions were taken
 PAPER_TASKS: tuple[str, ...] = (*PAPER_SHORT_TASKS, *PAPER_LONG_TASKS)
-ENV_NAME = "scienceworld"
 
 
 class EvalConfig(BaseModel):
@@ -51,7 +50,13 @@ class EvalConfig(BaseModel):
     step_budget: StepBudget = "gold1.5"
     base: bool = True  # GEN protocols: a no-memory BASE trial on every test variation
     meta_tokens_per_task: int = 160  # GEN-TASK: meta-memory budget per source task
-    simplification: str = "easy"
+    simplification: str = "easy"  # ScienceWorld's preset (an env option of that env only)
+    env: str = "scienceworld"  # a registered name (clin.envs.make): where --tasks run
+    env_options: dict[str, Any] = Field(default_factory=dict)  # make()'s keyword arguments
+    # GEN-TASK across environments: the source tasks' training episodes run in this env, and
+    # the meta-memory they feed is bound to no env ("from another environment")
+    train_env: str | None = None
+    train_env_options: dict[str, Any] = Field(default_factory=dict)
     model: str = "local"
     base_url: str | None = None
     agent: str = "clin"
@@ -65,8 +70,8 @@ class EpisodePlan(BaseModel):
     trials: int
     namespace: str
 
-    def scope(self, agent: str) -> Scope:
-        return Scope(namespace=self.namespace, agent=agent, env=ENV_NAME, task=self.task,
+    def scope(self, agent: str, env: str) -> Scope:
+        return Scope(namespace=self.namespace, agent=agent, env=env, task=self.task,
                      variation=self.variation)
 
 
@@ -78,8 +83,8 @@ class MetaPlan(BaseModel):
     task: str | None  # None: environment-level (GEN-TASK)
     source_keys: list[str]
 
-    def scope(self, agent: str) -> Scope:
-        return Scope(namespace=self.namespace, agent=agent, env=ENV_NAME, task=self.task)
+    def scope(self, agent: str, env: str | None) -> Scope:
+        return Scope(namespace=self.namespace, agent=agent, env=env, task=self.task)
 
 
 class EvalPlan(BaseModel):
@@ -113,8 +118,17 @@ def episode_key(phase: str, task: str, variation: int) -> str:
     return f"{phase}/{task}/{variation}"
 
 
-def validate(cfg: EvalConfig, known_tasks: Sequence[str]) -> None:
-    """Raise a one-line UserError for settings that cannot run."""
+def cross_env(cfg: EvalConfig) -> bool:
+    """Training in another environment than the test (``--train-env``)."""
+    from clin.envs.registry import canonical
+
+    return cfg.train_env is not None and canonical(cfg.train_env) != canonical(cfg.env)
+
+
+def validate(cfg: EvalConfig, known_tasks: Sequence[str],
+             train_tasks: Sequence[str] | None = None) -> None:
+    """Raise a one-line UserError for settings that cannot run (``train_tasks``: the
+    training env's tasks, for a cross-environment eval)."""
     for name, value in (("--trials", cfg.trials), ("--max-steps", cfg.max_steps),
                         ("--test-variations", cfg.test_variations)):
         if value < 1:
@@ -123,20 +137,31 @@ def validate(cfg: EvalConfig, known_tasks: Sequence[str]) -> None:
         raise UserError("--train-variations must be at least 1 for GEN protocols")
     if not cfg.tasks:
         raise UserError("--tasks is empty")
-    unknown = [t for t in [*cfg.tasks, *(cfg.source_tasks or [])] if t not in known_tasks]
+    if cross_env(cfg):
+        if cfg.protocol != "gen-task" or not cfg.source_tasks:
+            raise UserError("--train-env needs --protocol gen-task and --source-tasks (tasks "
+                            "of the training environment)")
+        unknown = [t for t in cfg.tasks if t not in known_tasks] + [
+            t for t in cfg.source_tasks if t not in (train_tasks or ())]
+    else:
+        unknown = [t for t in [*cfg.tasks, *(cfg.source_tasks or [])] if t not in known_tasks]
     if unknown:
-        raise UserError(f"unknown task(s): {', '.join(unknown)} (`clin tasks` lists all 30)")
+        raise UserError(f"unknown task(s): {', '.join(unknown)} (`clin tasks --env ...` lists "
+                        "an environment's tasks)")
     if cfg.protocol == "gen-task" and cfg.source_tasks is None and len(cfg.tasks) < 2:
         raise UserError("gen-task needs at least two --tasks (or --source-tasks): "
                         "each task is conditioned on the others")
 
 
-def plan(cfg: EvalConfig, namespace: str, split: Splitter) -> EvalPlan:
-    """The episodes and meta-memories of an eval, in the order they must run."""
+def plan(cfg: EvalConfig, namespace: str, split: Splitter,
+         train_split: Splitter | None = None) -> EvalPlan:
+    """The episodes and meta-memories of an eval, in the order they must run
+    (``train_split``: the training env's splits, for a cross-environment eval)."""
     out = EvalPlan()
 
     def episodes(phase: Phase, task: str, which: str, count: int, ns: str) -> list[EpisodePlan]:
-        ids = list(split(task, which))[:count]
+        splitter = train_split if phase == "train" and train_split is not None else split
+        ids = list(splitter(task, which))[:count]
         return [EpisodePlan(key=episode_key(phase, task, v), phase=phase, task=task,
                             variation=v, trials=cfg.trials, namespace=ns) for v in ids]
 
@@ -152,6 +177,8 @@ def plan(cfg: EvalConfig, namespace: str, split: Splitter) -> EvalPlan:
     sources = cfg.tasks if cfg.protocol == "gen-env" else list(
         dict.fromkeys([*cfg.tasks, *(cfg.source_tasks or [])])
     )
+    if cross_env(cfg):  # only the source tasks train, in their own env
+        sources = list(cfg.source_tasks or [])
     for task in sources:
         out.train += episodes("train", task, "train", cfg.train_variations, namespace)
     for task in cfg.tasks:
@@ -167,3 +194,14 @@ def plan(cfg: EvalConfig, namespace: str, split: Splitter) -> EvalPlan:
                                   source_keys=src))
         out.test += episodes("test", task, "test", cfg.test_variations, ns)
     return out
+
+
+def env_kwargs(cfg: EvalConfig) -> dict[str, Any]:
+    """``make``'s keyword arguments for the eval's env: its options, plus ``simplification``
+    for the env that has that preset (stored configs before --env carry it alone)."""
+    from clin.envs.registry import canonical
+
+    opts = dict(cfg.env_options)
+    if canonical(cfg.env) == "scienceworld":
+        opts.setdefault("simplification", cfg.simplification)
+    return opts

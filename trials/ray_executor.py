@@ -30,6 +30,7 @@ from typing import Any
 
 import ray
 from clin.envs.base import TextEnv
+from clin.envs.registry import canonical
 from clin.memory import Memory
 from clin.memory.db import now
 from clin.memory.transfer import (
@@ -50,7 +51,7 @@ from . import evaldb
 from .episode import run_episode
 from .eval import EnvFactory, LLMFactory, Progress, _Runner, run_job
 from .meta import build_meta
-from .protocols import ENV_NAME, MetaPlan
+from .protocols import MetaPlan
 from .schema import open_memory
 
 POLL_S = 0.5
@@ -216,6 +217,8 @@ class RayRunner(_Runner):
                  max_attempts: int = DEFAULT_ATTEMPTS, actor_cpus: float = 1.0) -> None:
         super().__init__(mem, row, total, on_progress)
         self.llm_factory, self.env_factory = llm_factory, env_factory
+        # the scope env of the eval's episodes (the actors' env.name: a registered name)
+        self.env_name = canonical(row.config.env)
         self.timeout_s, self.max_attempts = episode_timeout_s, max_attempts
         self.actors: list[Any] = []
         self.states: dict[int, dict[str, Any]] = {}
@@ -337,7 +340,7 @@ class RayRunner(_Runner):
             free.remove(pick)
             queue.remove(job)
             ep = evaldb.episode(self.mem, self.row.id, job.arg)
-            scope = evaldb.episode_scope(ep, self.row.config.agent, ENV_NAME)
+            scope = evaldb.episode_scope(ep, self.row.config.agent, self.env_name)
             work = EpisodeWork(
                 eval_row=next(iter(self.mem.db.query("SELECT * FROM evals WHERE id = ?",
                                                      [self.row.id]))),
@@ -381,7 +384,7 @@ class RayRunner(_Runner):
         error = f"ray attempt {job.attempt} of {self.max_attempts} on actor {flight.actor}: {why}"
         run_id = self.mem.start_run(
             protocol=self.row.config.protocol, model=self.row.config.model,
-            scope=evaldb.episode_scope(ep, self.row.config.agent, ENV_NAME),
+            scope=evaldb.episode_scope(ep, self.row.config.agent, self.env_name),
             trials_requested=ep.trials,
             config={"eval_id": self.row.id, "episode": job.arg, "phase": ep.phase,
                     "executor": "ray", "attempt": job.attempt, "actor": flight.actor})
@@ -433,7 +436,8 @@ class RayRunner(_Runner):
                     text = ray.get(actor.describe.remote(target, first[0]["variation"]),
                                    timeout=self.timeout_s)
                 build_meta(mem=self.mem, llm=RemoteLLM(actor, self.timeout_s),
-                           eval_id=self.row.id, cfg=self.row.config, meta=meta, target=text)
+                           eval_id=self.row.id, cfg=self.row.config, meta=meta, target=text,
+                           env_name=self.env_name)
                 return
             except (*ACTOR_FAULTS, GetTimeoutError) as exc:
                 if attempt == self.max_attempts:

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from clin.errors import UserError
 
 from . import evaldb
+from .protocols import cross_env
 
 GROUP_ORDER = {"short": 0, "long": 1, "other": 2, "all": 3}
 
@@ -151,13 +152,19 @@ def build_report(mem: Memory, eval_id: int | None = None) -> Report:
     cfg = ev.config
     budget = (f"max {cfg.max_steps} steps" if cfg.step_budget == "fixed" else
               f"steps 1.5 x gold path (at most {cfg.max_steps})")
+    where = cfg.simplification if cfg.env == "scienceworld" else cfg.env
+    if cross_env(cfg):
+        where = f"trained in {cfg.train_env}, tested in {cfg.env}"
     title = (f"eval {eval_id}: {ev.protocol} ({ev.status}), model {cfg.model}, {cfg.trials} "
-             f"trials, {budget}, {cfg.simplification}")
+             f"trials, {budget}, {where}")
     all_row = next((g for g in groups if g["grp"] == "all"), {})
     return Report(eval_id=eval_id, protocol=ev.protocol, title=title,
                   columns=ADAPT_COLUMNS if ev.protocol == "adapt" else GEN_COLUMNS,
                   rows=rows, group_rows=groups, curve=curve, metas=metas,
-                  meta_tokens=int(meta_tokens), paper=paper_rows(ev.protocol, all_row),
+                  meta_tokens=int(meta_tokens),
+                  # the paper's figures are ScienceWorld's: beside another env's, they mislead
+                  paper=paper_rows(ev.protocol, all_row) if cfg.env == "scienceworld"
+                  and not cross_env(cfg) else [],
                   step_budget=cfg.step_budget)
 
 
@@ -276,8 +283,9 @@ def to_markdown(rep: Report, images: dict[str, str]) -> str:
     parts = [f"# {rep.title}", "", markdown_table(rep), "", NEGATIVES_NOTE, ""]
     if rep.protocol != "adapt":
         parts += [GEN_NOTE, ""]
-    parts += ["## Beside the CLIN paper", "", paper_table(rep), "",
-              PAPER_NOTE.format(budget=BUDGET_NOTES[rep.step_budget]), ""]
+    if rep.paper:
+        parts += ["## Beside the CLIN paper", "", paper_table(rep), "",
+                  PAPER_NOTE.format(budget=BUDGET_NOTES[rep.step_budget]), ""]
     for name, src in images.items():
         parts += [f"![{name}]({src})", ""]
     parts += ["## Per trial", "", per_trial_table(rep), "", meta_section(rep)]
@@ -306,9 +314,10 @@ def to_html(markdown_text: str, rep: Report, pngs: dict[str, Path]) -> str:
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(rep.title)}"
             f"</title><style>{style}</style></head><body><h1>{html.escape(rep.title)}</h1>"
             f"{table(markdown_table(rep))}<p>{html.escape(NEGATIVES_NOTE)}</p>"
-            f"<h2>Beside the CLIN paper</h2>{table(paper_table(rep))}"
-            f"<p>{html.escape(PAPER_NOTE.format(budget=BUDGET_NOTES[rep.step_budget]))}</p>"
-            f"{imgs}<h2>Per trial</h2>{table(per_trial_table(rep))}"
+            + (f"<h2>Beside the CLIN paper</h2>{table(paper_table(rep))}"
+               f"<p>{html.escape(PAPER_NOTE.format(budget=BUDGET_NOTES[rep.step_budget]))}</p>"
+               if rep.paper else "")
+            + f"{imgs}<h2>Per trial</h2>{table(per_trial_table(rep))}"
             + (f"<h2>Meta-memories</h2><ul>{metas}</ul>" if metas else "")
             + "</body></html>")
 

@@ -1,4 +1,9 @@
-"""Trial protocols. ADAPT: N trials of one (task, variation), memory carried trial to trial."""
+"""Trial protocols. ADAPT: N trials of one (task, variation), memory carried trial to trial.
+
+``run_trials`` is the one ADAPT loop: ``clin run`` (``run_adapt``) and every eval episode
+(``clin.trials.episode``) run their trials through it, so both resume the same way (the
+run's completed trials are kept, the others run again under the same run id) and close a
+stopped run the same way (``stop_status``)."""
 
 from __future__ import annotations
 
@@ -55,9 +60,8 @@ def run_adapt(
     """
     scope = scope_for(env, cfg)
     run_id = find_resumable(mem, scope) if resume else None
-    done = 0
     if run_id is not None:
-        done = reopen_run(mem, run_id, cfg.trials)
+        reopen_run(mem, run_id, cfg.trials)
     else:
         run_id = mem.start_run(
             protocol="adapt",
@@ -66,28 +70,59 @@ def run_adapt(
             trials_requested=cfg.trials,
             config={**cfg.model_dump(), **(run_config or {})},
         )
-    results: list[TrialResult] = []
     try:
-        for idx in range(done + 1, cfg.trials + 1):
-            result = run_trial(
-                env=env, llm=llm, mem=mem, run_id=run_id, scope=scope, idx=idx,
-                task=cfg.task, variation=cfg.variation, settings=cfg.settings,
-                on_step=on_step,
-            )
-            results.append(result)
-            if on_trial:
-                on_trial(result)
-    except KeyboardInterrupt:
-        _close_unfinished(mem, run_id, "interrupted")
-        raise
-    except EnvCrashed as exc:
-        _close_unfinished(mem, run_id, "interrupted", str(exc))
-        raise
+        results = run_trials(
+            mem=mem, env=env, llm=llm, run_id=run_id, scope=scope, task=cfg.task,
+            variation=cfg.variation, trials=cfg.trials, settings=cfg.settings,
+            on_step=on_step, on_trial=on_trial)
     except BaseException as exc:
-        _close_unfinished(mem, run_id, "failed", f"{type(exc).__name__}: {exc}")
+        _close_unfinished(mem, run_id, stop_status(exc), stop_message(exc))
         raise
     mem.finish_run(run_id, "finished")
     return RunSummary(run_id=run_id, model=llm.name, trials=results)
+
+
+def run_trials(
+    *,
+    mem: Memory,
+    env: TextEnv,
+    llm: ChatLLM,
+    run_id: int,
+    scope: Scope,
+    task: str,
+    variation: int,
+    trials: int,
+    settings: AgentSettings,
+    on_step: Callable[[StepEvent], None] | None = None,
+    on_trial: Callable[[TrialResult], None] | None = None,
+) -> list[TrialResult]:
+    """Trials 1..``trials`` of the run, skipping the ones it completed before (a resume);
+    each trial's reflection conditions the next. Returns the trials run by this call."""
+    done = {r["idx"] for r in mem.completed_trials(run_id)}
+    results: list[TrialResult] = []
+    for idx in range(1, trials + 1):
+        if idx in done:
+            continue
+        result = run_trial(env=env, llm=llm, mem=mem, run_id=run_id, scope=scope, idx=idx,
+                           task=task, variation=variation, settings=settings,
+                           on_step=on_step)
+        results.append(result)
+        if on_trial:
+            on_trial(result)
+    return results
+
+
+def stop_status(exc: BaseException) -> str:
+    """How a run stopped by ``exc`` is closed: Ctrl-C, or a simulator that crashed past its
+    restarts, is ``interrupted`` (nothing is wrong with the run: resume it); anything else
+    ``failed``."""
+    return "interrupted" if isinstance(exc, KeyboardInterrupt | EnvCrashed) else "failed"
+
+
+def stop_message(exc: BaseException) -> str | None:
+    if isinstance(exc, KeyboardInterrupt):
+        return None
+    return str(exc) if isinstance(exc, EnvCrashed) else f"{type(exc).__name__}: {exc}"
 
 
 def find_resumable(mem: Memory, scope: Scope) -> int | None:

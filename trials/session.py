@@ -6,11 +6,12 @@ before a JVM or a model is loaded."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
 
-from clin.envs.scienceworld import ScienceWorld
+from clin.envs.base import check_task
+from clin.envs.registry import make
 from clin.memory import Memory
 from pydantic import BaseModel
 
@@ -35,7 +36,9 @@ class RunRequest(BaseModel):
     model: str | None = None
     base_url: str | None = None
     max_steps: int = 100
-    simplification: str = "easy"
+    simplification: str | None = None  # ScienceWorld's preset (its default: easy)
+    env: str = "scienceworld"  # a registered name or alias (clin.envs.make)
+    env_options: dict[str, Any] = {}  # make()'s keyword arguments
     db: Path = Path("clin.db")
     resume: bool = False
 
@@ -51,10 +54,13 @@ def run_session(
     spec = req.model or default_spec()
     if llm is None:
         parse_spec(spec)
+    options = dict(req.env_options)
+    if req.simplification is not None:
+        options["simplification"] = req.simplification
     with ExitStack() as stack:
         mem = stack.enter_context(Memory(req.db))
-        env = stack.enter_context(ScienceWorld(req.simplification))
-        env.check(req.task, req.variation)
+        env = stack.enter_context(closing(make(req.env, **options)))
+        check_task(env, req.task, req.variation)
         if llm is None:  # built here, so closed here (last in, first closed)
             llm = build_llm(spec, base_url=req.base_url)
             if isinstance(llm, Closeable):
@@ -70,6 +76,6 @@ def run_session(
         return run_adapt(
             cfg, env=env, llm=llm, mem=mem, on_step=on_step, on_trial=on_trial,
             run_config={"model_spec": spec, "base_url": redact_url(req.base_url),
-                        "simplification": req.simplification},
+                        "env": env.name, "env_options": options},
             resume=req.resume,
         )

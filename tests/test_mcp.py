@@ -164,6 +164,8 @@ def test_errors_are_tool_errors_with_the_clis_line(tmp_path: Path) -> None:
             assert "room" in bad
             assert await error_of(client, "add_learning", {"text": "tea is nice"}) == (
                 f"error: {refused.value}")
+            assert await error_of(client, "add_learning", {"text": TEA[0], "trial_id": 99}) == (
+                "error: trial 99 does not exist: pass the id record_trial returned, or none")
             nan = await error_of(client, "record_trial", {"trace": TRACE, "score": "nan"})
             assert nan.startswith("error: ") and "\n" not in nan
             await call(client, "record_trial", {"trace": TRACE, "score": 10})

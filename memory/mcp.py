@@ -47,6 +47,8 @@ NO_LLM = ("reflection needs an LLM: this client does not offer MCP sampling and 
           "supports sampling")
 Transport = Literal["stdio", "http"]
 T = TypeVar("T")
+# A row id: what SQLite's INTEGER holds (a larger int is refused as an argument, not a crash).
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 # ---------------------------------------------------------------- tool inputs and outputs
@@ -267,7 +269,7 @@ class MemoryServer:
         def reflect(
             answer: Annotated[CreateMessageResult | str | None, Resolve(client_answer)],
             scope: ScopeIn | None = None,
-            trial_id: Annotated[int | None, Field(
+            trial_id: Annotated[RowId | None, Field(
                 description="the trial to learn from (default: the scope's latest)")] = None,
             goal: str | None = None,
         ) -> Reflected:
@@ -328,7 +330,7 @@ class MemoryServer:
                 "NECESSARY to Y', 'X MAY NOT CONTRIBUTE to Y' or 'X DOES NOT CONTRIBUTE to Y'"
             ))],
             scope: ScopeIn | None = None,
-            trial_id: int | None = None,
+            trial_id: RowId | None = None,
         ) -> Added:
             """Record one learning as it happens, without reflection (support 0 until a
             reflection keeps it). Text in none of the four forms is refused with the reason."""
@@ -351,7 +353,7 @@ class MemoryServer:
 
         @server.tool(structured_output=True)
         @_tool_errors
-        def learning_history(learning_id: int) -> History:
+        def learning_history(learning_id: RowId) -> History:
             """Every event of one learning (added, kept, promoted, demoted, retired...) with
             the trial and score behind it."""
             rows = self._with_memory(lambda m: m.history(learning_id))

@@ -517,3 +517,22 @@ def test_without_the_extra_clin_mcp_says_what_to_install(
     err = capsys.readouterr().err
     assert err == "error: clin mcp needs the mcp extra: pip install 'clin-agent[mcp]'\n"
     assert not (tmp_path / "x.db").exists()
+
+
+def test_ids_beyond_sqlite_integers_are_refused_arguments(tmp_path: Path) -> None:
+    """An id no SQLite row can have is a bad argument (it was an OverflowError: a crash)."""
+    srv = MemoryServer(tmp_path / "mem.db")
+    huge = 2**70
+
+    async def body() -> None:
+        async with Client(srv.mcp, read_timeout_seconds=CALL_S) as client:
+            for tool, args in [("learning_history", {"learning_id": huge}),
+                               ("add_learning", {"text": TEA[0], "trial_id": huge}),
+                               ("reflect", {"trial_id": huge})]:
+                text = await error_of(client, tool, args)
+                assert "less than or equal to 9223372036854775807" in text, (tool, text)
+
+    try:
+        run(body)
+    finally:
+        srv.close()

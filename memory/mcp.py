@@ -28,9 +28,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer, Resolve, Sample
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp.types import CallToolResult, CreateMessageResult, SamplingMessage, TextContent
-from pydantic import BaseModel, ConfigDict, Field
+from mcp.types import (
+    CallToolResult,
+    CreateMessageResult,
+    InputRequiredResult,
+    SamplingMessage,
+    TextContent,
+)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import MemoryStoreError
 from .learnings import Learning
@@ -179,6 +186,32 @@ def _tool_errors(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+def refused_arguments(tool: str, exc: ValidationError) -> str:
+    """Arguments that do not match a tool's input schema, as one line."""
+    why = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
+                    for e in exc.errors())
+    return " ".join(f"error: bad arguments to {tool}: {why}".split())
+
+
+class _Server(MCPServer):
+    """``MCPServer`` whose refused arguments come back as one line, like every other error
+    (the SDK's text is pydantic's multi-line report with a link)."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            cause = exc.__cause__
+            arguments_refused = (  # the SDK's own check of the arguments, nothing deeper
+                not isinstance(exc, UnexpectedToolError) and isinstance(cause, ValidationError)
+                and str(exc) == f"Error executing tool {name}: {cause}")
+            if not arguments_refused:
+                raise
+            raise ToolError(refused_arguments(name, cause)) from cause
+
+
 class MemoryServer:
     """One memory file served over MCP. ``llm_factory`` builds the reflection LLM for
     clients without sampling (called once, on the first such reflection)."""
@@ -222,7 +255,7 @@ class MemoryServer:
             return self._llm
 
     def _build(self) -> MCPServer:
-        server: MCPServer = MCPServer(
+        server: MCPServer = _Server(
             "clin-memory",
             instructions=(
                 "Causal memory across attempts. After an attempt: record_trial, then reflect "

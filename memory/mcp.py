@@ -24,6 +24,7 @@ import functools
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -152,6 +153,16 @@ class History(BaseModel):
 
 
 # ---------------------------------------------------------------- the server
+@dataclass(frozen=True)
+class _Question:
+    """The reflection a ``reflect`` call asks the client's model for: the trial is fixed
+    when the prompt is built, so the answer is merged into the trial it read."""
+
+    trial_id: int
+    system: str
+    user: str
+
+
 class _Answered:
     """The ``str -> str`` LLM ``Memory.reflect`` calls when the client's model already
     answered through sampling: it returns that answer (the prompt is the same one)."""
@@ -278,29 +289,39 @@ class MemoryServer:
                 lambda m: m.record_trial(self.scope(scope), steps, score, completed=completed))
             return TrialRecorded(trial_id=tid, steps=len(steps))
 
-        def client_answer(
+        def question(
             ctx: Context, scope: ScopeIn | None = None, trial_id: int | None = None,
             goal: str | None = None,
-        ) -> Sample | str | None:
-            """Ask the client's model, when it offers sampling: the SDK sends the request
-            and injects the answer. A str is an error to report; None: use --model."""
+        ) -> _Question | str | None:
+            """What to ask the client's model, when it offers sampling: the trial (fixed
+            here, once per call) and its reflection prompt. A str is an error to report;
+            None: use --model."""
             caps = ctx.client_capabilities
             if caps is None or caps.sampling is None:
                 return None if self.llm_factory is not None else f"error: {NO_LLM}"
             try:
-                _, _, messages = self._with_memory(lambda m: m.reflection_prompt(
+                tid, _, messages = self._with_memory(lambda m: m.reflection_prompt(
                     self.scope(scope), trial_id=trial_id, goal=goal))
             except MemoryStoreError as exc:
                 return f"error: {exc}"
-            system, user = messages[0]["content"], messages[1]["content"]
+            return _Question(tid, messages[0]["content"], messages[1]["content"])
+
+        def client_answer(
+            asked: Annotated[_Question | str | None, Resolve(question)],
+        ) -> Sample | str | None:
+            """Ask the client's model: the SDK sends the request and injects the answer."""
+            if not isinstance(asked, _Question):
+                return asked
             return Sample([SamplingMessage(role="user",
-                                           content=TextContent(type="text", text=user))],
-                          system_prompt=system, max_tokens=ANSWER_TOKENS, temperature=0.0)
+                                           content=TextContent(type="text", text=asked.user))],
+                          system_prompt=asked.system, max_tokens=ANSWER_TOKENS,
+                          temperature=0.0)
 
         @server.tool(structured_output=True)
         @_tool_errors
         def reflect(
             answer: Annotated[CreateMessageResult | str | None, Resolve(client_answer)],
+            asked: Annotated[_Question | str | None, Resolve(question)],
             scope: ScopeIn | None = None,
             trial_id: Annotated[RowId | None, Field(
                 description="the trial to learn from (default: the scope's latest)")] = None,
@@ -317,10 +338,11 @@ class MemoryServer:
                     return _error_text(  # type: ignore[return-value]
                         "error: the client's model answered the reflection with "
                         f"{answer.content.type} content, not text")
+                assert isinstance(asked, _Question)  # what the answer is about
                 llm: LLM = _Answered(answer.content.text, answer.model)
                 label = llm.model_name
-                out = self._with_memory(
-                    lambda m: m.reflect(s, llm, trial_id=trial_id, goal=goal))
+                out = self._with_memory(  # that trial, though a newer one may be the latest
+                    lambda m: m.reflect(s, llm, trial_id=asked.trial_id, goal=goal))
             else:
                 llm = self._fallback_llm()
                 label = self.llm_label

@@ -102,7 +102,7 @@ def test_every_tool_round_trips_and_reflection_asks_the_clients_model(
             assert set(tools) == TOOLS
             assert all(t.output_schema for t in tools.values())  # structured, from pydantic
             assert "scope" in tools["recall"].input_schema["properties"]
-            assert "answer" not in tools["reflect"].input_schema["properties"]  # injected
+            assert {"answer", "asked"}.isdisjoint(tools["reflect"].input_schema["properties"])
 
             rec = await call(client, "record_trial", {"scope": scope, "trace": TRACE,
                                                       "score": 100})
@@ -538,3 +538,38 @@ def test_ids_beyond_sqlite_integers_are_refused_arguments(tmp_path: Path) -> Non
         run(body)
     finally:
         srv.close()
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+def test_reflect_merges_into_the_trial_its_model_was_asked_about(
+    tmp_path: Path, mode: str
+) -> None:
+    """Another writer records a newer trial in the scope while the client's model is
+    thinking: the answer still goes to the trial in the prompt it answered."""
+    db = tmp_path / "mem.db"
+    srv = MemoryServer(db)
+    asked: list[str] = []
+
+    async def sampling(ctx: Any, params: Any) -> CreateMessageResult:
+        asked.append(params.messages[0].content.text)
+        if len(asked) == 1:  # a second server (or client) on the same file
+            with Memory(db) as other:
+                other.record_trial(Scope(), [("grind the beans", "Coffee smell.")], 10)
+        return await Sampler()(ctx, params)
+
+    async def body() -> None:
+        async with Client(srv.mcp, sampling_callback=sampling, mode=mode,
+                          read_timeout_seconds=CALL_S) as client:
+            await call(client, "record_trial", {"trace": TRACE, "score": 90})
+            assert (await call(client, "reflect", {}))["added"] == 2
+
+    try:
+        run(body)
+    finally:
+        srv.close()
+    with Memory(db) as mem:
+        (reflected,) = mem.conn.execute(
+            "SELECT DISTINCT e.trial_id FROM learning_events e").fetchall()
+        steps = [r[0] for r in mem.conn.execute(
+            "SELECT action FROM steps WHERE trial_id = ?", [reflected[0]])]
+    assert all(a in asked[-1] for a in steps)  # what the model read is what it learned from

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import anyio
 import pytest
@@ -69,6 +71,27 @@ class Sampler:
         self.asked.append(params)
         return CreateMessageResult(role="assistant", model="client-model",
                                    content=TextContent(type="text", text=self.answer))
+
+
+def line_reader(stream: IO[str]) -> Callable[[float], str]:
+    """``next_line(deadline)``: the stream's next line ("" at its end), read on a thread so
+    that no wait outlives the deadline (a server that hangs fails the test, not the run)."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put("")
+
+    threading.Thread(target=pump, daemon=True).start()
+
+    def next_line(deadline: float) -> str:
+        try:
+            return lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            pytest.fail("no line before the deadline")
+
+    return next_line
 
 
 async def call(client: Client, tool: str, args: dict[str, Any] | None = None) -> Any:
@@ -263,8 +286,9 @@ def test_client_killed_mid_call_leaves_the_database_intact(tmp_path: Path) -> No
     try:
         deadline = time.monotonic() + 60
         assert client.stdout is not None
+        next_line = line_reader(client.stdout)
         while time.monotonic() < deadline:
-            line = client.stdout.readline()
+            line = next_line(deadline)
             if not line:
                 break
             if line.startswith("server"):
@@ -325,20 +349,27 @@ def test_stdout_is_protocol_only_and_stderr_names_the_absolute_db(tmp_path: Path
         proc.stdin.flush()
         answers: dict[int, dict[str, Any]] = {}
         deadline = time.monotonic() + 60
-        while len(answers) < 3 and time.monotonic() < deadline:
-            line = proc.stdout.readline()
+        next_line = line_reader(proc.stdout)
+        while len(answers) < 3:
+            line = next_line(deadline)
             assert line, "the server closed stdout early"
             msg = json.loads(line)  # anything else on stdout fails here
             assert msg["jsonrpc"] == "2.0"
             if "id" in msg:
                 answers[msg["id"]] = msg
-        rest, err = proc.communicate(timeout=20)  # closes stdin: the client is gone
+        proc.stdin.close()  # the client is gone
+        rest = []
+        while line := next_line(deadline):
+            rest.append(line)
+        proc.wait(timeout=20)
+        assert proc.stderr is not None
+        err = proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=10)
     assert proc.returncode == 0
-    for line in rest.splitlines():
+    for line in rest:
         assert json.loads(line)["jsonrpc"] == "2.0"
     assert answers[2]["result"]["structuredContent"] == {"learnings": []}
     assert answers[3]["result"]["isError"] is True
@@ -364,6 +395,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def listeners(port: int) -> list[str]:
+    """The local addresses (hex, as /proc/net/tcp and tcp6 write them) listening on port."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if Path(table).exists():
+            for row in Path(table).read_text().splitlines()[1:]:
+                local, state = row.split()[1], row.split()[3]
+                address, _, hex_port = local.rpartition(":")
+                if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                    found.append(address)
+    return found
+
+
 def test_http_binds_loopback_and_refuses_foreign_host_and_origin(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen([CLIN, "mcp", "--db", str(tmp_path / "mem.db"), "--transport",
@@ -380,11 +424,8 @@ def test_http_binds_loopback_and_refuses_foreign_host_and_origin(tmp_path: Path)
             assert proc.poll() is None, proc.communicate(timeout=10)
             assert time.monotonic() < deadline, "the HTTP server never listened"
             time.sleep(0.2)
-        listening = [ln for ln in Path("/proc/net/tcp").read_text().splitlines()[1:]
-                     if ln.split()[1].endswith(f":{port:04X}") and ln.split()[3] == "0A"] \
-            if Path("/proc/net/tcp").exists() else []
-        for ln in listening:  # 0100007F: 127.0.0.1, never 0.0.0.0
-            assert ln.split()[1].startswith("0100007F:")
+        if Path("/proc/net/tcp").exists():  # every listening socket on the port: 127.0.0.1
+            assert listeners(port) == ["0100007F"]  # never 0.0.0.0, nor :: (IPv6, dual stack)
 
         init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-06-18", "capabilities": {},

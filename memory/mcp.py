@@ -40,7 +40,7 @@ from mcp.types import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import MemoryStoreError
+from .errors import MemoryStoreError, ReflectionError
 from .learnings import Learning
 from .reflect import ANSWER_TOKENS, LLM
 from .scope import Scope
@@ -262,7 +262,13 @@ class MemoryServer:
         with self._llm_lock:
             if self._llm is None:
                 assert self.llm_factory is not None
-                self._llm = self.llm_factory()
+                try:
+                    self._llm = self.llm_factory()
+                except MemoryStoreError:
+                    raise
+                except Exception as exc:  # the caller's backend (a missing key, model file...)
+                    raise ReflectionError(f"cannot start the reflection LLM "
+                                          f"({self.llm_label}): {exc}") from exc
             return self._llm
 
     def _build(self) -> MCPServer:

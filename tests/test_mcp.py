@@ -614,3 +614,25 @@ def test_reflect_merges_into_the_trial_its_model_was_asked_about(
         steps = [r[0] for r in mem.conn.execute(
             "SELECT action FROM steps WHERE trial_id = ?", [reflected[0]])]
     assert all(a in asked[-1] for a in steps)  # what the model read is what it learned from
+
+
+def test_a_model_that_cannot_start_is_the_reflections_error(tmp_path: Path) -> None:
+    """``--model`` built on the first reflection fails (no API key, no model file): the
+    client reads why, not the SDK's bare 'Error executing tool reflect'."""
+
+    def factory() -> Callable[[str], str]:
+        raise RuntimeError("OPENAI_API_KEY is not set: export it")
+
+    srv = MemoryServer(tmp_path / "mem.db", llm_factory=factory, llm_label="openai:m")
+
+    async def body() -> None:
+        async with Client(srv.mcp, read_timeout_seconds=CALL_S) as client:
+            await call(client, "record_trial", {"trace": TRACE, "score": 80})
+            assert await error_of(client, "reflect", {}) == (
+                "error: cannot start the reflection LLM (openai:m): OPENAI_API_KEY is not "
+                "set: export it")
+
+    try:
+        run(body)
+    finally:
+        srv.close()

@@ -636,3 +636,20 @@ def test_a_model_that_cannot_start_is_the_reflections_error(tmp_path: Path) -> N
         run(body)
     finally:
         srv.close()
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from clin.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = ["mcp", "--db", str(tmp_path / "m.db"), "--transport", "http", "--port",
+                str(port)]
+        assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: cannot listen on 127.0.0.1:{port}: Address already in use; "
+                   "pass another --port\n")

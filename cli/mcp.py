@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -49,6 +50,8 @@ def mcp_cmd(
         raise UserError(f"--transport must be stdio or http, not {transport!r}")
     if not 1 <= port <= 65535:
         raise UserError("--port must be between 1 and 65535")
+    if transport == "http":
+        _check_port(port)
     factory = None
     if model is not None:
         from clin.llm.spec import parse_spec
@@ -63,6 +66,20 @@ def mcp_cmd(
 
     serve(db, namespace=namespace, llm_factory=factory, llm_label=model,
           transport=transport, port=port)  # type: ignore[arg-type]
+
+
+def _check_port(port: int) -> None:
+    """A port already taken is the user's to change, said before anything starts (uvicorn
+    would log it among its start-up lines and exit 3)."""
+    from clin.memory.mcp import HTTP_HOST
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((HTTP_HOST, port))
+        except OSError as exc:
+            raise UserError(f"cannot listen on {HTTP_HOST}:{port}: {exc.strerror}; pass "
+                            "another --port") from None
 
 
 def register(app: typer.Typer) -> None:

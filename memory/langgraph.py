@@ -51,7 +51,7 @@ from .store import Memory
 FIELDS = ("namespace", "agent", "env", "task", "variation")
 ANY = "*"
 TEXT_KEYS = ("text", "learning", "memory", "content")
-REFLECTED_KEY = re.compile(r"^learning:(\d+)$")
+REFLECTED_KEY = re.compile(r"^learning:([1-9]\d{0,17})$")  # an id SQLite can hold
 NOT_A_VALUE = ("CLINStore keeps causal learnings: put a value holding one under 'text', e.g. "
                "{'text': 'boiling water SHOULD BE NECESSARY to making tea'}")
 
@@ -256,10 +256,11 @@ class CLINStore(BaseStore):
             with self.memory.transaction() as conn:
                 self._drop(conn, path, op.key, scope)
             return
-        text = next((op.value[k] for k in TEXT_KEYS if isinstance(op.value.get(k), str)), None)
+        value = op.value if isinstance(op.value, dict) else {}  # a bare string too: refused
+        text = next((value[k] for k in TEXT_KEYS if isinstance(value.get(k), str)), None)
         if text is None:
             raise ValueError(NOT_A_VALUE)
-        extra = json.dumps({k: v for k, v in op.value.items() if k not in TEXT_KEYS},
+        extra = json.dumps({k: v for k, v in value.items() if k not in TEXT_KEYS},
                            default=str)
         with self.memory.transaction() as conn:
             added = learnings.add_learning(conn, scope, text)  # NotALearning: the reason

@@ -346,6 +346,10 @@ def add_learning(
 ) -> AddResult:
     """Add one learning inside the caller's transaction (see the module docstring)."""
     ab = as_abstraction(learning)
+    if trial_id is not None and conn.execute(
+            "SELECT 1 FROM trials WHERE id = ?", [trial_id]).fetchone() is None:
+        raise MemoryStoreError(f"trial {trial_id} does not exist: pass the id record_trial "
+                               "returned, or none")
     event = _Events(conn, trial_id, None, now())
     found = _scope_rows(conn, scope, " AND key = ?", [ab.key])
     row = found[0] if found else None

@@ -24,15 +24,23 @@ import functools
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer, Resolve, Sample
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp.types import CallToolResult, CreateMessageResult, SamplingMessage, TextContent
-from pydantic import BaseModel, ConfigDict, Field
+from mcp.types import (
+    CallToolResult,
+    CreateMessageResult,
+    InputRequiredResult,
+    SamplingMessage,
+    TextContent,
+)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import MemoryStoreError
+from .errors import MemoryStoreError, ReflectionError
 from .learnings import Learning
 from .reflect import ANSWER_TOKENS, LLM
 from .scope import Scope
@@ -47,6 +55,8 @@ NO_LLM = ("reflection needs an LLM: this client does not offer MCP sampling and 
           "supports sampling")
 Transport = Literal["stdio", "http"]
 T = TypeVar("T")
+# A row id: what SQLite's INTEGER holds (a larger int is refused as an argument, not a crash).
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 # ---------------------------------------------------------------- tool inputs and outputs
@@ -143,6 +153,16 @@ class History(BaseModel):
 
 
 # ---------------------------------------------------------------- the server
+@dataclass(frozen=True)
+class _Question:
+    """The reflection a ``reflect`` call asks the client's model for: the trial is fixed
+    when the prompt is built, so the answer is merged into the trial it read."""
+
+    trial_id: int
+    system: str
+    user: str
+
+
 class _Answered:
     """The ``str -> str`` LLM ``Memory.reflect`` calls when the client's model already
     answered through sampling: it returns that answer (the prompt is the same one)."""
@@ -175,6 +195,32 @@ def _tool_errors(fn: Callable[..., T]) -> Callable[..., T]:
             return _error(exc)
 
     return wrapper
+
+
+def refused_arguments(tool: str, exc: ValidationError) -> str:
+    """Arguments that do not match a tool's input schema, as one line."""
+    why = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
+                    for e in exc.errors())
+    return " ".join(f"error: bad arguments to {tool}: {why}".split())
+
+
+class _Server(MCPServer):
+    """``MCPServer`` whose refused arguments come back as one line, like every other error
+    (the SDK's text is pydantic's multi-line report with a link)."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            cause = exc.__cause__
+            arguments_refused = (  # the SDK's own check of the arguments, nothing deeper
+                not isinstance(exc, UnexpectedToolError) and isinstance(cause, ValidationError)
+                and str(exc) == f"Error executing tool {name}: {cause}")
+            if not arguments_refused:
+                raise
+            raise ToolError(refused_arguments(name, cause)) from cause
 
 
 class MemoryServer:
@@ -216,11 +262,17 @@ class MemoryServer:
         with self._llm_lock:
             if self._llm is None:
                 assert self.llm_factory is not None
-                self._llm = self.llm_factory()
+                try:
+                    self._llm = self.llm_factory()
+                except MemoryStoreError:
+                    raise
+                except Exception as exc:  # the caller's backend (a missing key, model file...)
+                    raise ReflectionError(f"cannot start the reflection LLM "
+                                          f"({self.llm_label}): {exc}") from exc
             return self._llm
 
     def _build(self) -> MCPServer:
-        server: MCPServer = MCPServer(
+        server: MCPServer = _Server(
             "clin-memory",
             instructions=(
                 "Causal memory across attempts. After an attempt: record_trial, then reflect "
@@ -243,31 +295,41 @@ class MemoryServer:
                 lambda m: m.record_trial(self.scope(scope), steps, score, completed=completed))
             return TrialRecorded(trial_id=tid, steps=len(steps))
 
-        def client_answer(
+        def question(
             ctx: Context, scope: ScopeIn | None = None, trial_id: int | None = None,
             goal: str | None = None,
-        ) -> Sample | str | None:
-            """Ask the client's model, when it offers sampling: the SDK sends the request
-            and injects the answer. A str is an error to report; None: use --model."""
+        ) -> _Question | str | None:
+            """What to ask the client's model, when it offers sampling: the trial (fixed
+            here, once per call) and its reflection prompt. A str is an error to report;
+            None: use --model."""
             caps = ctx.client_capabilities
             if caps is None or caps.sampling is None:
                 return None if self.llm_factory is not None else f"error: {NO_LLM}"
             try:
-                _, _, messages = self._with_memory(lambda m: m.reflection_prompt(
+                tid, _, messages = self._with_memory(lambda m: m.reflection_prompt(
                     self.scope(scope), trial_id=trial_id, goal=goal))
             except MemoryStoreError as exc:
                 return f"error: {exc}"
-            system, user = messages[0]["content"], messages[1]["content"]
+            return _Question(tid, messages[0]["content"], messages[1]["content"])
+
+        def client_answer(
+            asked: Annotated[_Question | str | None, Resolve(question)],
+        ) -> Sample | str | None:
+            """Ask the client's model: the SDK sends the request and injects the answer."""
+            if not isinstance(asked, _Question):
+                return asked
             return Sample([SamplingMessage(role="user",
-                                           content=TextContent(type="text", text=user))],
-                          system_prompt=system, max_tokens=ANSWER_TOKENS, temperature=0.0)
+                                           content=TextContent(type="text", text=asked.user))],
+                          system_prompt=asked.system, max_tokens=ANSWER_TOKENS,
+                          temperature=0.0)
 
         @server.tool(structured_output=True)
         @_tool_errors
         def reflect(
             answer: Annotated[CreateMessageResult | str | None, Resolve(client_answer)],
+            asked: Annotated[_Question | str | None, Resolve(question)],
             scope: ScopeIn | None = None,
-            trial_id: Annotated[int | None, Field(
+            trial_id: Annotated[RowId | None, Field(
                 description="the trial to learn from (default: the scope's latest)")] = None,
             goal: str | None = None,
         ) -> Reflected:
@@ -282,10 +344,11 @@ class MemoryServer:
                     return _error_text(  # type: ignore[return-value]
                         "error: the client's model answered the reflection with "
                         f"{answer.content.type} content, not text")
+                assert isinstance(asked, _Question)  # what the answer is about
                 llm: LLM = _Answered(answer.content.text, answer.model)
                 label = llm.model_name
-                out = self._with_memory(
-                    lambda m: m.reflect(s, llm, trial_id=trial_id, goal=goal))
+                out = self._with_memory(  # that trial, though a newer one may be the latest
+                    lambda m: m.reflect(s, llm, trial_id=asked.trial_id, goal=goal))
             else:
                 llm = self._fallback_llm()
                 label = self.llm_label
@@ -328,7 +391,7 @@ class MemoryServer:
                 "NECESSARY to Y', 'X MAY NOT CONTRIBUTE to Y' or 'X DOES NOT CONTRIBUTE to Y'"
             ))],
             scope: ScopeIn | None = None,
-            trial_id: int | None = None,
+            trial_id: RowId | None = None,
         ) -> Added:
             """Record one learning as it happens, without reflection (support 0 until a
             reflection keeps it). Text in none of the four forms is refused with the reason."""
@@ -351,7 +414,7 @@ class MemoryServer:
 
         @server.tool(structured_output=True)
         @_tool_errors
-        def learning_history(learning_id: int) -> History:
+        def learning_history(learning_id: RowId) -> History:
             """Every event of one learning (added, kept, promoted, demoted, retired...) with
             the trial and score behind it."""
             rows = self._with_memory(lambda m: m.history(learning_id))

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import anyio
 import pytest
@@ -71,6 +73,27 @@ class Sampler:
                                    content=TextContent(type="text", text=self.answer))
 
 
+def line_reader(stream: IO[str]) -> Callable[[float], str]:
+    """``next_line(deadline)``: the stream's next line ("" at its end), read on a thread so
+    that no wait outlives the deadline (a server that hangs fails the test, not the run)."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put("")
+
+    threading.Thread(target=pump, daemon=True).start()
+
+    def next_line(deadline: float) -> str:
+        try:
+            return lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            pytest.fail("no line before the deadline")
+
+    return next_line
+
+
 async def call(client: Client, tool: str, args: dict[str, Any] | None = None) -> Any:
     result = await client.call_tool(tool, args or {}, read_timeout_seconds=CALL_S)
     assert not result.is_error, result.content
@@ -102,7 +125,7 @@ def test_every_tool_round_trips_and_reflection_asks_the_clients_model(
             assert set(tools) == TOOLS
             assert all(t.output_schema for t in tools.values())  # structured, from pydantic
             assert "scope" in tools["recall"].input_schema["properties"]
-            assert "answer" not in tools["reflect"].input_schema["properties"]  # injected
+            assert {"answer", "asked"}.isdisjoint(tools["reflect"].input_schema["properties"])
 
             rec = await call(client, "record_trial", {"scope": scope, "trace": TRACE,
                                                       "score": 100})
@@ -156,14 +179,18 @@ def test_errors_are_tool_errors_with_the_clis_line(tmp_path: Path) -> None:
 
     async def body() -> None:
         async with Client(server(db), read_timeout_seconds=CALL_S) as client:  # no sampling
-            bad = await error_of(client, "recall", {"k": "many"})  # wrong type
-            assert "k" in bad and "integer" in bad
-            bad = await error_of(client, "record_trial", {"trace": TRACE})  # missing score
-            assert "score" in bad
-            bad = await error_of(client, "recall", {"scope": {"room": "x"}})  # unknown field
-            assert "room" in bad
+            assert await error_of(client, "recall", {"k": "many"}) == (  # wrong type
+                "error: bad arguments to recall: k: Input should be a valid integer, unable "
+                "to parse string as an integer")
+            assert await error_of(client, "record_trial", {"trace": TRACE}) == (
+                "error: bad arguments to record_trial: score: Field required")
+            assert await error_of(client, "recall", {"scope": {"room": "x"}, "k": -1}) == (
+                "error: bad arguments to recall: scope.room: Extra inputs are not permitted; "
+                "k: Input should be greater than or equal to 0")
             assert await error_of(client, "add_learning", {"text": "tea is nice"}) == (
                 f"error: {refused.value}")
+            assert await error_of(client, "add_learning", {"text": TEA[0], "trial_id": 99}) == (
+                "error: trial 99 does not exist: pass the id record_trial returned, or none")
             nan = await error_of(client, "record_trial", {"trace": TRACE, "score": "nan"})
             assert nan.startswith("error: ") and "\n" not in nan
             await call(client, "record_trial", {"trace": TRACE, "score": 10})
@@ -259,8 +286,9 @@ def test_client_killed_mid_call_leaves_the_database_intact(tmp_path: Path) -> No
     try:
         deadline = time.monotonic() + 60
         assert client.stdout is not None
+        next_line = line_reader(client.stdout)
         while time.monotonic() < deadline:
-            line = client.stdout.readline()
+            line = next_line(deadline)
             if not line:
                 break
             if line.startswith("server"):
@@ -321,20 +349,27 @@ def test_stdout_is_protocol_only_and_stderr_names_the_absolute_db(tmp_path: Path
         proc.stdin.flush()
         answers: dict[int, dict[str, Any]] = {}
         deadline = time.monotonic() + 60
-        while len(answers) < 3 and time.monotonic() < deadline:
-            line = proc.stdout.readline()
+        next_line = line_reader(proc.stdout)
+        while len(answers) < 3:
+            line = next_line(deadline)
             assert line, "the server closed stdout early"
             msg = json.loads(line)  # anything else on stdout fails here
             assert msg["jsonrpc"] == "2.0"
             if "id" in msg:
                 answers[msg["id"]] = msg
-        rest, err = proc.communicate(timeout=20)  # closes stdin: the client is gone
+        proc.stdin.close()  # the client is gone
+        rest = []
+        while line := next_line(deadline):
+            rest.append(line)
+        proc.wait(timeout=20)
+        assert proc.stderr is not None
+        err = proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=10)
     assert proc.returncode == 0
-    for line in rest.splitlines():
+    for line in rest:
         assert json.loads(line)["jsonrpc"] == "2.0"
     assert answers[2]["result"]["structuredContent"] == {"learnings": []}
     assert answers[3]["result"]["isError"] is True
@@ -360,6 +395,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def listeners(port: int) -> list[str]:
+    """The local addresses (hex, as /proc/net/tcp and tcp6 write them) listening on port."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if Path(table).exists():
+            for row in Path(table).read_text().splitlines()[1:]:
+                local, state = row.split()[1], row.split()[3]
+                address, _, hex_port = local.rpartition(":")
+                if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                    found.append(address)
+    return found
+
+
 def test_http_binds_loopback_and_refuses_foreign_host_and_origin(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen([CLIN, "mcp", "--db", str(tmp_path / "mem.db"), "--transport",
@@ -376,11 +424,8 @@ def test_http_binds_loopback_and_refuses_foreign_host_and_origin(tmp_path: Path)
             assert proc.poll() is None, proc.communicate(timeout=10)
             assert time.monotonic() < deadline, "the HTTP server never listened"
             time.sleep(0.2)
-        listening = [ln for ln in Path("/proc/net/tcp").read_text().splitlines()[1:]
-                     if ln.split()[1].endswith(f":{port:04X}") and ln.split()[3] == "0A"] \
-            if Path("/proc/net/tcp").exists() else []
-        for ln in listening:  # 0100007F: 127.0.0.1, never 0.0.0.0
-            assert ln.split()[1].startswith("0100007F:")
+        if Path("/proc/net/tcp").exists():  # every listening socket on the port: 127.0.0.1
+            assert listeners(port) == ["0100007F"]  # never 0.0.0.0, nor :: (IPv6, dual stack)
 
         init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-06-18", "capabilities": {},
@@ -515,3 +560,96 @@ def test_without_the_extra_clin_mcp_says_what_to_install(
     err = capsys.readouterr().err
     assert err == "error: clin mcp needs the mcp extra: pip install 'clin-agent[mcp]'\n"
     assert not (tmp_path / "x.db").exists()
+
+
+def test_ids_beyond_sqlite_integers_are_refused_arguments(tmp_path: Path) -> None:
+    """An id no SQLite row can have is a bad argument (it was an OverflowError: a crash)."""
+    srv = MemoryServer(tmp_path / "mem.db")
+    huge = 2**70
+
+    async def body() -> None:
+        async with Client(srv.mcp, read_timeout_seconds=CALL_S) as client:
+            for tool, args in [("learning_history", {"learning_id": huge}),
+                               ("add_learning", {"text": TEA[0], "trial_id": huge}),
+                               ("reflect", {"trial_id": huge})]:
+                text = await error_of(client, tool, args)
+                assert "less than or equal to 9223372036854775807" in text, (tool, text)
+
+    try:
+        run(body)
+    finally:
+        srv.close()
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+def test_reflect_merges_into_the_trial_its_model_was_asked_about(
+    tmp_path: Path, mode: str
+) -> None:
+    """Another writer records a newer trial in the scope while the client's model is
+    thinking: the answer still goes to the trial in the prompt it answered."""
+    db = tmp_path / "mem.db"
+    srv = MemoryServer(db)
+    asked: list[str] = []
+
+    async def sampling(ctx: Any, params: Any) -> CreateMessageResult:
+        asked.append(params.messages[0].content.text)
+        if len(asked) == 1:  # a second server (or client) on the same file
+            with Memory(db) as other:
+                other.record_trial(Scope(), [("grind the beans", "Coffee smell.")], 10)
+        return await Sampler()(ctx, params)
+
+    async def body() -> None:
+        async with Client(srv.mcp, sampling_callback=sampling, mode=mode,
+                          read_timeout_seconds=CALL_S) as client:
+            await call(client, "record_trial", {"trace": TRACE, "score": 90})
+            assert (await call(client, "reflect", {}))["added"] == 2
+
+    try:
+        run(body)
+    finally:
+        srv.close()
+    with Memory(db) as mem:
+        (reflected,) = mem.conn.execute(
+            "SELECT DISTINCT e.trial_id FROM learning_events e").fetchall()
+        steps = [r[0] for r in mem.conn.execute(
+            "SELECT action FROM steps WHERE trial_id = ?", [reflected[0]])]
+    assert all(a in asked[-1] for a in steps)  # what the model read is what it learned from
+
+
+def test_a_model_that_cannot_start_is_the_reflections_error(tmp_path: Path) -> None:
+    """``--model`` built on the first reflection fails (no API key, no model file): the
+    client reads why, not the SDK's bare 'Error executing tool reflect'."""
+
+    def factory() -> Callable[[str], str]:
+        raise RuntimeError("OPENAI_API_KEY is not set: export it")
+
+    srv = MemoryServer(tmp_path / "mem.db", llm_factory=factory, llm_label="openai:m")
+
+    async def body() -> None:
+        async with Client(srv.mcp, read_timeout_seconds=CALL_S) as client:
+            await call(client, "record_trial", {"trace": TRACE, "score": 80})
+            assert await error_of(client, "reflect", {}) == (
+                "error: cannot start the reflection LLM (openai:m): OPENAI_API_KEY is not "
+                "set: export it")
+
+    try:
+        run(body)
+    finally:
+        srv.close()
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from clin.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = ["mcp", "--db", str(tmp_path / "m.db"), "--transport", "http", "--port",
+                str(port)]
+        assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: cannot listen on 127.0.0.1:{port}: Address already in use; "
+                   "pass another --port\n")

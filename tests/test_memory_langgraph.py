@@ -86,6 +86,8 @@ def test_put_refuses_what_is_not_a_learning(store: CLINStore) -> None:
     with pytest.raises(ValueError) as refused:
         store.put(NS, "k", {"note": "hello"})
     assert str(refused.value) == NOT_A_VALUE
+    with pytest.raises(ValueError, match="CLINStore keeps causal learnings"):
+        store.put(NS, "k", BOIL)  # type: ignore[arg-type]  # a value must be a dict
     assert store.get(NS, "k") is None
     assert store.search(NS) == []
 
@@ -113,6 +115,9 @@ def test_reflected_learnings_are_searchable_and_deletable(store: CLINStore,
     assert store.get(NS, f"learning:{lid}").value["text"] == BOIL
     store.delete(NS, f"learning:{lid}")
     assert store.search(NS) == []
+    huge = "learning:" + "9" * 30  # no SQLite row id: an ordinary key nothing holds
+    assert store.get(NS, huge) is None
+    store.delete(NS, huge)
 
 
 def test_async_forms_run_the_same_core(store: CLINStore) -> None:

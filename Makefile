@@ -83,8 +83,10 @@ run: setup
 test: test-setup
 	$(BIN)/python -m pytest -q
 
+# ruff (style, imports) and pyright (types, unresolved imports) through the namespace's roots.
 lint: test-setup
 	$(BIN)/ruff check .
+	$(BIN)/basedpyright
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

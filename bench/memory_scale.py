@@ -241,7 +241,7 @@ NOTES = (
     "triggers): in a side run at 200,000 rows, inserts took 20,300 rows per CPU-second with "
     "it, 20,700 with `text` as the only indexed column, 22,800 with that and "
     "`columnsize=0`, and 51,600 without FTS5. `recall` no longer reads FTS5 (see "
-    "`memory/ranking.py`); only the Datasette search query does, so building that index on "
+    "`memory/clin/memory/ranking.py`); only the Datasette search query does, so building that index on "
     "demand instead of per insert is the lever left. Recall reads at most eight indexed "
     "ancestor lookups and ranks them with BM25 in Python: its cost follows the scope's size "
     "(about 100 learnings here), not the file's."

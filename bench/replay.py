@@ -32,7 +32,7 @@ VARIATION = 0
 # env -> (task, variation) of its perf replay: a long gold path with rooms and containers
 REPLAYS = {"scienceworld": (TASK, VARIATION), "textworld-express": ("cookingworld", 2000)}
 FILLER_ACTION = "look around"  # breaks a run of identical gold actions (see prepare_gold)
-CHOICE_MARKER = "Its options are:"  # in prompts/choice.j2: the agent asks to pick an option
+CHOICE_MARKER = "Its options are:"  # in prompts/clin/prompts/choice.j2: the agent asks to pick an option
 
 # Learnings of the kind a few grow-plant trials produce, so memory recall and rendering run.
 SEED_LEARNINGS = """\

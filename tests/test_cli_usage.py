@@ -9,13 +9,13 @@ import io
 import json
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 from clin.cli import main
 from clin.memory import Memory, Scope, parse_learnings
 
-from clin import __version__
 
 USAGE_ERRORS = [
     (["--nope"], "No such option"),
@@ -52,7 +52,7 @@ def test_usage_errors_from_the_console_script(argv: list[str]) -> None:
 
 def test_version(capsys) -> None:
     assert main(["--version"]) == 0
-    assert capsys.readouterr().out.strip() == f"clin {__version__}"
+    assert capsys.readouterr().out.strip() == f"clin {version('clin-agent')}"
 
 
 def test_help_says_what_clin_is_and_what_to_try(capsys) -> None:

@@ -15,10 +15,12 @@ import pytest
 from tests.fake_openai import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
-# The repository folder of each installed package (pyproject [tool.setuptools.package-dir]).
-FOLDERS = {"clin": "clin", "clin.memory": "memory", "clin.envs": "envs",
-           "clin.prompts": "prompts", "clin.trials": "trials", "clin.cli": "cli",
-           "clin.viewer": "viewer"}
+# Each component's folder is the root of its part of the `clin` namespace: clin.memory lives
+# in memory/clin/memory/, the agent's own modules (package "clin") in clin/clin/.
+FOLDERS = {"clin": "clin/clin", "clin.memory": "memory/clin/memory",
+           "clin.envs": "envs/clin/envs", "clin.prompts": "prompts/clin/prompts",
+           "clin.trials": "trials/clin/trials", "clin.cli": "cli/clin/cli",
+           "clin.viewer": "viewer/clin/viewer"}
 # The top-level names these folders had before the clin namespace: importing one of them
 # would pick up a user's module of that name.
 BARE = ("memory", "envs", "prompts", "trials", "cli", "viewer")
@@ -57,11 +59,11 @@ def _under(name: str, prefixes: tuple[str, ...]) -> bool:
 def test_imports_of_resolves_relative_and_local_imports(tmp_path: Path) -> None:
     """The checker itself: it sees what the layer tests rely on it to see."""
     found = imports_of("clin.trials")
-    assert "clin.trials.runner" in found["trials/session.py"]  # from .runner import ...
-    assert "clin.envs.registry" in found["trials/eval.py"]  # a function-local import
+    assert "clin.trials.runner" in found["trials/clin/trials/session.py"]  # from .runner import ...
+    assert "clin.envs.registry" in found["trials/clin/trials/eval.py"]  # a function-local import
     agent = imports_of("clin")
-    assert "clin.llm.base" in agent["clin/agent.py"]  # from .llm.base import ...
-    assert "clin.errors" in agent["clin/llm/retry.py"]  # from ..errors import ...
+    assert "clin.llm.base" in agent["clin/clin/agent.py"]  # from .llm.base import ...
+    assert "clin.errors" in agent["clin/clin/llm/retry.py"]  # from ..errors import ...
 
 
 def test_agent_imports_nothing_from_trials_or_cli() -> None:
@@ -86,7 +88,7 @@ def test_trials_import_no_cli() -> None:
 
 
 def test_localserver_imports_only_the_standard_library() -> None:
-    tree = ast.parse((ROOT / "clin" / "localserver.py").read_text())
+    tree = ast.parse((ROOT / "clin" / "clin" / "localserver.py").read_text())
     names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     names |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert {n.split(".")[0] for n in names} <= set(sys.stdlib_module_names) | {"__future__"}

@@ -52,7 +52,7 @@ def test_datasette_canned_queries_run_on_a_real_file(tmp_path: Path) -> None:
         for answer in (both, "opening the door MAY BE NECESSARY to escaping"):  # kick: retired
             mem.record_trial(scope, [("open door", "The door opens.")], 60)
             mem.reflect(scope, llm=lambda prompt, a=answer: a)
-    meta = json.loads((ROOT / "memory" / "datasette-metadata.json").read_text())
+    meta = json.loads((ROOT / "memory" / "clin" / "memory" / "datasette-metadata.json").read_text())
     queries = meta["databases"]["clin"]["queries"]
     assert {"current_learnings", "learning_history", "trial_scores"} <= set(queries)
     conn = sqlite3.connect(f"file:{tmp_path / 'clin.db'}?mode=ro", uri=True)

@@ -126,11 +126,9 @@ def test_one_module_writes_each_core_table(table: str, owner: str) -> None:
 
 
 def test_trials_writes_no_sql_against_memory_core_tables() -> None:
-    trials_dir = MEMORY.parent / "trials"
-    if not trials_dir.is_dir():  # installed layout: clin/trials
-        import clin.trials
+    import clin.trials
 
-        trials_dir = Path(clin.trials.__file__).parent
+    trials_dir = Path(clin.trials.__file__).parent
     trees = {p.stem: ast.parse(p.read_text()) for p in trials_dir.glob("*.py")
              if p.stem != "schema"}  # its views read the core tables; they write nothing
     for table in CORE_TABLES:

@@ -1,5 +1,5 @@
 """The paper-style report of an eval: tables and plots, every number read from the SQL views
-of ``trials/schema.py`` (``v_eval_report``, ``v_eval_report_groups``, ``v_eval_curve``,
+of ``trials/clin/trials/schema.py`` (``v_eval_report``, ``v_eval_report_groups``, ``v_eval_curve``,
 ``v_meta_memories``), so a researcher can reproduce any cell with one query."""
 
 from __future__ import annotations

@@ -252,7 +252,7 @@ def _act(
     ledger: _Ledger,
     step: int,
 ) -> _Act:
-    """Ask for a proposal and send it (see clin/executor.py for the order of attempts),
+    """Ask for a proposal and send it (see clin/clin/executor.py for the order of attempts),
     re-asking with candidates only when nothing can be sent, and answering an ambiguous
     request with the option naming the proposal's objects (or the model's pick)."""
     enforce = bool(getattr(llm, "enforces_schema", False))

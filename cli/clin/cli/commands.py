@@ -74,9 +74,9 @@ def env_name(name: str) -> str:
 
 def _version(value: bool) -> None:
     if value:
-        from clin import __version__
+        from importlib.metadata import version
 
-        out.print(f"clin {__version__}", markup=False, highlight=False)
+        out.print(f"clin {version('clin-agent')}", markup=False, highlight=False)
         raise typer.Exit()
 
 

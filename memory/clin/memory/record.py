@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .errors import MemoryStoreError
 
-# How an agent turned the LLM's proposal into the command it sent (see clin/executor.py):
+# How an agent turned the LLM's proposal into the command it sent (see clin/clin/executor.py):
 # exact / normalized: a valid action verbatim or after normalization; constrained: chosen from
 # an enum by a schema-enforcing backend; parser: sent unchanged and understood by the
 # simulator's own parser; fuzzy: a close valid action with the same verb; reask: grounded

@@ -78,7 +78,7 @@ BACKEND_INSTALL = "pip install 'clin-agent[local]'"
 # asked. Keys are top-level properties; each bound only ever tightens the caller's.
 # A reflection may write up to 12 learnings: the demo model then writes to the 600-token cap
 # (~15 s on 2 cores, and every later prompt carries them); two keep the demo's loop visible.
-# Meta-memory (trials/meta.py) uses the same schema, so the demo writes two there too.
+# Meta-memory (trials/clin/trials/meta.py) uses the same schema, so the demo writes two there too.
 DEMO_CAPS: dict[str, dict[str, int]] = {
     "rationale": {"maxLength": 40},
     "used_learnings": {"maxItems": 2},

@@ -147,7 +147,7 @@ def run_scale(executor: str, workers: int, base_url: str, tmp: Path) -> ScaleRun
 
 
 def run_all(executors: tuple[str, ...] = ("local", "ray")) -> list[ScaleRun]:
-    from tests.fake_openai import FakeOpenAI
+    from tests.support.fake_openai import FakeOpenAI
 
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench-fake")
     runs = []

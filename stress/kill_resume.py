@@ -1,7 +1,7 @@
 """SIGKILL ``clin run`` at random moments and resume it with ``--resume``, N times.
 
 Each invocation is the real CLI in a subprocess, talking to the local fake OpenAI server
-(``tests/fake_openai.py``, faults at ``--fault-rate``). After every kill the database must
+(``tests/support/fake_openai.py``, faults at ``--fault-rate``). After every kill the database must
 pass :func:`stress.checks.check_db` (integrity_check ok, no trial half-written as complete);
 every resumed invocation must either be killed again or exit 0. When a run finishes, it
 must hold exactly the trials asked for, and the next invocation starts a new run.
@@ -28,7 +28,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from stress.checks import check_db, check_finished_runs
-from tests.fake_openai import ALL_FAULTS, FakeOpenAI
+from tests.support.fake_openai import ALL_FAULTS, FakeOpenAI
 
 CLI = [sys.executable, "-c", "import sys; from clin.cli import main; sys.exit(main())"]
 

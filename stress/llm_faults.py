@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from stress.checks import check_db, check_finished_runs
-from tests.fake_openai import ALL_FAULTS, FakeOpenAI, default_answer
+from tests.support.fake_openai import ALL_FAULTS, FakeOpenAI, default_answer
 
 CLI = [sys.executable, "-c", "import sys; from clin.cli import main; sys.exit(main())"]
 

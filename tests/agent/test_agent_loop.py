@@ -12,7 +12,7 @@ from clin.trials.runner import AdaptConfig, run_adapt
 from clin.agent import AgentSettings
 from clin.llm import Message, ScriptedLLM
 
-from .conftest import proposal
+from tests.conftest import proposal
 
 REFLECTION = "\n".join([
     "opening the door to the kitchen SHOULD BE NECESSARY to finding the seeds",

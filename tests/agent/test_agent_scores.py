@@ -12,7 +12,7 @@ from clin.memory import Memory, Scope
 from clin.agent import AgentSettings, run_trial
 from clin.llm import ScriptedLLM
 
-from .conftest import proposal
+from tests.conftest import proposal
 
 
 class BrokenScoreEnv:

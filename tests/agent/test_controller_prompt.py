@@ -18,7 +18,7 @@ from clin.agent import AgentSettings
 from clin.controller import HistoryItem, Proposal, build_messages, proposal_schema
 from clin.llm import ScriptedLLM
 
-from .conftest import proposal
+from tests.conftest import proposal
 
 
 def _messages(history: list[HistoryItem]) -> list:

@@ -18,7 +18,7 @@ import pytest
 
 from clin.llm.local import signals_deferred
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _python(code: str, timeout: float, **kw) -> subprocess.CompletedProcess:

@@ -24,7 +24,7 @@ from clin.trials.runner import AdaptConfig, run_adapt
 from clin.agent import AgentSettings
 from clin.llm import Message, ScriptedLLM
 
-from .conftest import proposal
+from tests.conftest import proposal
 
 LEARNING = "opening the door to the kitchen SHOULD BE NECESSARY to finding the seeds"
 WALK = ["look around", "open door to kitchen", "go to kitchen", "look around", "inventory",

@@ -14,7 +14,7 @@ import pytest
 from clin.cli import main
 from clin.memory import Memory, Scope, parse_learnings
 
-from tests.rel_helpers import borrow_env, rows
+from tests.support.rel_helpers import borrow_env, rows
 
 TASK = "find-living-thing"
 

@@ -25,9 +25,9 @@ from clin.envs import (
 from clin.envs.tiny import TinyObservation, TinyWorld
 from clin.memory import Memory
 
-from tests.fake_openai import FakeOpenAI
+from tests.support.fake_openai import FakeOpenAI
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def readme_env() -> str:

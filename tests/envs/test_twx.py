@@ -19,10 +19,10 @@ from clin.trials.runner import AdaptConfig, run_adapt
 from clin.agent import AgentSettings
 from clin.executor import lexicon
 from clin.llm import Message, ScriptedLLM
-from tests.fake_openai import FakeOpenAI
+from tests.support.fake_openai import FakeOpenAI
 
-from .conftest import proposal
-from .rel_helpers import rows
+from tests.conftest import proposal
+from tests.support.rel_helpers import rows
 
 LEARNING = "taking the coin SHOULD BE NECESSARY to finishing the task"
 

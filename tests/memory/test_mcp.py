@@ -31,7 +31,7 @@ from clin.memory.mcp import NO_LLM, MemoryServer
 from mcp import Client, StdioServerParameters
 from mcp.types import CreateMessageResult, TextContent
 
-from tests.fake_openai import FakeOpenAI
+from tests.support.fake_openai import FakeOpenAI
 
 CLIN = str(Path(sys.executable).with_name("clin"))
 CALL_S = 30  # one tool call, reflection included
@@ -494,7 +494,7 @@ def test_reflection_falls_back_to_the_injected_llm_in_process(tmp_path: Path) ->
 
 
 def test_example_client_runs(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, str(root / "examples" / "mcp_client.py"), "--db",
                           "agent.db"], capture_output=True, text=True, timeout=150,
                          check=False, cwd=tmp_path)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from clin.memory import Memory, Scope
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(script: str, *args: str, cwd: Path) -> str:

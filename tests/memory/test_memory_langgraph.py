@@ -16,7 +16,7 @@ from clin.memory import Memory, NotALearning, Scope
 from clin.memory.langgraph import NOT_A_VALUE, CLINStore, to_scope
 from langgraph.store.base import BaseStore, InvalidNamespaceError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NS = ("demo", "bot", "kitchen", "make tea")
 BOIL = "boiling water SHOULD BE NECESSARY to making tea"
 SUGAR = "adding sugar DOES NOT CONTRIBUTE to making tea"

@@ -22,7 +22,7 @@ from clin.memory import (
 from clin.memory import migrations as core
 from clin.trials.schema import open_memory
 
-from tests.fixtures import schema_v0
+from tests.memory.fixtures import schema_v0
 
 SCOPE = Scope(env="scienceworld", task="boil", variation="0")
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_openai import FakeOpenAI
+from tests.support.fake_openai import FakeOpenAI
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Each component's folder is the root of its part of the `clin` namespace: clin.memory lives
 # in memory/clin/memory/, the agent's own modules (package "clin") in clin/clin/.
 FOLDERS = {"clin": "clin/clin", "clin.memory": "memory/clin/memory",

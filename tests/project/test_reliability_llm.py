@@ -18,9 +18,9 @@ from clin.llm.base import Message
 from clin.llm.faults import ALL_FAULTS, FaultyLLM
 from clin.llm.openai_backend import OpenAIChat
 from clin.llm.retry import call_with_retries
-from tests.fake_openai import ALL_FAULTS as HTTP_FAULTS
-from tests.fake_openai import FakeOpenAI
-from tests.rel_helpers import borrow_env, check_trials_whole, rows, scripted_answers, stderr_lines
+from tests.support.fake_openai import ALL_FAULTS as HTTP_FAULTS
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.rel_helpers import borrow_env, check_trials_whole, rows, scripted_answers, stderr_lines
 
 TASK = "find-living-thing"
 ATTEMPTS = 5

@@ -17,8 +17,8 @@ from clin.trials.runner import AdaptConfig, run_adapt
 from clin.agent import AgentSettings
 from clin.llm import Message, ScriptedLLM
 from tests.conftest import proposal
-from tests.fake_openai import FakeOpenAI
-from tests.rel_helpers import borrow_env, rows
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.rel_helpers import borrow_env, rows
 
 KEY = "sk-test-PLANTED-4f9c2e7a1b3d5f60aa11bb22cc33dd44"
 

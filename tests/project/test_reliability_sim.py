@@ -17,7 +17,7 @@ from clin.trials.runner import AdaptConfig, run_adapt, scope_for
 from clin.agent import AgentSettings, run_trial
 from clin.llm import Message, ScriptedLLM
 from tests.conftest import proposal
-from tests.rel_helpers import check_trials_whole, rows
+from tests.support.rel_helpers import check_trials_whole, rows
 
 pytestmark = pytest.mark.scienceworld
 TASK, VARIATION = "find-living-thing", 0

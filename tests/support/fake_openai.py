@@ -6,7 +6,7 @@ connection, a timeout (no answer within ``timeout_s``), a garbage body, or a wel
 answer whose content is empty, malformed JSON or text with no action. Deterministic for a
 seed (requests are served one at a time). ``permanent`` makes every request after
 ``permanent_after`` good ones fail for good: 401 (bad key), 404 (unknown model) or 400
-(context too long). Run it alone with ``python tests/fake_openai.py --port 8765``.
+(context too long). Run it alone with ``python tests/support/fake_openai.py --port 8765``.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ import pytest
 
 from clin.llm.base import Message
 from stress.checks import check_db
-from tests.fake_openai import default_answer
+from tests.support.fake_openai import default_answer
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class BorrowedEnv:

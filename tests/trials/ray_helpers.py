@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 # No usage reporting; no token auth (a local Ray started elsewhere may have left a token in
 # ~/.ray, which would switch a new cluster to token auth): the cluster binds 127.0.0.1 only.
 # Ray's memory monitor is off: on a shared machine other jobs' memory would make it kill the

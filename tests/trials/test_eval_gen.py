@@ -13,7 +13,7 @@ from clin.trials.protocols import EvalConfig
 
 from clin.errors import UserError
 from clin.llm import ScriptedLLM
-from tests.eval_helpers import META_LINE, REFLECTION_LINE, answer, scripted
+from tests.trials.eval_helpers import META_LINE, REFLECTION_LINE, answer, scripted
 
 STEPS = 2
 PER_TRIAL = STEPS + 1  # controller calls + one reflection

@@ -19,7 +19,7 @@ from clin.trials.schema import open_memory
 from clin.errors import UserError
 from clin.llm import ScriptedLLM
 from clin.llm.base import Message
-from tests.eval_helpers import META_LINE, answer
+from tests.trials.eval_helpers import META_LINE, answer
 
 
 def split(task: str, which: str) -> list[int]:

@@ -19,7 +19,7 @@ from clin.trials.eval import run_eval
 from clin.trials.protocols import EvalConfig
 from clin.trials.report import build_report
 
-from tests.eval_helpers import dies_once, hangs_once, roomy_llm
+from tests.trials.eval_helpers import dies_once, hangs_once, roomy_llm
 
 pytest.importorskip("ray")
 pytestmark = [pytest.mark.scienceworld, pytest.mark.ray]
@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.scienceworld, pytest.mark.ray]
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from tests.ray_helpers import QUIET, LocalCluster
+    from tests.trials.ray_helpers import QUIET, LocalCluster
 
     with pytest.MonkeyPatch.context() as mp:
         for k, v in QUIET.items():

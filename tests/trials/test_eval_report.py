@@ -17,7 +17,7 @@ from clin.trials.report import build_report, markdown_table
 
 from clin.llm import ScriptedLLM
 from clin.llm.base import Message
-from tests.eval_helpers import answer
+from tests.trials.eval_helpers import answer
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -15,7 +15,7 @@ from clin.trials.protocols import EvalConfig
 from clin.trials.runner import AdaptConfig, run_adapt
 
 from clin.agent import AgentSettings
-from tests.eval_helpers import interrupt_after, scripted
+from tests.trials.eval_helpers import interrupt_after, scripted
 
 PER_TRIAL = 3  # 2 controller calls + 1 reflection
 

@@ -11,7 +11,7 @@ from clin.memory import Memory
 from clin.trials.eval import run_eval
 from clin.trials.protocols import EvalConfig
 
-from tests.eval_helpers import roomy_llm
+from tests.trials.eval_helpers import roomy_llm
 
 
 def test_two_workers_share_the_database(tiny, db_path: Path) -> None:

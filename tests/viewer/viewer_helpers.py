@@ -19,7 +19,7 @@ from clin.trials.runner import AdaptConfig, RunSummary, run_adapt
 from clin.agent import AgentSettings
 from clin.llm import ScriptedLLM
 
-from .conftest import proposal
+from tests.conftest import proposal
 
 LEARNING = "opening the door to the kitchen SHOULD BE NECESSARY to finding the seeds"
 

@@ -198,7 +198,7 @@ def m002_views(db: sqlite_utils.Database) -> None:
 
 
 # The allowed values of the status and event columns, as of m004 (the Literals in
-# memory.runs and memory.learnings must list the same: tests/test_memory_structure.py).
+# memory.runs and memory.learnings must list the same: tests/memory/test_memory_structure.py).
 RUN_STATUSES = ("running", "finished", "failed", "interrupted")
 TRIAL_STATUSES = ("running", "completed", "interrupted", "failed")
 LEARNING_STATUSES = ("active", "retired")

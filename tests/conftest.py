@@ -8,24 +8,41 @@ import faulthandler
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clin.envs.tiny import TinyWorld
-from clin.memory import Memory
 
+from clin.envs.tiny import TinyWorld
 from clin.llm import guard
+from clin.memory import Memory
+from tests.support import tiers
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fast", action="store_true",
+                     help="the fast tier: no JVM, model, Ray or browser (tests/support/tiers.py)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.getoption("--fast"):
+        return
+    if not config.option.markexpr:
+        config.option.markexpr = tiers.FAST_MARKEXPR
+    stubs = Path(tempfile.mkdtemp(prefix="clin-fast-tier-"))
+    config.add_cleanup(lambda: shutil.rmtree(stubs, ignore_errors=True))
+    tiers.install_guard(stubs)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that takes the real simulator is a ScienceWorld test, marked or not, so
-    ``-m "not scienceworld"`` runs without Java."""
+    """A test that takes the real simulator, a browser or a Ray cluster (directly or through
+    another fixture) gets that marker, marked by hand or not, so the fast tier leaves it out."""
     for item in items:
-        if "sw" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.scienceworld)
-        if "twx" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.textworld)
+        names = getattr(item, "fixturenames", ())
+        for fixture, marker in tiers.FIXTURE_MARKERS.items():
+            if fixture in names:
+                item.add_marker(marker)
 
 
 HARD_EXIT_AFTER_S = 60  # beyond a test's own timeout

@@ -30,7 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if not config.option.markexpr:
         config.option.markexpr = tiers.FAST_MARKEXPR
-    stubs = Path(tempfile.mkdtemp(prefix="clin-fast-tier-"))
+    stubs = Path(tempfile.mkdtemp(prefix="clin-fast-tier-refuses-heavy-tests-"))
     config.add_cleanup(lambda: shutil.rmtree(stubs, ignore_errors=True))
     tiers.install_guard(stubs)
 

@@ -100,6 +100,7 @@ def test_the_lexicon_reads_the_games_commands_as_models_write_them(twx) -> None:
         assert hit is not None and hit.action == meant, said
 
 
+@pytest.mark.textworld
 def test_game_parameters_apply_to_the_games_that_have_them(tmp_path: Path, capsys) -> None:
     with TextWorldExpress(numLocations=3, includeDoors=0) as env:
         assert env.game_params["coin"] == {"numLocations": 3, "includeDoors": 0}
@@ -114,6 +115,7 @@ def test_game_parameters_apply_to_the_games_that_have_them(tmp_path: Path, capsy
     assert len(err) == 1 and "Number of locations must be less than or equal to 11" in err[0]
 
 
+@pytest.mark.textworld
 def test_a_killed_jvm_is_restarted_and_the_game_replayed(tmp_path: Path) -> None:
     with TextWorldExpress() as env:
         gold = env.gold_actions("mapreader", 2001)
@@ -136,6 +138,7 @@ def test_a_killed_jvm_is_restarted_and_the_game_replayed(tmp_path: Path) -> None
             env.step("look around")
 
 
+@pytest.mark.textworld
 def test_clin_tasks_and_clin_run_with_env_twx(tmp_path: Path, capsys, allow_model_requests,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
@@ -155,6 +158,7 @@ def test_clin_tasks_and_clin_run_with_env_twx(tmp_path: Path, capsys, allow_mode
     assert envs == {"textworld-express"}
 
 
+@pytest.mark.textworld
 def test_ceiling_and_perf_benchmarks_take_env_twx(capsys) -> None:
     from bench.__main__ import main as bench_main
     from bench.ceiling import run_ceiling
@@ -168,6 +172,7 @@ def test_ceiling_and_perf_benchmarks_take_env_twx(capsys) -> None:
     assert "--env is for perf and ceiling" in capsys.readouterr().err
 
 
+@pytest.mark.textworld
 def test_gold_plans_phrased_as_a_model_writes_them_lose_nothing() -> None:
     from bench.ceiling import run_ceiling
     from bench.phrasing import natural

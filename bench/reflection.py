@@ -15,14 +15,14 @@ import tempfile
 from pathlib import Path
 
 import jinja2
+
+from clin.agent import AgentSettings
 from clin.envs.scienceworld import ScienceWorld
+from clin.llm import ScriptedLLM
+from clin.llm.base import Message, current_purpose
 from clin.memory import Memory, estimate_tokens
 from clin.memory.reflect import room_of
 from clin.trials.runner import AdaptConfig, run_adapt
-
-from clin.agent import AgentSettings
-from clin.llm import ScriptedLLM
-from clin.llm.base import Message
 
 from .stats import BenchTable
 from .tokens import TokenCounter, chat_text
@@ -110,7 +110,7 @@ class _Walker:
         self.n = 0
 
     def __call__(self, messages: list[Message]) -> str:
-        if "review an agent's attempt" in messages[0].content:
+        if current_purpose() == "reflection":
             return "\n".join(LEARNING_LINES)
         if len(messages) > 2:
             return json.dumps({"used_learnings": [], "rationale": "", "action": "look around"})
@@ -127,7 +127,8 @@ def reflection_table(env: ScienceWorld, counter: TokenCounter) -> BenchTable:
     with tempfile.TemporaryDirectory(prefix="clin-bench-") as tmp, \
             Memory(Path(tmp) / "r.db") as mem:
         summary = run_adapt(cfg, env=env, llm=llm, mem=mem)
-        reflections = [c for c in llm.calls if "review an agent's attempt" in c[0].content]
+        reflections = [c for c, why in zip(llm.calls, llm.purposes, strict=True)
+                       if why == "reflection"]
         for n, (trial, msgs) in enumerate(zip(summary.trials, reflections, strict=True)):
             steps = list(mem.db.query(
                 "SELECT idx, action, observation, reward FROM steps WHERE trial_id = ? "

@@ -42,18 +42,18 @@ def _attempts(db: Path) -> tuple[int, int, int]:
 
 
 def in_process(runs: int, trials: int, max_steps: int, task: str, workdir: Path) -> dict:
+    from clin.agent import AgentSettings
     from clin.envs.scienceworld import ScienceWorld
+    from clin.llm import Message, ScriptedLLM
+    from clin.llm.base import current_purpose
+    from clin.llm.faults import FaultyLLM
     from clin.memory import Memory
     from clin.trials.runner import AdaptConfig, run_adapt
-
-    from clin.agent import AgentSettings
-    from clin.llm import Message, ScriptedLLM
-    from clin.llm.faults import FaultyLLM
 
     counter = iter(range(10**9))
 
     def answer(messages: list[Message]) -> str:
-        return default_answer([m.model_dump() for m in messages], next(counter))
+        return default_answer(current_purpose(), next(counter))
 
     injected: Counter[str] = Counter()
     fig = {"runs": 0, "runs_finished": 0, "trials_completed": 0, "tries": 0, "calls": 0,

@@ -18,7 +18,7 @@ from clin.memory.reflect import gather, room_of
 from . import controller, executor, memory_view, reflection
 from .controller import TASK_COMPLETE, HistoryItem, Proposal, ProposalParseError
 from .errors import GroundingError
-from .llm.base import ChatLLM, Completion, Message
+from .llm.base import ChatLLM, Completion, Message, Purpose, purpose
 from .memory_view import render_memory
 
 REPEAT_LIMIT = 5
@@ -236,8 +236,11 @@ class _Clock:
         finally:
             self.env_ms += (time.perf_counter() - t) * 1000
 
-    def complete(self, llm: ChatLLM, convo: list[Message], schema: dict[str, Any]) -> Completion:
-        completion = llm.complete(convo, json_schema=schema, max_tokens=controller.ANSWER_TOKENS)
+    def complete(self, llm: ChatLLM, convo: list[Message], schema: dict[str, Any],
+                 why: Purpose) -> Completion:
+        with purpose(why):
+            completion = llm.complete(convo, json_schema=schema,
+                                      max_tokens=controller.ANSWER_TOKENS)
         self.llm_ms += completion.latency_ms
         return completion
 
@@ -263,7 +266,7 @@ def _act(
     proposal: Proposal | None = None
     unsent: Observation | None = None  # the simulator's answer to a proposal it did not parse
     for attempt in range(settings.reasks + 1):
-        completion = clock.complete(llm, convo, schema)
+        completion = clock.complete(llm, convo, schema, "controller")
         ledger.record("controller" if attempt == 0 else "reask", step, convo, completion)
         try:
             proposal = controller.parse_proposal(completion.text)
@@ -369,7 +372,7 @@ def _answer_choice(
     schema = controller.proposal_schema([str(i) for i in range(len(choices))]
                                         if getattr(llm, "enforces_schema", False) else None)
     for _ in range(settings.reasks + 1):
-        answer = clock.complete(llm, ask, schema)
+        answer = clock.complete(llm, ask, schema, "choice")
         ledger.record("choice", step, ask, answer)
         pick = _option_index(lex, answer.text, choices)
         if pick is not None:

@@ -14,7 +14,7 @@ from clin.memory.reflect import (
     reflection_schema,
 )
 
-from .llm.base import ChatLLM, Completion, Message
+from .llm.base import ChatLLM, Completion, Message, purpose
 
 __all__ = ["MAX_LEARNINGS", "parse_reflection", "reflect", "reflection_schema"]
 parse_reflection = parse_answer  # one parser for every answer that holds learnings
@@ -26,10 +26,11 @@ def reflect(llm: ChatLLM, inp: ReflectionInput) -> tuple[ParseReport, Completion
     merged (``Memory.finish_trial`` counts its rejected lines)."""
     structured = bool(getattr(llm, "enforces_schema", False))
     messages = [Message.model_validate(m) for m in build_messages(inp, structured=structured)]
-    completion = llm.complete(
-        messages, json_schema=reflection_schema() if structured else None,
-        max_tokens=ANSWER_TOKENS,
-    )
+    with purpose("reflection"):
+        completion = llm.complete(
+            messages, json_schema=reflection_schema() if structured else None,
+            max_tokens=ANSWER_TOKENS,
+        )
     return parse_answer(completion.text), completion, messages
 
 
@@ -44,7 +45,9 @@ class PromptLLM:
 
     def __call__(self, prompt: str) -> str:
         structured = bool(getattr(self.llm, "enforces_schema", False))
-        return self.llm.complete(
-            [Message(role="user", content=prompt)],
-            json_schema=reflection_schema() if structured else None, max_tokens=ANSWER_TOKENS,
-        ).text
+        with purpose("reflection"):
+            return self.llm.complete(
+                [Message(role="user", content=prompt)],
+                json_schema=reflection_schema() if structured else None,
+                max_tokens=ANSWER_TOKENS,
+            ).text

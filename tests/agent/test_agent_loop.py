@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from clin.memory import Memory, Scope
-from clin.trials.runner import AdaptConfig, run_adapt
 
 from clin.agent import AgentSettings
 from clin.llm import Message, ScriptedLLM
-
+from clin.memory import Memory, Scope
+from clin.trials.runner import AdaptConfig, run_adapt
 from tests.conftest import proposal
 
 REFLECTION = "\n".join([
@@ -33,18 +32,24 @@ def test_memory_from_trial_1_conditions_trial_2(tiny, mem: Memory) -> None:
         seen["system"] = messages[0].content
         return proposal("look around", used=[1])
 
-    llm = ScriptedLLM([
-        proposal("open door to kitchen"),
-        proposal("walk to the kitchen"),  # paraphrase of a valid move
-        proposal("look around"),
-        REFLECTION,
-        trial2_first,
-        proposal("look around"),
-        proposal("inventory"),
-        "opening the door to the kitchen SHOULD BE NECESSARY to finding the seeds",
-    ])
+    llm = ScriptedLLM({
+        "controller": [
+            proposal("open door to kitchen"),
+            proposal("walk to the kitchen"),  # paraphrase of a valid move
+            proposal("look around"),
+            trial2_first,
+            proposal("look around"),
+            proposal("inventory"),
+        ],
+        "reflection": [
+            REFLECTION,
+            "opening the door to the kitchen SHOULD BE NECESSARY to finding the seeds",
+        ],
+    })
     summary = run_adapt(_cfg(), env=tiny, llm=llm, mem=mem)
     llm.assert_complete()
+    assert llm.purposes == ["controller"] * 3 + ["reflection"] + ["controller"] * 3 + [
+        "reflection"]
 
     assert [t.steps for t in summary.trials] == [3, 3]
     assert "opening the door to the kitchen SHOULD BE NECESSARY to finding the seeds" in seen[
@@ -190,7 +195,8 @@ def test_ambiguous_request_naming_no_option_clearly_is_put_to_the_model(tiny,
         asked.append(msgs[-1].content)
         return proposal("0")
 
-    llm = ScriptedLLM([proposal("focus on orange seed"), pick, "x"])
+    llm = ScriptedLLM({"controller": [proposal("focus on orange seed")], "choice": [pick],
+                       "reflection": ["x"]})
     cfg = _cfg(trials=1, steps=1).model_copy(update={"variation": 5})  # starts by the seeds
     s = run_adapt(cfg, env=tiny, llm=llm, mem=mem)
     llm.assert_complete()

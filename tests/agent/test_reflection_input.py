@@ -8,7 +8,11 @@ import re
 
 import jsonschema
 import pytest
+
+from clin.agent import AgentSettings
 from clin.envs.scienceworld import PROFILE as SW_PROFILE
+from clin.llm import Message, ScriptedLLM
+from clin.llm.base import current_purpose
 from clin.memory import Memory
 from clin.memory.reflect import (
     ReflectionAnswer,
@@ -20,10 +24,6 @@ from clin.memory.reflect import (
     reflection_schema,
 )
 from clin.trials.runner import AdaptConfig, run_adapt
-
-from clin.agent import AgentSettings
-from clin.llm import Message, ScriptedLLM
-
 from tests.conftest import proposal
 
 LEARNING = "opening the door to the kitchen SHOULD BE NECESSARY to finding the seeds"
@@ -42,7 +42,7 @@ class Walker:
         self.prompts: list[str] = []
 
     def __call__(self, messages: list[Message]) -> str:
-        if "review an agent's attempt" in messages[0].content:
+        if current_purpose() == "reflection":
             self.prompts.append("\n\n".join(m.content for m in messages))
             return LEARNING
         if len(messages) > 2:

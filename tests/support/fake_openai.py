@@ -22,6 +22,8 @@ from typing import Any
 
 from typing_extensions import Self
 
+from clin.llm.openai_backend import PURPOSE_HEADER
+
 TRANSPORT_FAULTS = ("429", "500", "drop", "timeout", "garbage")
 CONTENT_FAULTS = ("empty", "malformed", "noaction")
 ALL_FAULTS = TRANSPORT_FAULTS + CONTENT_FAULTS
@@ -38,10 +40,11 @@ REFLECTION = (
 )
 
 
-def default_answer(messages: list[dict[str, Any]], n: int) -> str:
-    """A valid answer: learnings for a reflection prompt, else a JSON proposal."""
-    system = str(messages[0].get("content", "")) if messages else ""
-    if "causal abstractions" in system or "four forms" in system:
+def default_answer(purpose: str | None, n: int) -> str:
+    """A valid answer for the call's declared purpose (``clin.llm.base.purpose``; the
+    ``X-Clin-Purpose`` header over HTTP): learnings for a reflection or a meta-memory, else
+    a JSON proposal."""
+    if purpose in ("reflection", "meta"):
         return REFLECTION
     action = CONTROLLER_ACTIONS[n % len(CONTROLLER_ACTIONS)]
     return json.dumps({"used_learnings": [], "rationale": "scripted", "action": action})
@@ -181,7 +184,7 @@ class FakeOpenAI:
                         "noaction": "I am not sure what to do here. Let me think about it.",
                     }.get(kind)
                     if content is None:
-                        content = default_answer(req.get("messages") or [], n)
+                        content = default_answer(self.headers.get(PURPOSE_HEADER), n)
                     self._send(200, json.dumps(_completion(req, content)).encode())
 
         return Handler

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from clin.llm.base import Message
+from clin.llm.base import Message, current_purpose
 from stress.checks import check_db
 from tests.support.fake_openai import default_answer
 
@@ -38,11 +38,11 @@ def borrow_env(monkeypatch: pytest.MonkeyPatch, env: Any) -> None:
 
 
 def scripted_answers(n: int = 500) -> list:
-    """Answers for ScriptedLLM: valid proposals and reflections, chosen from the prompt."""
+    """Answers for ScriptedLLM: valid proposals and reflections, by the call's purpose."""
     counter = iter(range(10**9))
 
     def answer(messages: list[Message]) -> str:
-        return default_answer([m.model_dump() for m in messages], next(counter))
+        return default_answer(current_purpose(), next(counter))
 
     return [answer] * n
 

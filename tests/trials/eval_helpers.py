@@ -1,5 +1,5 @@
 """Scripted answers for eval tests: one callable that answers as controller, reflection or
-meta-memory writer depending on the prompt, so tests can count calls exactly."""
+meta-memory writer by the purpose each call declares, so tests can count calls exactly."""
 
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ import signal
 import time
 
 from clin.llm import ScriptedLLM
-from clin.llm.base import Message
+from clin.llm.base import Message, current_purpose
 
 REFLECTION_LINE = "looking around SHOULD BE NECESSARY to finding the living thing"
 META_LINE = "teleporting to the outside MAY BE NECESSARY to finding any living thing"
 
 
 def answer(messages: list[Message]) -> str:
-    system = messages[0].content
-    if "META-MEMORY" in system:
+    why = current_purpose()
+    if why == "meta":
         return f"{META_LINE}\nthis line is chatter and gets rejected"
-    if "review an agent's attempt" in system:
+    if why == "reflection":
         return REFLECTION_LINE
     return json.dumps({"used_learnings": [1], "rationale": "see", "action": "look around"})
 

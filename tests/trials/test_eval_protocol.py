@@ -8,17 +8,17 @@ import json
 from pathlib import Path
 
 import pytest
+
 from clin.cli import main
 from clin.envs.base import TaskInfo
+from clin.errors import UserError
+from clin.llm import ScriptedLLM
+from clin.llm.base import Message, current_purpose
 from clin.memory import Memory
 from clin.trials.eval import prepare, run_eval
 from clin.trials.protocols import EvalConfig, plan, step_limit
 from clin.trials.report import build_report
 from clin.trials.schema import open_memory
-
-from clin.errors import UserError
-from clin.llm import ScriptedLLM
-from clin.llm.base import Message
 from tests.trials.eval_helpers import META_LINE, answer
 
 
@@ -54,9 +54,7 @@ def fail_without_memory() -> ScriptedLLM:
     (-100); with learnings it looks around. So BASE and every first training trial fail."""
 
     def reply(messages: list[Message]) -> str:
-        system = messages[0].content
-        if "META-MEMORY" not in system and "review an agent's attempt" not in system \
-                and "[1] " not in system:
+        if current_purpose() == "controller" and "[1] " not in messages[0].content:
             return json.dumps({"used_learnings": [], "rationale": "", "action": "focus on air"})
         return answer(messages)
 
@@ -137,8 +135,7 @@ def contradicts_the_meta_memory() -> ScriptedLLM:
     inherited meta-learning (a test episode's) contradicts it."""
 
     def reply(messages: list[Message]) -> str:
-        if "review an agent's attempt" in messages[0].content and \
-                META_LINE in messages[-1].content:
+        if current_purpose() == "reflection" and META_LINE in messages[-1].content:
             return CONTRA
         return answer(messages)
 
@@ -183,7 +180,7 @@ def per_source_meta() -> ScriptedLLM:
     """The GEN-TASK meta writer answers three lines naming the earlier task it was shown."""
 
     def reply(messages: list[Message]) -> str:
-        if "META-MEMORY" in messages[0].content:
+        if current_purpose() == "meta":
             source = messages[-1].content.split("EARLIER TASK: ", 1)[1].split("\n", 1)[0]
             return "\n".join(f"going to room {n} of {source} MAY BE NECESSARY to finding "
                              f"object {n}" for n in (1, 2, 3))

@@ -8,15 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from clin.cli import main
 from clin.envs.tiny import TinyWorld
+from clin.llm import ScriptedLLM
+from clin.llm.base import Message, current_purpose
 from clin.memory import Memory
 from clin.trials.eval import run_eval
 from clin.trials.protocols import EvalConfig
 from clin.trials.report import build_report, markdown_table
-
-from clin.llm import ScriptedLLM
-from clin.llm.base import Message
 from tests.trials.eval_helpers import answer
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -27,7 +27,7 @@ def varied() -> ScriptedLLM:
     count = {"n": 0}
 
     def reply(messages: list[Message]) -> str:
-        if "Answer in JSON: {\"used_learnings\"" in messages[0].content:
+        if current_purpose() == "controller":
             count["n"] += 1
             if count["n"] % 4 == 0:
                 return json.dumps({"used_learnings": [], "rationale": "", "action":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -21,6 +24,30 @@ class Completion(BaseModel):
     completion_tokens: int | None = None
     latency_ms: float = 0.0
     attempts: int = 1  # 1 + transient failures retried
+
+
+Purpose = Literal["controller", "choice", "reflection", "meta"]
+"""What a call is for: the agent's proposal (and its re-asks), the agent's pick among
+numbered options, a trial's reflection, a meta-memory. The ``purpose`` column of
+``llm_calls`` says the same in finer words (``reask`` for a re-asked proposal)."""
+
+_PURPOSE: ContextVar[Purpose | None] = ContextVar("clin_llm_purpose", default=None)
+
+
+@contextmanager
+def purpose(name: Purpose) -> Iterator[None]:
+    """Declare what the ``complete`` calls made inside are for. Backends ignore it; the
+    scripted test LLM answers by it, so a test never tells calls apart by prompt text."""
+    token = _PURPOSE.set(name)
+    try:
+        yield
+    finally:
+        _PURPOSE.reset(token)
+
+
+def current_purpose() -> Purpose | None:
+    """The purpose declared by the innermost :func:`purpose` around this call, if any."""
+    return _PURPOSE.get()
 
 
 @runtime_checkable

@@ -9,8 +9,10 @@ from typing import Any
 
 from ..errors import LLMUnavailable, TransientLLMError
 from . import guard
-from .base import Completion, Message
+from .base import Completion, Message, current_purpose
 from .retry import call_with_retries
+
+PURPOSE_HEADER = "X-Clin-Purpose"  # controller | choice | reflection | meta
 
 
 class OpenAIChat:
@@ -66,6 +68,9 @@ class OpenAIChat:
             "max_tokens": max_tokens,
             "temperature": self.temperature,
         }
+        if (why := current_purpose()) is not None:
+            # what the call is for, for a proxy's logs (and the tests' fake server)
+            kwargs["extra_headers"] = {PURPOSE_HEADER: why}
         if json_schema is not None and self.structured:
             kwargs["response_format"] = {
                 "type": "json_schema",

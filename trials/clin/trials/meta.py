@@ -20,7 +20,7 @@ from clin.memory.db import now
 from pydantic import BaseModel
 
 from clin import prompts
-from clin.llm.base import ChatLLM, Completion, Message
+from clin.llm.base import ChatLLM, Completion, Message, purpose
 from clin.reflection import MAX_LEARNINGS, parse_reflection, reflection_schema
 
 from . import evaldb
@@ -123,8 +123,9 @@ def _summarize(mem: Memory, llm: ChatLLM, mode: str, target: str, sources: list[
         return ParseReport(), None
     structured = bool(getattr(llm, "enforces_schema", False))
     messages = build_messages(mode, target, sources, structured, max_learnings)
-    completion = llm.complete(messages, json_schema=reflection_schema() if structured
-                              else None, max_tokens=600)
+    with purpose("meta"):
+        completion = llm.complete(messages, json_schema=reflection_schema() if structured
+                                  else None, max_tokens=600)
     return parse_reflection(completion.text), _record_call(mem, messages, completion)
 
 

@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ from ray.exceptions import GetTimeoutError, RayActorError
 
 from clin.agent import StepEvent
 from clin.errors import UserError
-from clin.llm.base import ChatLLM, Completion, Message
+from clin.llm.base import ChatLLM, Completion, Message, Purpose, current_purpose, purpose
 from clin.llm.local import default_threads
 
 from . import evaldb
@@ -172,8 +173,10 @@ class EpisodeActor:
                                                                   False))}
 
     def complete(self, messages: list[Message], json_schema: dict[str, Any] | None,
-                 max_tokens: int | None) -> Completion:
-        return self._llm().complete(messages, json_schema=json_schema, max_tokens=max_tokens)
+                 max_tokens: int | None, why: Purpose | None = None) -> Completion:
+        with purpose(why) if why else nullcontext():
+            return self._llm().complete(messages, json_schema=json_schema,
+                                        max_tokens=max_tokens)
 
 
 class RemoteLLM:
@@ -187,7 +190,8 @@ class RemoteLLM:
 
     def complete(self, messages: list[Message], *, json_schema: dict[str, Any] | None = None,
                  max_tokens: int | None = None, **_: Any) -> Completion:
-        return ray.get(self.actor.complete.remote(messages, json_schema, max_tokens),
+        return ray.get(self.actor.complete.remote(messages, json_schema, max_tokens,
+                                                  current_purpose()),
                        timeout=self.timeout_s)
 
 

@@ -44,8 +44,12 @@ def test_eval_run_trial_and_learning_pages(eval_db) -> None:
     assert len(cited.ctx["cited"]) == ids["cites"]  # every step that cited it
     assert all(t["score"] is not None for t in cited.ctx["trials_used"])
     assert [h["support"] for h in cited.ctx["history"]][0] == 1
-    for q in trial.queries:  # the "SQL" view runs as shown, with its named parameters
-        assert conn.execute(q.sql, q.params).fetchall() is not None
+    # the "SQL" view's queries, run as shown with their named parameters, give the page's rows
+    shown = {q.name: conn.execute(q.sql, q.params).fetchall() for q in trial.queries}
+    assert len(shown["steps"]) == len(trial.ctx["steps"])
+    assert len(shown["learning_events"]) == len(trial.ctx["events"])
+    assert len(shown["run_trials"]) == len(trial.ctx["siblings"]) == 3
+    assert len(shown["reflection"]) == 1
     with pytest.raises(NotFound):
         pages.trial(conn, 10**6)
     conn.close()

@@ -48,8 +48,8 @@ def examples(n: int) -> int:
 
 
 def refusal(what: str, marker: str) -> str:
-    return (f"fast tier (make test-fast): this test started {what}; mark it "
-            f"@pytest.mark.{marker} or use the fixture that does")
+    return (f"fast tier (make test-fast) refuses {what}: a test that needs it is marked "
+            f"@pytest.mark.{marker} (or uses a fixture that marks it)")
 
 
 def install_guard(stubs: Path) -> None:

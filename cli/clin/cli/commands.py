@@ -20,7 +20,14 @@ from clin.memory import (
 )
 from clin.memory.sql import QUERY_TIMEOUT_S, display_text
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from clin.errors import LLMError, UserError
@@ -137,7 +144,7 @@ def run(
         TextColumn("{task.fields[action]}", style="dim"),
         console=out,
     ) as progress:
-        bars: dict[int, int] = {}
+        bars: dict[int, TaskID] = {}
 
         def on_step(ev) -> None:
             if ev.trial not in bars:

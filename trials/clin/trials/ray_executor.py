@@ -138,8 +138,8 @@ class EpisodeActor:
             tmp = tempfile.mkdtemp(prefix="clin-episode-")
             try:
                 with open_memory(Path(tmp) / "episode.db") as mem:
-                    mem.db["evals"].insert(work.eval_row)
-                    mem.db["eval_episodes"].insert({**ep, "run_id": None, "status": "pending"})
+                    mem.db.table("evals").insert(work.eval_row)
+                    mem.db.table("eval_episodes").insert({**ep, "run_id": None, "status": "pending"})
                     seed_learnings(mem, work.learnings)
                     row = evaldb.get_eval(mem, work.eval_row["id"])
                     result = run_episode(mem=mem, env=self.env, llm=self._llm(),

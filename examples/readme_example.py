@@ -1,4 +1,4 @@
-"""The README example of the memory library (docs/memory-library.md), runnable as written."""
+"""The README example of the memory library (README.md, "The memory in your own agent"), runnable as written."""
 
 from clin.memory import Memory, Scope
 

@@ -14,6 +14,20 @@ def _open_ro(db: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{Path(db).resolve().as_uri()}?mode=ro", uri=True, timeout=60)
 
 
+def count(db: Path, sql: str) -> int:
+    """The first column of ``sql``'s first row in a database a live process may be writing;
+    0 while the file or the table does not exist yet."""
+    if not db.exists():
+        return 0
+    conn = _open_ro(db)
+    try:
+        return conn.execute(sql).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        conn.close()
+
+
 def check_db(db: Path) -> dict[str, int]:
     """Integrity and whole trials: ``PRAGMA integrity_check`` is ok, no foreign key dangles,
     every completed trial has a score, a finish time and exactly its steps 1..n, no run has

@@ -38,8 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from stress.checks import check_db
-from stress.kill_resume import CLI, _children, _reap_orphans
+from stress.checks import check_db, count
+from stress.kill_resume import CLI, children_of, reap_orphans
 
 CHILD = r"""
 import os, sys, time
@@ -160,15 +160,7 @@ def signals(n: int, limit_s: float, max_delay: float, seed: int, db: Path) -> di
     logs = Path(tempfile.mkdtemp(prefix="lifecycle_"))
     exits: list[float] = []
     while figures["deliveries"] < n:
-        before = 0
-        if db.exists():
-            conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
-            try:
-                before = conn.execute("SELECT ifnull(max(id), 0) FROM trials").fetchone()[0]
-            except sqlite3.OperationalError:
-                before = 0
-            finally:
-                conn.close()
+        before = count(db, "SELECT ifnull(max(id), 0) FROM trials")
         log_path = logs / f"run{figures['deliveries'] + 1:03d}.log"
         with open(log_path, "wb") as out:
             proc = subprocess.Popen([*CLI, *args], stdout=out, stderr=subprocess.STDOUT,
@@ -182,7 +174,7 @@ def signals(n: int, limit_s: float, max_delay: float, seed: int, db: Path) -> di
             except subprocess.TimeoutExpired:
                 pass
             sig = rng.choice([signal.SIGINT, signal.SIGTERM])
-            children = _children(proc.pid)
+            children = children_of(proc.pid)
             moment = _moment(db, log_path.read_text(errors="replace"), before)
             t0 = time.monotonic()
             proc.send_signal(sig)
@@ -192,7 +184,7 @@ def signals(n: int, limit_s: float, max_delay: float, seed: int, db: Path) -> di
                 proc.kill()
                 rc = proc.wait()
             took = time.monotonic() - t0
-        figures["orphans_killed"] += _reap_orphans(children, wait_s=5)
+        figures["orphans_killed"] += reap_orphans(children, wait_s=5)
         name = signal.Signals(sig).name
         figures["deliveries"] += 1
         figures[name] += 1
@@ -203,15 +195,8 @@ def signals(n: int, limit_s: float, max_delay: float, seed: int, db: Path) -> di
         figures["exit_codes"][key] = figures["exit_codes"].get(key, 0) + 1
         figures["moments"][moment] = figures["moments"].get(moment, 0) + 1
         check_db(db)
-        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            (running,) = conn.execute(
-                "SELECT count(*) FROM runs WHERE status = 'running'").fetchone()
-        except sqlite3.OperationalError:
-            running = 0  # signalled before the schema existed
-        finally:
-            conn.close()
-        if running:
+        # 0 as well when signalled before the schema existed
+        if count(db, "SELECT count(*) FROM runs WHERE status = 'running'"):
             raise SystemExit(f"delivery {figures['deliveries']} ({name}, {moment}) left a run "
                              f"'running'; log: {log_path}")
         figures["checks_ok"] += 1

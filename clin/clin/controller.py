@@ -42,7 +42,7 @@ class Proposal(BaseModel):
                               json_schema_extra=for_backends)
 
     used_learnings: list[int] = Field(default_factory=list, max_length=MAX_CITED)
-    rationale: str = Field("", max_length=RATIONALE_CHARS)
+    rationale: str = Field(default="", max_length=RATIONALE_CHARS)
     action: str = Field(min_length=1, max_length=ACTION_CHARS)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from clin.llm.local import signals_deferred
+from stress.checks import count
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -129,16 +130,8 @@ def _clin_run(db: Path) -> subprocess.Popen:
 def _wait_for_steps(db: Path, proc: subprocess.Popen, steps: int, limit_s: float) -> None:
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline and proc.poll() is None:
-        if db.exists():
-            conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
-            try:
-                n = conn.execute("SELECT count(*) FROM steps").fetchone()[0]
-            except sqlite3.OperationalError:
-                n = 0
-            finally:
-                conn.close()
-            if n >= steps:
-                return
+        if count(db, "SELECT count(*) FROM steps") >= steps:
+            return
         time.sleep(0.1)
     proc.kill()
     raise AssertionError(f"no {steps} steps within {limit_s} s: {proc.communicate()[0]}")

@@ -27,12 +27,12 @@ from clin.memory import Memory
 
 from tests.support.fake_openai import FakeOpenAI
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ENVS_DOC = Path(__file__).resolve().parents[2] / "docs" / "environments.md"
 
 
 def readme_env() -> str:
-    """The complete third-party environment of the README's "Your own environment"."""
-    text = README.read_text().split("### Your own environment", 1)[1]
+    """The complete third-party environment of docs/environments.md, "Your own environment"."""
+    text = ENVS_DOC.read_text().split("## Your own environment", 1)[1]
     return text.split("```python\n", 1)[1].split("```", 1)[0]
 
 

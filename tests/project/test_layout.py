@@ -83,3 +83,20 @@ def test_ruff_sorts_clin_as_first_party(tmp_path: Path) -> None:
                           str(ROOT / "pyproject.toml"), str(probe)], cwd=ROOT,
                          capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_wheel_merges_the_roots_into_one_clin_folder(tmp_path: Path) -> None:
+    """Built with the project's own backend, offline: every module, template and data file
+    of every root lands at its import path, and nothing else does (no tests, no bench)."""
+    import zipfile
+
+    from hatchling.builders.wheel import WheelBuilder
+
+    (wheel,) = WheelBuilder(str(ROOT)).build(directory=str(tmp_path), versions=["standard"])
+    names = {n for n in zipfile.ZipFile(wheel).namelist() if ".dist-info/" not in n}
+    want = {f"clin/{p.relative_to(ROOT / root / 'clin').as_posix()}"
+            for root in ROOTS for p in (ROOT / root / "clin").rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts}
+    assert names == want
+    assert {"clin/memory/reflect_system.j2", "clin/prompts/controller_system.j2",
+            "clin/viewer/templates/base.html", "clin/agent.py"} <= names

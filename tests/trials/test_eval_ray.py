@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -184,3 +185,22 @@ def test_driver_stopped_then_resumed_keeps_landed_episodes(cluster: str, tmp_pat
         assert mem.db.execute("SELECT count(*) FROM trials").fetchone()[0] == 2
         assert mem.db.execute("SELECT count(*) FROM runs WHERE status = 'finished'"
                               ).fetchone()[0] == 2
+
+
+def test_episode_folders_of_dead_actors_are_swept(tmp_path: Path) -> None:
+    """A killed actor runs no ``finally``: the next episode on its node removes its folder
+    (named with its pid), and never a live process's."""
+    import subprocess
+
+    from clin.trials.ray_executor import EPISODE_DIR_PREFIX, sweep_stale_episode_dirs
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    dead = tmp_path / f"{EPISODE_DIR_PREFIX}{gone}-abc"
+    live = tmp_path / f"{EPISODE_DIR_PREFIX}{os.getpid()}-def"
+    other = tmp_path / f"{EPISODE_DIR_PREFIX}x1y2"  # not ours to judge
+    for d in (dead, live, other):
+        d.mkdir()
+        (d / "episode.db").write_bytes(b"")
+    assert sweep_stale_episode_dirs(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name])

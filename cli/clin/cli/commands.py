@@ -20,12 +20,12 @@ from clin.memory import (
 )
 from clin.memory.sql import QUERY_TIMEOUT_S, display_text
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import TaskID
 from rich.table import Table
 
 from clin.errors import LLMError, UserError
 
-from .output import write_rows
+from .output import progress_bar, write_rows
 
 HELP = """CLIN: a language agent that learns causal abstractions ("opening the door SHOULD BE
 NECESSARY to go outside") across trials of a task, with a frozen LLM, and keeps them in a
@@ -128,16 +128,9 @@ def run(
         max_steps=max_steps, simplification=simplification, db=db, resume=resume,
         env=env_name(env), env_options=parse_options(env_opt or []),
     )
-    with Progress(
-        TextColumn("[bold]trial {task.fields[trial]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("score {task.fields[score]:>5}"),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[action]}", style="dim"),
-        console=out,
-    ) as progress:
-        bars: dict[int, int] = {}
+    with progress_bar("[bold]trial {task.fields[trial]}", "score {task.fields[score]:>5}",
+                      "{task.fields[action]}", console=out) as progress:
+        bars: dict[int, TaskID] = {}
 
         def on_step(ev) -> None:
             if ev.trial not in bars:

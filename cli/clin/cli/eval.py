@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from clin.errors import UserError
+
+from .output import progress_bar
+
+if TYPE_CHECKING:
+    from clin.trials.protocols import EvalConfig
 
 out = Console()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -114,12 +118,32 @@ def eval_cmd(
     db: DbOpt = Path("clin.db"),
 ) -> None:
     """Run an evaluation protocol over many episodes (ADAPT, GEN-ENV or GEN-TASK)."""
-    from clin.envs.registry import canonical, parse_options
-    from clin.trials.eval import run_eval
-    from clin.trials.protocols import EvalConfig
+    _check_runner(workers, executor, ray_address, episode_timeout)
+    cfg = None
+    if not resume:
+        cfg = _config(protocol=protocol, tasks=tasks, source_tasks=source_tasks,
+                      train_variations=train_variations, test_variations=test_variations,
+                      trials=trials, max_steps=max_steps, step_budget=step_budget, base=base,
+                      model=model, base_url=base_url, simplification=simplification, env=env,
+                      train_env=train_env, env_opt=env_opt)
+    elif eval_id is not None and eval_id < 1:
+        raise UserError("--eval-id must be a positive eval id")
+    summary = _run_with_progress(db, cfg, resume=resume, eval_id=eval_id, workers=workers,
+                                 executor=executor, ray_address=ray_address,
+                                 episode_timeout_s=episode_timeout)
+    out.print(f"eval {summary.eval_id} {summary.status}: {summary.trials_done}/"
+              f"{summary.trials_total} trials ({summary.ran_trials} run now), "
+              f"{summary.metas} meta-memories; see: clin report --run {summary.eval_id}"
+              f"{_db_flag(db)}")
 
-    from clin.llm.spec import default_spec, parse_spec
 
+def _db_flag(db: Path) -> str:
+    """`` --db PATH`` for a hint the user may paste, empty for the default file."""
+    return "" if str(db) == "clin.db" else f" --db {db}"
+
+
+def _check_runner(workers: int, executor: str, ray_address: str | None,
+                  episode_timeout: float | None) -> None:
     if workers < 1:
         raise UserError("--workers must be at least 1")
     if executor not in ("local", "ray"):
@@ -132,39 +156,46 @@ def eval_cmd(
         raise UserError("--ray-address needs --executor ray")
     if episode_timeout is not None and episode_timeout <= 0:
         raise UserError("--episode-timeout must be a positive number of seconds")
-    cfg = None
-    if not resume:
-        if protocol not in ("adapt", "gen-env", "gen-task"):
-            raise UserError(f"unknown --protocol {protocol!r}: use adapt, gen-env or gen-task")
-        if step_budget not in ("fixed", "gold1.5"):
-            raise UserError(f"unknown --step-budget {step_budget!r}: use gold1.5 or fixed")
-        for name, value in (("--trials", trials), ("--max-steps", max_steps),
-                            ("--test-variations", test_variations)):
-            if value < 1:
-                raise UserError(f"{name} must be at least 1")
-        spec = model or default_spec()
-        parse_spec(spec)
-        name, options = canonical(env), parse_options(env_opt or [])
-        cfg = EvalConfig(
-            protocol=protocol, tasks=_tasks(tasks) or _default_tasks(name, options),
-            env=name, env_options=options,
-            train_env=canonical(train_env) if train_env else None,
-            source_tasks=_tasks(source_tasks), train_variations=train_variations,
-            test_variations=test_variations, trials=trials, max_steps=max_steps,
-            step_budget=step_budget, base=base, simplification=simplification, model=spec,
-            base_url=base_url,
-        )
-    elif eval_id is not None and eval_id < 1:
-        raise UserError("--eval-id must be a positive eval id")
-    with Progress(
-        TextColumn("[bold]eval {task.fields[eval]} {task.fields[phase]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("trials"),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[running]}", style="dim"),
-        console=out,
-    ) as progress:
+
+
+def _config(*, protocol: str, tasks: str | None, source_tasks: str | None,
+            train_variations: int, test_variations: int, trials: int, max_steps: int,
+            step_budget: str, base: bool, model: str | None, base_url: str | None,
+            simplification: str, env: str, train_env: str | None,
+            env_opt: list[str] | None) -> EvalConfig:
+    """A new eval's settings from the options, each refused with its own line."""
+    from clin.envs.registry import canonical, parse_options
+    from clin.llm.spec import default_spec, parse_spec
+    from clin.trials.protocols import EvalConfig
+
+    if protocol not in ("adapt", "gen-env", "gen-task"):
+        raise UserError(f"unknown --protocol {protocol!r}: use adapt, gen-env or gen-task")
+    if step_budget not in ("fixed", "gold1.5"):
+        raise UserError(f"unknown --step-budget {step_budget!r}: use gold1.5 or fixed")
+    for name, value in (("--trials", trials), ("--max-steps", max_steps),
+                        ("--test-variations", test_variations)):
+        if value < 1:
+            raise UserError(f"{name} must be at least 1")
+    spec = model or default_spec()
+    parse_spec(spec)
+    name, options = canonical(env), parse_options(env_opt or [])
+    return EvalConfig(
+        protocol=protocol, tasks=_tasks(tasks) or _default_tasks(name, options),
+        env=name, env_options=options,
+        train_env=canonical(train_env) if train_env else None,
+        source_tasks=_tasks(source_tasks), train_variations=train_variations,
+        test_variations=test_variations, trials=trials, max_steps=max_steps,
+        step_budget=step_budget, base=base, simplification=simplification, model=spec,
+        base_url=base_url,
+    )
+
+
+def _run_with_progress(db: Path, cfg: EvalConfig | None, *, resume: bool, **runner: Any):
+    """Run the eval under one progress bar; on Ctrl-C say how to continue, then re-raise."""
+    from clin.trials.eval import run_eval
+
+    with progress_bar("[bold]eval {task.fields[eval]} {task.fields[phase]}", "trials",
+                      "{task.fields[running]}", console=out) as progress:
         bar = progress.add_task("", total=None, eval="", phase="", running="")
 
         def on_start(row) -> None:
@@ -178,18 +209,13 @@ def eval_cmd(
                             running="; ".join(p.running)[:90])
 
         try:
-            summary = run_eval(db, cfg, resume=resume, eval_id=eval_id, workers=workers,
-                               executor=executor, ray_address=ray_address,
-                               episode_timeout_s=episode_timeout, on_progress=on_progress, on_start=on_start)
+            return run_eval(db, cfg, resume=resume, on_progress=on_progress,
+                            on_start=on_start, **runner)
         except KeyboardInterrupt:
             progress.stop()
-            err.print(f"interrupted: finished trials are kept; continue with: clin eval "
-                      f"--resume{'' if str(db) == 'clin.db' else f' --db {db}'}")
+            err.print("interrupted: finished trials are kept; continue with: clin eval "
+                      f"--resume{_db_flag(db)}")
             raise
-    out.print(f"eval {summary.eval_id} {summary.status}: {summary.trials_done}/"
-              f"{summary.trials_total} trials ({summary.ran_trials} run now), "
-              f"{summary.metas} meta-memories; see: clin report --run {summary.eval_id}"
-              f"{'' if str(db) == 'clin.db' else f' --db {db}'}")
 
 
 def report_cmd(

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -52,20 +53,23 @@ def mcp_cmd(
         raise UserError("--port must be between 1 and 65535")
     if transport == "http":
         _check_port(port)
-    factory = None
+    factory: Callable[[], Any] | None = None
     if model is not None:
         from clin.llm.spec import parse_spec
 
         parse_spec(model)  # a bad spec stops here, before anything is served
+        spec = model
 
-        def factory():  # built on the first reflection a client without sampling asks for
+        def build() -> Any:  # built on the first reflection a client without sampling asks for
             from clin.llm.spec import build_llm
             from clin.reflection import PromptLLM
 
-            return PromptLLM(build_llm(model, base_url=base_url))
+            return PromptLLM(build_llm(spec, base_url=base_url))
+
+        factory = build
 
     serve(db, namespace=namespace, llm_factory=factory, llm_label=model,
-          transport=transport, port=port)  # type: ignore[arg-type]
+          transport=transport, port=port)
 
 
 def _check_port(port: int) -> None:

@@ -1,4 +1,5 @@
-"""Machine-readable query output for ``clin memory sql --json | --nl | --csv``, written the
+"""What the commands print besides tables: the progress bar of ``clin run`` and ``clin eval``,
+and machine-readable query output for ``clin memory sql --json | --nl | --csv``, written the
 way sqlite-utils writes it: ``--json`` one array of objects, ``--nl`` one object a line,
 ``--csv`` a header row then the rows. Bytes become base64 strings in JSON."""
 
@@ -10,7 +11,17 @@ import json
 from collections.abc import Sequence
 from typing import Any, Literal, TextIO
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
 Format = Literal["json", "nl", "csv"]
+
+
+def progress_bar(label: str, after_count: str, detail: str, *, console: Console) -> Progress:
+    """A bar per job: ``label``, the bar, done/total, ``after_count``, the time elapsed and a
+    dim ``detail`` (each a rich format over the job's fields)."""
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn(after_count),
+                    TimeElapsedColumn(), TextColumn(detail, style="dim"), console=console)
 
 
 def _jsonable(v: Any) -> Any:

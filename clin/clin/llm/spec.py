@@ -43,4 +43,5 @@ def build_llm(spec: str, *, base_url: str | None = None, **options: Any) -> Chat
         return LocalLlama(arg, **options)
     from .openai_backend import OpenAIChat
 
+    assert arg is not None  # parse_spec refuses "openai" without a model name
     return OpenAIChat(arg, base_url=base_url, **options)

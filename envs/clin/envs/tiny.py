@@ -277,15 +277,16 @@ def _grow_build(w: World, v: int) -> None:
 
 
 def _grow_goals(w: World, v: int, right: Callable[[Thing], bool]) -> list[Goal]:
-    def in_pot() -> bool:
-        return w.focus is not None and w.focus.parent is not None \
-            and w.focus.parent.name.startswith("flower pot")
+    def pot() -> Thing | None:
+        """The flower pot holding the focused seed, if it is in one."""
+        parent = w.focus.parent if w.focus is not None else None
+        return parent if parent is not None and parent.name.startswith("flower pot") else None
 
     return [
         (25, lambda: w.focus is not None),
-        (50, in_pot),
-        (75, lambda: in_pot() and any(c.name == "water" for c in w.focus.parent.contents)),
-        (100, lambda: in_pot() and w.focus.plant),
+        (50, lambda: pot() is not None),
+        (75, lambda: (p := pot()) is not None and any(c.name == "water" for c in p.contents)),
+        (100, lambda: pot() is not None and w.focus is not None and bool(w.focus.plant)),
     ]
 
 

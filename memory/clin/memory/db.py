@@ -67,7 +67,8 @@ def insert(conn: sqlite3.Connection, table: str, row: dict[str, Any]) -> int:
     cols = ", ".join(f"[{c}]" for c in row)
     marks = ", ".join("?" for _ in row)
     cur = conn.execute(f"INSERT INTO [{table}] ({cols}) VALUES ({marks})", list(row.values()))
-    return int(cur.lastrowid)
+    assert cur.lastrowid is not None  # an INSERT always sets it
+    return cur.lastrowid
 
 
 def rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
@@ -228,7 +229,7 @@ def setup_lock(path: Path) -> Iterator[None]:
 # ---------------------------------------------------------------------- migration runner
 def apply(db: sqlite_utils.Database, schemas: Sequence[Schema]) -> list[str]:
     """Apply pending migrations of ``schemas`` in order; return the names applied."""
-    table = db["_clin_migrations"]
+    table = db.table("_clin_migrations")
     if not table.exists():
         table.create({"name": str, "applied_at": str}, pk="name")
     done = {row["name"] for row in table.rows}

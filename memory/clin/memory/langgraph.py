@@ -59,12 +59,12 @@ NOT_A_VALUE = ("CLINStore keeps causal learnings: put a value holding one under 
 def m001_items(db: sqlite_utils.Database) -> None:
     """The keys LangGraph gave learnings: (namespace path, key) -> learning, with the
     value's other fields (JSON) and the item's times."""
-    db["langgraph_items"].create(
+    db.table("langgraph_items").create(
         {"path": str, "key": str, "learning_id": int, "extra": str, "created_at": str,
          "updated_at": str},
         pk=("path", "key"), foreign_keys=[("learning_id", "learnings", "id")],
     )
-    db["langgraph_items"].create_index(["learning_id"])
+    db.table("langgraph_items").create_index(["learning_id"])
 
 
 SCHEMA = Schema(owner="langgraph", migrations=(m001_items,))

@@ -218,7 +218,7 @@ class _Server(MCPServer):
             arguments_refused = (  # the SDK's own check of the arguments, nothing deeper
                 not isinstance(exc, UnexpectedToolError) and isinstance(cause, ValidationError)
                 and str(exc) == f"Error executing tool {name}: {cause}")
-            if not arguments_refused:
+            if not arguments_refused or not isinstance(cause, ValidationError):
                 raise
             raise ToolError(refused_arguments(name, cause)) from cause
 
@@ -420,7 +420,7 @@ class MemoryServer:
             rows = self._with_memory(lambda m: m.history(learning_id))
             if not rows:
                 raise MemoryStoreError(f"learning {learning_id} does not exist")
-            return History(learning_id=learning_id, events=[Event(**{
+            return History(learning_id=learning_id, events=[Event.model_validate({
                 k: r.get(k) for k in Event.model_fields}) for r in rows])
 
         @server.resource("clin://learnings/{namespace}/{agent}", mime_type="application/json")

@@ -18,7 +18,7 @@ migration = MIGRATIONS.append
 
 @migration
 def m001_core(db: sqlite_utils.Database) -> None:
-    db["runs"].create(
+    db.table("runs").create(
         {
             "id": int,
             "started_at": str,
@@ -38,7 +38,7 @@ def m001_core(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"started_at", "status"},
     )
-    db["trials"].create(
+    db.table("trials").create(
         {
             "id": int,
             "run_id": int,
@@ -62,8 +62,8 @@ def m001_core(db: sqlite_utils.Database) -> None:
         foreign_keys=[("run_id", "runs", "id")],
         not_null={"run_id", "idx", "status"},
     )
-    db["trials"].create_index(["run_id", "idx"])
-    db["steps"].create(
+    db.table("trials").create_index(["run_id", "idx"])
+    db.table("steps").create(
         {
             "id": int,
             "trial_id": int,
@@ -86,8 +86,8 @@ def m001_core(db: sqlite_utils.Database) -> None:
         foreign_keys=[("trial_id", "trials", "id")],
         not_null={"trial_id", "idx"},
     )
-    db["steps"].create_index(["trial_id", "idx"], unique=True)
-    db["llm_calls"].create(
+    db.table("steps").create_index(["trial_id", "idx"], unique=True)
+    db.table("llm_calls").create(
         {
             "id": int,
             "run_id": int,
@@ -107,8 +107,8 @@ def m001_core(db: sqlite_utils.Database) -> None:
         pk="id",
         foreign_keys=[("run_id", "runs", "id"), ("trial_id", "trials", "id")],
     )
-    db["llm_calls"].create_index(["trial_id"])
-    db["learnings"].create(
+    db.table("llm_calls").create_index(["trial_id"])
+    db.table("learnings").create(
         {
             "id": int,
             "namespace": str,
@@ -138,8 +138,8 @@ def m001_core(db: sqlite_utils.Database) -> None:
         "CREATE UNIQUE INDEX idx_learnings_scope_key ON learnings "
         "(namespace, agent, ifnull(env, ''), ifnull(task, ''), ifnull(variation, ''), key)"
     )
-    db["learnings"].create_index(["namespace", "agent", "task", "variation", "status"])
-    db["learning_events"].create(
+    db.table("learnings").create_index(["namespace", "agent", "task", "variation", "status"])
+    db.table("learning_events").create(
         {
             "id": int,
             "learning_id": int,
@@ -154,9 +154,9 @@ def m001_core(db: sqlite_utils.Database) -> None:
         foreign_keys=[("learning_id", "learnings", "id"), ("trial_id", "trials", "id")],
         not_null={"learning_id", "event"},
     )
-    db["learning_events"].create_index(["learning_id"])
-    db["learning_events"].create_index(["trial_id"])
-    db["learnings"].enable_fts(["cause", "effect", "text"], create_triggers=True, tokenize="porter")
+    db.table("learning_events").create_index(["learning_id"])
+    db.table("learning_events").create_index(["trial_id"])
+    db.table("learnings").enable_fts(["cause", "effect", "text"], create_triggers=True, tokenize="porter")
 
 
 @migration
@@ -234,7 +234,7 @@ def m005_llm_calls_tokens_index(db: sqlite_utils.Database) -> None:
     """Token sums per trial (``v_trial_scores``, ``v_eval_trials``) from the index alone:
     without it each sum reads whole ``llm_calls`` rows, prompt text included (0.45 s instead
     of 0.07 s for 1,000 trials x 100 steps: bench/RESULTS.md, viewer page loads)."""
-    db["llm_calls"].create_index(["trial_id", "prompt_tokens", "completion_tokens"],
+    db.table("llm_calls").create_index(["trial_id", "prompt_tokens", "completion_tokens"],
                                  index_name="idx_llm_calls_trial_tokens")
 
 

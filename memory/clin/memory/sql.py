@@ -63,7 +63,7 @@ def harden(conn: sqlite3.Connection, *, reads_only: bool = True) -> sqlite3.Conn
     denied functions)."""
     conn.execute("PRAGMA query_only = 1")
     if hasattr(conn, "setlimit"):  # Python 3.11+
-        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_LENGTH)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_LENGTH)  # pyright: ignore  # 3.11+
     conn.set_authorizer(_authorizer if reads_only else deny_dangerous_functions)
     return conn
 
@@ -133,8 +133,6 @@ def run_readonly_query(
             if "file is not a database" in msg:
                 raise DatabaseError(f"{p} is not a SQLite database") from None
             raise QueryError(f"SQL error: {msg}") from None
-        except sqlite3.ProgrammingError as exc:
-            raise QueryError(f"SQL error: {exc}") from None
         cols = [d[0] for d in cur.description] if cur.description else []
         return cols, rows
     finally:

@@ -102,6 +102,32 @@ def _connect(address: str | None, cpus: float) -> None:
     ray.init(address="local", num_cpus=max(os.cpu_count() or 1, math.ceil(cpus)), **opts)
 
 
+EPISODE_DIR_PREFIX = "clin-episode-"
+
+
+def sweep_stale_episode_dirs(tmp: Path | None = None) -> int:
+    """Remove the episode folders of actors that died mid-episode (an actor killed for its
+    time limit, or with its node, runs no ``finally``); each folder's name carries the pid of
+    the process that made it. Returns how many were removed."""
+    removed = 0
+    for path in Path(tmp or tempfile.gettempdir()).glob(f"{EPISODE_DIR_PREFIX}*-*"):
+        pid = path.name.removeprefix(EPISODE_DIR_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 class EpisodeActor:
     """One environment and one LLM, reused across episodes. ``max_concurrency=2`` lets
     :meth:`status` answer while :meth:`run` is busy (only ``run`` touches env and LLM)."""
@@ -129,18 +155,19 @@ class EpisodeActor:
         return dict(self.state)
 
     def run(self, work: EpisodeWork) -> tuple[RunRows, dict[str, Any]]:
-        """Returns the rows and where it ran, with the episode's row as the episode left it
-        (what it recorded about itself, e.g. its step limit)."""
-        """Run the episode against a private memory in a temp dir; return its rows."""
+        """Run the episode against a private memory in a temp dir; return its rows and where
+        it ran, with the episode's row as the episode left it (what it recorded about itself,
+        e.g. its step limit)."""
         with self.lock:
             ep = work.episode_row
             self.state = {"key": ep["key"], "task": ep["task"], "variation": ep["variation"],
                           "trial": 0, "step": 0, "done": 0}
-            tmp = tempfile.mkdtemp(prefix="clin-episode-")
+            sweep_stale_episode_dirs()  # e.g. the folder of an actor whose episode this reruns
+            tmp = tempfile.mkdtemp(prefix=f"{EPISODE_DIR_PREFIX}{os.getpid()}-")
             try:
                 with open_memory(Path(tmp) / "episode.db") as mem:
-                    mem.db["evals"].insert(work.eval_row)
-                    mem.db["eval_episodes"].insert({**ep, "run_id": None, "status": "pending"})
+                    mem.db.table("evals").insert(work.eval_row)
+                    mem.db.table("eval_episodes").insert({**ep, "run_id": None, "status": "pending"})
                     seed_learnings(mem, work.learnings)
                     row = evaldb.get_eval(mem, work.eval_row["id"])
                     result = run_episode(mem=mem, env=self.env, llm=self._llm(),

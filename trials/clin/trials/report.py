@@ -196,6 +196,7 @@ def plot(rep: Report, metric: str, path: Path) -> Path:
     """``metric`` (score | steps) against trial number: one thin line per task, the average
     over tasks thick; GEN evals also show the training (ADAPT from scratch) average dashed."""
     from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(7, 4.2), dpi=100)
     ax = fig.add_subplot()
@@ -223,7 +224,8 @@ def plot(rep: Report, metric: str, path: Path) -> Path:
                   .get(metric, metric))
     name = "score" if metric.startswith("score") else metric
     ax.set_title(f"eval {rep.eval_id} ({rep.protocol}): {name} vs trial")
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    # matplotlib's AutoLocator, whole trials only
+    ax.xaxis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10], integer=True))
     if series:
         ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)

@@ -35,7 +35,7 @@ PAPER_LONG_TASKS = (
 def m003_eval(db: sqlite_utils.Database) -> None:
     """Evaluations (ADAPT / GEN-ENV / GEN-TASK over many episodes), meta-memories with their
     provenance, and the views `clin report` reads: every number it shows is one of these."""
-    db["evals"].create(
+    db.table("evals").create(
         {
             "id": int,
             "protocol": str,  # adapt | gen-env | gen-task
@@ -50,7 +50,7 @@ def m003_eval(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"protocol", "status", "started_at"},
     )
-    db["eval_episodes"].create(
+    db.table("eval_episodes").create(
         {
             "id": int,
             "eval_id": int,
@@ -69,8 +69,8 @@ def m003_eval(db: sqlite_utils.Database) -> None:
         foreign_keys=[("eval_id", "evals", "id"), ("run_id", "runs", "id")],
         not_null={"eval_id", "key", "phase", "task", "status"},
     )
-    db["eval_episodes"].create_index(["eval_id", "key"], unique=True)
-    db["meta_memories"].create(
+    db.table("eval_episodes").create_index(["eval_id", "key"], unique=True)
+    db.table("meta_memories").create(
         {
             "id": int,
             "eval_id": int,
@@ -90,8 +90,8 @@ def m003_eval(db: sqlite_utils.Database) -> None:
         foreign_keys=[("eval_id", "evals", "id"), ("llm_call_id", "llm_calls", "id")],
         not_null={"eval_id", "key", "status"},
     )
-    db["meta_memories"].create_index(["eval_id", "key"], unique=True)
-    db["meta_sources"].create(
+    db.table("meta_memories").create_index(["eval_id", "key"], unique=True)
+    db.table("meta_sources").create(
         {
             "id": int,
             "meta_id": int,
@@ -111,14 +111,14 @@ def m003_eval(db: sqlite_utils.Database) -> None:
         ],
         not_null={"meta_id", "source_trial_id"},
     )
-    db["meta_sources"].create_index(["meta_id"])
-    db["meta_learnings"].create(
+    db.table("meta_sources").create_index(["meta_id"])
+    db.table("meta_learnings").create(
         {"meta_id": int, "learning_id": int},
         pk=("meta_id", "learning_id"),
         foreign_keys=[("meta_id", "meta_memories", "id"), ("learning_id", "learnings", "id")],
     )
-    db["task_groups"].create({"task": str, "grp": str}, pk="task")
-    db["task_groups"].insert_all(
+    db.table("task_groups").create({"task": str, "grp": str}, pk="task")
+    db.table("task_groups").insert_all(
         [{"task": t, "grp": "short"} for t in PAPER_SHORT_TASKS]
         + [{"task": t, "grp": "long"} for t in PAPER_LONG_TASKS]
     )
@@ -235,8 +235,8 @@ def m005_eval_protocol(db: sqlite_utils.Database) -> None:
     authors' averaging did (``sum(x for x in scores if x >= 0) / len(scores)``);
     ``steps_norm`` is steps / gold path length (1.0 = as short as the simulator's solution).
     """
-    db["eval_episodes"].add_column("gold_steps", int)  # simulator's gold path length
-    db["eval_episodes"].add_column("max_steps", int)  # the step limit its trials ran under
+    db.table("eval_episodes").add_column("gold_steps", int)  # simulator's gold path length
+    db.table("eval_episodes").add_column("max_steps", int)  # the step limit its trials ran under
     # The LLM call that summarized this source (GEN-TASK: one call per source task).
     db.execute("ALTER TABLE meta_sources ADD COLUMN llm_call_id INTEGER REFERENCES llm_calls(id)")
     for view in ("v_eval_report_groups", "v_eval_report", "v_eval_curve", "v_eval_tasks",

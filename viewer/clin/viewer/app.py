@@ -106,6 +106,7 @@ class ReadOnlyDatabase(Database):
     def connect(self, write: bool = False) -> sqlite3.Connection:
         if write:
             raise sqlite3.OperationalError("clin view is read-only: no write connection")
+        assert self.path is not None  # made for a file, never in-memory
         conn = sqlite3.connect(f"{Path(self.path).as_uri()}?mode=ro", uri=True,
                                check_same_thread=False)
         self._all_file_connections.append(conn)

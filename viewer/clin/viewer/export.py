@@ -51,8 +51,9 @@ def _export(conn: sqlite3.Connection, out_dir: Path, run_id: int | None,
                               "meta_memories m ON m.id = ml.meta_id WHERE m.eval_id = ?",
                               [eval_id])
     else:
+        assert run_id is not None  # export() asks for one of the two
         try:
-            top = pages.run(conn, run_id)  # type: ignore[arg-type]
+            top = pages.run(conn, run_id)
         except PageError as exc:
             raise ViewerError(str(exc)) from None
         top_path, runs, meta_learnings = f"/run/{run_id}", [run_id], []

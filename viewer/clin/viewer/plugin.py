@@ -38,7 +38,7 @@ async def script_view() -> Any:
 
 @hookimpl
 def register_routes() -> list[tuple[str, Any]]:
-    out = [(r.regex.pattern, page_view) for r in routes.ROUTES]
+    out: list[tuple[str, Any]] = [(r.regex.pattern, page_view) for r in routes.ROUTES]
     out.append((r"^/sql(?P<page>/.*)$", sql_view))
     out.append((f"^{re.escape(SCRIPT_PATH)}$", script_view))
     # Any other path under the viewer's prefixes is its own 404, not a Datasette database name.
@@ -112,7 +112,7 @@ def asgi_wrapper() -> Any:
     method reaches any handler."""
 
     def wrap(app: Any) -> Any:
-        async def reads_only(scope: dict, receive: Any, send: Any) -> None:
+        async def reads_only(scope: Any, receive: Any, send: Any) -> None:
             if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD"):
                 body = render_error(405, "the viewer is read-only: GET and HEAD only", URLS)
                 await send({"type": "http.response.start", "status": 405, "headers": [

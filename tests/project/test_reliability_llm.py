@@ -85,8 +85,11 @@ def test_wrapper_faults_survived_in_five_trial_run(tiny, db_path: Path) -> None:
 
 
 def test_http_faults_survived_through_openai_backend(
-    tiny, db_path: Path, allow_model_requests: None
+    tiny, db_path: Path, allow_model_requests: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # the retries without their back-off sleeps (about 10 s of waiting, nothing checked)
+    monkeypatch.setattr(openai_backend, "call_with_retries",
+                        functools.partial(call_with_retries, sleep=_no_sleep))
     # the client's timeout is generous enough that only injected timeouts time out
     with FakeOpenAI(fault_rate=0.2, seed=95, timeout_s=1.5) as srv:
         llm = OpenAIChat("fake", base_url=srv.url, api_key="sk-test", timeout=1.0,

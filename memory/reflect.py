@@ -5,8 +5,8 @@ memory, and writes causal abstractions that are merged with support and history.
 What lives here: the input (``ReflectionInput``, read from the database by ``gather``), the
 trial compressed into a token budget (``compress_trace``), the prompt (``build_messages``,
 templates ``reflect_system.j2`` / ``reflect_user.j2`` beside this file), the answer's JSON
-schema (``reflection_schema``, generated from ``ReflectionAnswer``) and parsing
-(``parse_answer``). The agent's adapter (``clin.reflection``) adds its chat backend and
+schema (``reflection_schema``, generated from ``ReflectionAnswer``); answers are parsed by
+``abstractions.parse_learnings``, the one parser of every text that holds learnings. The agent's adapter (``clin.reflection``) adds its chat backend and
 structured output; ``reflect`` below is the library's entry point, for a langchain-core
 chat model or a plain ``str -> str`` callable (langchain is never imported here).
 """
@@ -299,12 +299,6 @@ def as_text(messages: Sequence[dict[str, str]]) -> str:
     return "\n\n".join(m["content"] for m in messages)
 
 
-def parse_answer(text: str) -> ParseReport:
-    """The learnings of an answer, JSON (``{"learnings": [...]}``) or lines; never raises.
-    An answer with none accepted is for the caller to treat as a failed reflection."""
-    return parse_learnings(text if isinstance(text, str) else "")
-
-
 # ---------------------------------------------------------------- from the database
 def gather(
     db: Database,
@@ -462,7 +456,7 @@ def reflect(
             completion_tokens=estimate_tokens(text), latency_ms=(time.perf_counter() - t0) * 1e3,
             attempts=1, trial_id=tid, prompt=prompt, response=text, error=error,
         )
-    report = parse_answer(text)
+    report = parse_learnings(text)
     require_learnings(report)
     with db.transaction() as conn:
         _not_reflected_yet(db, tid)  # again inside the write lock: a concurrent reflect

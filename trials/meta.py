@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from clin.memory import Abstraction, Memory, ParseReport, Scope, estimate_tokens
+from clin.memory import Abstraction, Memory, ParseReport, Scope, estimate_tokens, parse_learnings
 from clin.memory.db import now
 from pydantic import BaseModel
 
 from clin import prompts
 from clin.llm.base import ChatLLM, Completion, Message
-from clin.reflection import MAX_LEARNINGS, parse_reflection, reflection_schema
+from clin.reflection import MAX_LEARNINGS, reflection_schema
 
 from . import evaldb
 from .protocols import EvalConfig, MetaPlan
@@ -125,7 +125,7 @@ def _summarize(mem: Memory, llm: ChatLLM, mode: str, target: str, sources: list[
     messages = build_messages(mode, target, sources, structured, max_learnings)
     completion = llm.complete(messages, json_schema=reflection_schema() if structured
                               else None, max_tokens=600)
-    return parse_reflection(completion.text), _record_call(mem, messages, completion)
+    return parse_learnings(completion.text), _record_call(mem, messages, completion)
 
 
 def _per_source_task(mem: Memory, llm: ChatLLM, target: str, sources: list[MetaSource],

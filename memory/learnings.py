@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from .abstractions import (
+    FORMS_HELP,
     NOT_A_FORM,
     Abstraction,
     Confidence,
@@ -142,12 +143,6 @@ class LearningRecord(BaseModel):
     def scope(self) -> Scope:
         return Scope(namespace=self.namespace, agent=self.agent, env=self.env, task=self.task,
                      variation=self.variation)
-
-
-FORMS_HELP = (
-    "write exactly one of: 'X SHOULD BE NECESSARY to Y', 'X MAY BE NECESSARY to Y', "
-    "'X MAY NOT CONTRIBUTE to Y', 'X DOES NOT CONTRIBUTE to Y'"
-)
 
 
 def as_abstraction(learning: str | Abstraction) -> Abstraction:

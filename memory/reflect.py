@@ -24,7 +24,7 @@ import jinja2
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from . import learnings, recall, runs
-from .abstractions import Abstraction, ParseReport, parse_learnings
+from .abstractions import FORMS_PATTERN, VERBS, Abstraction, ParseReport, parse_learnings
 from .db import Database
 from .errors import MemoryStoreError, ReflectionError
 from .learnings import Learning, ReflectionOutcome
@@ -37,7 +37,6 @@ PAST_TRIALS = 3  # as the paper's memory generator: the last three trials' learn
 MEMORY_TOKENS = 800  # the current learnings shown (most useful first, as recall orders them)
 ANSWER_TOKENS = 600
 LLM = Any  # a langchain-core BaseChatModel (or any Runnable) | Callable[[str], str]
-FORMS_PATTERN = "(SHOULD BE NECESSARY|MAY BE NECESSARY|MAY NOT CONTRIBUTE|DOES NOT CONTRIBUTE)"
 
 
 class TraceStep(BaseModel):
@@ -284,7 +283,7 @@ def build_messages(
             break
         memory.append(m)
     system = _env().get_template("reflect_system.j2").render(
-        max_learnings=inp.max_learnings, structured=structured,
+        max_learnings=inp.max_learnings, structured=structured, forms=VERBS,
     ).strip()
     user = _env().get_template("reflect_user.j2").render(
         goal=inp.goal, past=inp.past, memory=memory, rooms=room_lines, lines=lines,

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from clin.memory import Abstraction, Memory, ParseReport, Scope, estimate_tokens, parse_learnings
+from clin.memory.abstractions import VERBS
 from clin.memory.db import now
 from pydantic import BaseModel
 
@@ -68,7 +69,7 @@ def best_sources(mem: Memory, eval_id: int, episode_keys: list[str]) -> list[Met
 def build_messages(mode: str, target: str, sources: list[MetaSource],
                    structured: bool, max_learnings: int = MAX_LEARNINGS) -> list[Message]:
     system = prompts.render("meta_memory_system", mode=mode, max_learnings=max_learnings,
-                            structured=structured)
+                            structured=structured, forms=VERBS)
     user = prompts.render("meta_memory_user", mode=mode, target=target, sources=sources)
     return [Message(role="system", content=system), Message(role="user", content=user)]
 

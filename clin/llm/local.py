@@ -57,7 +57,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clin.memory.reflect import FORMS_PATTERN
+from clin.memory.abstractions import FORMS_PATTERN
 
 from ..errors import LLMUnavailable, ModelSpecError
 from . import guard

@@ -4,7 +4,7 @@ memory, and writes causal abstractions that are merged with support and history.
 
 What lives here: the input (``ReflectionInput``, read from the database by ``gather``), the
 trial compressed into a token budget (``compress_trace``), the prompt (``build_messages``,
-templates ``reflect_system.j2`` / ``reflect_user.j2`` beside this file), the answer's JSON
+templates ``prompts/reflect_system.j2`` / ``prompts/reflect_user.j2``), the answer's JSON
 schema (``reflection_schema``, generated from ``ReflectionAnswer``); answers are parsed by
 ``abstractions.parse_learnings``, the one parser of every text that holds learnings. The agent's adapter (``clin.reflection``) adds its chat backend and
 structured output; ``reflect`` below is the library's entry point, for a langchain-core
@@ -17,11 +17,11 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import jinja2
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from clin import prompts
 
 from . import learnings, recall, runs
 from .abstractions import FORMS_PATTERN, VERBS, Abstraction, ParseReport, parse_learnings
@@ -142,12 +142,6 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 3)].rstrip() + "..."
 
 
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return "unknown"
-    return f"{value:g}"
-
-
 @lru_cache(maxsize=16)
 def _room_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
@@ -234,17 +228,6 @@ def compress_trace(
 
 
 # ---------------------------------------------------------------- the prompt
-@lru_cache(maxsize=1)
-def _env() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(Path(__file__).parent)),
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-        autoescape=False,
-    )
-    env.filters["fmt"] = _fmt
-    return env
-
-
 _GOAL_LEAD = re.compile(r"^\s*(?:your\s+)?task\s*(?:is\s*)?(?:to\s*)?:?\s*", re.IGNORECASE)
 
 
@@ -282,14 +265,15 @@ def build_messages(
         if used > MEMORY_TOKENS:
             break
         memory.append(m)
-    system = _env().get_template("reflect_system.j2").render(
-        max_learnings=inp.max_learnings, structured=structured, forms=VERBS,
-    ).strip()
-    user = _env().get_template("reflect_user.j2").render(
+    system = prompts.render(
+        "reflect_system", max_learnings=inp.max_learnings, structured=structured, forms=VERBS,
+    )
+    user = prompts.render(
+        "reflect_user",
         goal=inp.goal, past=inp.past, memory=memory, rooms=room_lines, lines=lines,
         steps=len(inp.steps), shortened=shortened, trial=inp.trial, score=inp.score,
         outcome=inp.outcome, structured=structured, example=example_learning(inp),
-    ).strip()
+    )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 

@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -27,7 +27,7 @@ from . import learnings, recall, runs
 from .abstractions import FORMS_PATTERN, VERBS, Abstraction, ParseReport, parse_learnings
 from .db import Database
 from .errors import MemoryStoreError, ReflectionError
-from .learnings import Learning, ReflectionOutcome
+from .learnings import ORIGINS, Learning, Origin, ReflectionOutcome
 from .render import estimate_tokens
 from .scope import Scope
 
@@ -59,8 +59,7 @@ class MemoryLine(BaseModel):
     text: str
     support: int = 1
     mean_score: float | None = None
-    # own | task (other variations of the task) | tasks (other tasks) | envs (another env)
-    origin: Literal["own", "task", "tasks", "envs"] = "own"
+    origin: Origin = "own"  # see ``learnings.origin``
 
 
 class ReflectionInput(BaseModel):
@@ -295,7 +294,7 @@ def gather(
     rooms: Sequence[str] = (),
     room_pattern: str | None = None,
     max_learnings: int = MAX_LEARNINGS,
-    origin: Callable[[Learning], Literal["own", "task", "tasks", "envs"]] | None = None,
+    origin: Callable[[Learning], Origin] | None = None,
 ) -> ReflectionInput:
     """The reflection input for ``trial_id``: its steps as recorded, the last
     ``PAST_TRIALS`` completed trials of the scope before it with their scores and the
@@ -313,7 +312,7 @@ def gather(
     memory = [MemoryLine(text=x.text, support=x.support, mean_score=x.mean_score,
                          origin=origin(x) if origin else "own")
               for x in recall.recall(db, scope)]
-    memory.sort(key=lambda m: ("own", "task", "tasks", "envs").index(m.origin))  # stable
+    memory.sort(key=lambda m: ORIGINS.index(m.origin))  # stable
     return ReflectionInput(goal=goal, steps=steps, score=score, outcome=outcome, trial=trial,
                            rooms=list(rooms), room_pattern=room_pattern, past=past,
                            memory=memory,

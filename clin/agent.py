@@ -14,7 +14,7 @@ from clin import prompts
 from clin.envs.base import DEFAULT_PROFILE, EnvProfile, NumberedChoices, Observation, TextEnv
 from clin.memory import GroundingKind, Memory, ReflectionOutcome, Scope, StepRecord
 from clin.memory.learnings import origin
-from clin.memory.reflect import gather, room_of
+from clin.memory.reflect import room_of
 
 from . import controller, executor, reflection
 from .controller import TASK_COMPLETE, HistoryItem, Proposal, ProposalParseError
@@ -179,10 +179,10 @@ def run_trial(
 
     report = None
     if settings.reflect:
-        inp = gather(mem.store, scope, trial_id, goal=description, score=obs.score,
-                     outcome=outcome_of(obs, profile), trial=idx, rooms=list(rooms.values()),
-                     room_pattern=profile.room_pattern,
-                     origin=lambda learning: origin(learning, scope))
+        inp = mem.reflection_input(
+            scope, trial_id, goal=description, score=obs.score, outcome=outcome_of(obs, profile),
+            trial=idx, rooms=list(rooms.values()), room_pattern=profile.room_pattern,
+            origin=lambda learning: origin(learning, scope))
         report, completion, msgs = reflection.reflect(llm, inp)
         ledger.record("reflection", None, msgs, completion)
     outcome = mem.finish_trial(

@@ -188,7 +188,7 @@ def test_fuzz_store_keeps_only_causal_forms(tmp_path: Path) -> None:
             stored = {r.text for r in mem.recall(scope)}
             assert stored == {a.text for a in report.accepted}
             assert all(parse_line(t) is not None for t in stored)
-            (rejected,) = mem.conn.execute(
+            (rejected,) = mem.db.execute(
                 "SELECT learnings_rejected FROM trials WHERE id = ?", [trial_id]).fetchone()
             assert rejected == len(report.rejected)
 

@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from clin.errors import UserError
 from clin.llm.base import ChatLLM, Closeable
-from clin.llm.local import default_threads, usable_cpus
+from clin.llm.cpu import default_threads, usable_cpus
 
 from . import evaldb
 from .episode import run_episode

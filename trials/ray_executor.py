@@ -45,7 +45,7 @@ from ray.exceptions import GetTimeoutError, RayActorError
 from clin.agent import StepEvent
 from clin.errors import UserError
 from clin.llm.base import ChatLLM, Completion, Message
-from clin.llm.local import default_threads
+from clin.llm.cpu import default_threads
 
 from . import evaldb
 from .episode import run_episode

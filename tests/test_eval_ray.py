@@ -150,7 +150,7 @@ def test_executor_ray_without_ray_installed_is_one_line(
         db_path: Path) -> None:
     from clin.cli import main
 
-    monkeypatch.setitem(sys.modules, "clin.trials.ray_executor", None)  # import fails
+    monkeypatch.setitem(sys.modules, "clin.trials.ray_jobs", None)  # import fails
     code = main(["eval", "--executor", "ray", "--tasks", "find-plant", "--db", str(db_path)])
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert code == 2

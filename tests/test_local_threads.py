@@ -4,10 +4,10 @@ back to one thread when a call shows threads stalling on busy cores."""
 from __future__ import annotations
 
 import pytest
-from clin.llm import cpu
-from clin.llm.cpu import ThreadPolicy, auto_threads, idle_cores, too_slow
 
 from clin.errors import ModelSpecError
+from clin.llm import cpu
+from clin.llm.cpu import ThreadPolicy, auto_threads, idle_cores, too_slow
 
 
 @pytest.mark.parametrize(("idle", "threads"), [
@@ -163,7 +163,7 @@ def test_bad_thread_count_stops_clin_run_with_one_line(monkeypatch, capsys, tmp_
 
 @pytest.mark.parametrize("workers", [1, 2, 3, 64])
 def test_eval_workers_split_the_cores(monkeypatch, workers: int) -> None:
-    from clin.trials.eval import share_cores
+    from clin.trials.jobs import share_cores
 
     monkeypatch.setattr(cpu.os, "environ", {})  # what share_cores sets stays in this test
     share_cores(workers)
@@ -172,7 +172,7 @@ def test_eval_workers_split_the_cores(monkeypatch, workers: int) -> None:
 
 
 def test_eval_workers_keep_the_users_thread_count(monkeypatch) -> None:
-    from clin.trials.eval import share_cores
+    from clin.trials.jobs import share_cores
 
     monkeypatch.setattr(cpu.os, "environ", {cpu.THREADS_ENV: "3"})
     share_cores(8)

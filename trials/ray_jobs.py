@@ -49,12 +49,11 @@ from clin.llm.cpu import default_threads
 
 from . import evaldb
 from .episode import run_episode
-from .eval import EnvFactory, LLMFactory, Progress, _Runner, run_job
+from .jobs import POLL_S, EnvFactory, JobRunner, LLMFactory, Progress, run_job
 from .meta import build_meta
 from .protocols import MetaPlan
 from .schema import open_memory
 
-POLL_S = 0.5
 # eval_episodes columns the driver owns; the others are what the episode recorded about itself
 _EPISODE_KEEP = {"id", "eval_id", "key", "phase", "task", "variation", "trials", "namespace",
                  "run_id", "status", "started_at", "finished_at"}
@@ -207,8 +206,8 @@ class _Flight:
     started: float
 
 
-class RayRunner(_Runner):
-    """Phases as in :class:`clin.trials.eval._Pool`, episodes on Ray actors."""
+class RayRunner(JobRunner):
+    """Phases as in :class:`clin.trials.jobs.PoolRunner`, episodes on Ray actors."""
 
     def __init__(self, db: Path, workers: int, llm_factory: LLMFactory,
                  env_factory: EnvFactory, mem: Memory, row: evaldb.EvalRow, total: int,

@@ -215,3 +215,12 @@ def test_agent_memory_and_prompts_name_no_environment() -> None:
             for path in sorted((ROOT / folder).rglob("*")) if path.suffix in (".py", ".j2")
             for word in names if word in path.read_text().lower()]
     assert hits == []
+
+
+def test_static_export_does_not_load_datasette() -> None:
+    """``clin report --html`` writes files; only ``clin view`` serves them with Datasette."""
+    code = ("import sys, clin.viewer, clin.viewer.export; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('datasette', 'uvicorn')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert out.stdout.strip() == "[]"

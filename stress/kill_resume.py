@@ -33,7 +33,7 @@ from tests.fake_openai import ALL_FAULTS, FakeOpenAI
 CLI = [sys.executable, "-c", "import sys; from clin.cli import main; sys.exit(main())"]
 
 
-def _children(pid: int) -> list[int]:
+def child_pids(pid: int) -> list[int]:
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     except OSError:
@@ -49,7 +49,7 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def _reap_orphans(pids: list[int], wait_s: float = 10.0) -> int:
+def reap_orphans(pids: list[int], wait_s: float = 10.0) -> int:
     """The JVM dies with its parent (py4j die_on_exit); give it ``wait_s``, then kill it.
     Returns how many had to be killed."""
     deadline = time.monotonic() + wait_s
@@ -131,11 +131,11 @@ def stress(
             try:
                 rc = proc.wait(timeout=delay if delay is not None else 600)
             except subprocess.TimeoutExpired:
-                children = _children(proc.pid)
+                children = child_pids(proc.pid)
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait()
                 out.close()
-                figures["orphans_killed"] += _reap_orphans(children)
+                figures["orphans_killed"] += reap_orphans(children)
                 figures["kills"] += 1
                 if after_kill:
                     figures["clean_resumes"] += 1  # it ran until we killed it again

@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from stress.checks import check_db
-from stress.kill_resume import CLI, _children, _reap_orphans
+from stress.kill_resume import CLI, child_pids, reap_orphans
 
 CHILD = r"""
 import os, sys, time
@@ -182,7 +182,7 @@ def signals(n: int, limit_s: float, max_delay: float, seed: int, db: Path) -> di
             except subprocess.TimeoutExpired:
                 pass
             sig = rng.choice([signal.SIGINT, signal.SIGTERM])
-            children = _children(proc.pid)
+            children = child_pids(proc.pid)
             moment = _moment(db, log_path.read_text(errors="replace"), before)
             t0 = time.monotonic()
             proc.send_signal(sig)
@@ -192,7 +192,7 @@ def signals(n: int, limit_s: float, max_delay: float, seed: int, db: Path) -> di
                 proc.kill()
                 rc = proc.wait()
             took = time.monotonic() - t0
-        figures["orphans_killed"] += _reap_orphans(children, wait_s=5)
+        figures["orphans_killed"] += reap_orphans(children, wait_s=5)
         name = signal.Signals(sig).name
         figures["deliveries"] += 1
         figures[name] += 1

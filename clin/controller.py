@@ -22,6 +22,7 @@ from clin.envs.base import DEFAULT_PROFILE, EnvProfile
 from clin.memory import Learning, RenderedMemory, Scope, estimate_tokens, render
 from clin.memory.learnings import ORIGINS, Origin, origin
 from clin.memory.reflect import for_backends
+from clin.memory.render import clip, clip_tokens
 
 from .llm.base import Message
 
@@ -59,15 +60,6 @@ class ProposalParseError(ValueError):
     """The LLM output held no action; the message is fed back to the LLM."""
 
 
-def clip_tokens(text: str, budget: int) -> str:
-    """``text`` on one line, cut at a word boundary to about ``budget`` tokens."""
-    text = " ".join(text.split())
-    if estimate_tokens(text) <= budget:
-        return text
-    cut = text[: max(0, budget * 4 - 3)]
-    return (cut.rsplit(" ", 1)[0] if " " in cut else cut) + "..."
-
-
 def _shown(h: HistoryItem) -> HistoryItem:
     return HistoryItem(idx=h.idx, action=h.action, observation=clip_tokens(h.observation, OBS_TOKENS),
                        reward=h.reward, rationale=clip_tokens(h.rationale, RATIONALE_TOKENS))
@@ -87,11 +79,6 @@ def history_window(history: Sequence[HistoryItem], budget: int = HISTORY_TOKENS
     while cut < len(shown) - 1 and sum(costs[cut:]) > budget:
         cut = min(cut + HISTORY_CHUNK, len(shown) - 1)
     return shown[cut:]
-
-
-def clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def build_messages(

@@ -28,7 +28,7 @@ from .abstractions import FORMS_PATTERN, VERBS, Abstraction, ParseReport, parse_
 from .db import Database
 from .errors import MemoryStoreError, ReflectionError
 from .learnings import ORIGINS, Learning, Origin, ReflectionOutcome
-from .render import estimate_tokens
+from .render import clip, estimate_tokens, within_budget
 from .scope import Scope
 
 MAX_LEARNINGS = 12
@@ -135,12 +135,6 @@ _LEVELS = [
 ]
 
 
-def _clip(text: str, limit: int) -> str:
-    if limit <= 0:
-        return ""
-    return text if len(text) <= limit else text[: max(0, limit - 3)].rstrip() + "..."
-
-
 @lru_cache(maxsize=16)
 def _room_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
@@ -171,7 +165,7 @@ def _first_views(steps: Sequence[TraceStep], rooms: Sequence[str],
 def _render(steps: Sequence[TraceStep], views: list[tuple[str, str]], lvl: _Level,
             pattern: str | None) -> tuple[list[str], list[str]]:
     first = dict(views)
-    room_lines = [_clip(text, lvl.room) for _, text in views]
+    room_lines = [clip(text, lvl.room) for _, text in views]
     seen: dict[str, int] = {}
     lines: list[str] = []
     i = 0
@@ -188,11 +182,11 @@ def _render(steps: Sequence[TraceStep], views: list[tuple[str, str]], lvl: _Leve
         elif obs in seen:
             shown = f"(same as step {seen[obs]})" if lvl.plain or lvl.found else ""
         elif any(t.reward for t in steps[i : j + 1]):  # what changed the score stays readable
-            shown = _clip(obs, max(lvl.found, 120))
+            shown = clip(obs, max(lvl.found, 120))
         elif name is not None or _FOUND.search(obs):  # what is where (a room seen again too)
-            shown = _clip(obs, lvl.found)
+            shown = clip(obs, lvl.found)
         else:
-            shown = _clip(obs, lvl.plain)
+            shown = clip(obs, lvl.plain)
         seen.setdefault(obs, s.idx)
         head = f"{s.idx}." if j == i else f"{s.idx}-{steps[j].idx}."
         line = f"{head} > {s.action}" + (f" (x{j - i + 1})" if j > i else "")
@@ -257,13 +251,7 @@ def build_messages(
     """System and user messages (``{"role", "content"}``) for one reflection."""
     room_lines, lines, shortened = compress_trace(inp.steps, inp.rooms, budget_tokens,
                                                   inp.room_pattern)
-    memory: list[MemoryLine] = []
-    used = 0
-    for m in inp.memory:
-        used += estimate_tokens(m.text) + 8
-        if used > MEMORY_TOKENS:
-            break
-        memory.append(m)
+    memory = within_budget(inp.memory, lambda m: estimate_tokens(m.text) + 8, MEMORY_TOKENS)
     system = prompts.render(
         "reflect_system", max_learnings=inp.max_learnings, structured=structured, forms=VERBS,
     )

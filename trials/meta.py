@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from clin.memory import Abstraction, Memory, ParseReport, Scope, estimate_tokens, parse_learnings
+from clin.memory import Memory, ParseReport, Scope, estimate_tokens, parse_learnings
 from clin.memory.abstractions import VERBS
 from clin.memory.db import now
+from clin.memory.render import within_budget
 from pydantic import BaseModel
 
 from clin import prompts
@@ -143,24 +144,12 @@ def _per_source_task(mem: Memory, llm: ChatLLM, target: str, sources: list[MetaS
     for task, group in by_task.items():
         part, calls[task] = _summarize(mem, llm, "gen-task", target, group, max_lines)
         merged.rejected += part.rejected
-        for ab in within_budget(part, budget_tokens):
+        for ab in within_budget(part.accepted, lambda ab: estimate_tokens(ab.text) + 1,
+                                budget_tokens):
             if ab.key not in seen:
                 seen.add(ab.key)
                 merged.accepted.append(ab)
     return merged, calls
-
-
-def within_budget(report: ParseReport, budget_tokens: int) -> list[Abstraction]:
-    """The accepted abstractions, in the LLM's order, up to ``budget_tokens`` in total."""
-    kept: list[Abstraction] = []
-    used = 0
-    for ab in report.accepted:
-        cost = estimate_tokens(ab.text) + 1
-        if used + cost > budget_tokens:
-            break
-        kept.append(ab)
-        used += cost
-    return kept
 
 
 def _meta_row(mem: Memory, eval_id: int, key: str) -> dict[str, Any] | None:

@@ -339,7 +339,7 @@ class RayRunner(JobRunner):
             free.remove(pick)
             queue.remove(job)
             ep = evaldb.episode(self.mem, self.row.id, job.arg)
-            scope = evaldb.episode_scope(ep, self.row.config.agent, self.env_name)
+            scope = ep.scope(self.row.config.agent, self.env_name)
             work = EpisodeWork(
                 eval_row=next(iter(self.mem.db.query("SELECT * FROM evals WHERE id = ?",
                                                      [self.row.id]))),
@@ -383,7 +383,7 @@ class RayRunner(JobRunner):
         error = f"ray attempt {job.attempt} of {self.max_attempts} on actor {flight.actor}: {why}"
         run_id = self.mem.start_run(
             protocol=self.row.config.protocol, model=self.row.config.model,
-            scope=evaldb.episode_scope(ep, self.row.config.agent, self.env_name),
+            scope=ep.scope(self.row.config.agent, self.env_name),
             trials_requested=ep.trials,
             config={"eval_id": self.row.id, "episode": job.arg, "phase": ep.phase,
                     "executor": "ray", "attempt": job.attempt, "actor": flight.actor})

@@ -46,7 +46,6 @@ class Progress(BaseModel):
     phase: str
 
 
-
 def run_job(mem: Memory, env: TextEnv, llm: ChatLLM, eval_id: int, kind: str, arg: str,
             on_step: Callable[..., None] | None = None,
             train_env: TextEnv | None = None) -> None:

@@ -33,7 +33,7 @@ from tests.fake_openai import ALL_FAULTS, FakeOpenAI
 CLI = [sys.executable, "-c", "import sys; from clin.cli import main; sys.exit(main())"]
 
 
-def child_pids(pid: int) -> list[int]:
+def children_of(pid: int) -> list[int]:
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     except OSError:
@@ -131,7 +131,7 @@ def stress(
             try:
                 rc = proc.wait(timeout=delay if delay is not None else 600)
             except subprocess.TimeoutExpired:
-                children = child_pids(proc.pid)
+                children = children_of(proc.pid)
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait()
                 out.close()

@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from stress.checks import check_db
-from stress.kill_resume import CLI, child_pids, reap_orphans
+from stress.kill_resume import CLI, children_of, reap_orphans
 
 CHILD = r"""
 import os, sys, time
@@ -182,7 +182,7 @@ def signals(n: int, limit_s: float, max_delay: float, seed: int, db: Path) -> di
             except subprocess.TimeoutExpired:
                 pass
             sig = rng.choice([signal.SIGINT, signal.SIGTERM])
-            children = child_pids(proc.pid)
+            children = children_of(proc.pid)
             moment = _moment(db, log_path.read_text(errors="replace"), before)
             t0 = time.monotonic()
             proc.send_signal(sig)

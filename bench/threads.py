@@ -23,7 +23,8 @@ from clin.envs.scienceworld import ScienceWorld
 
 from clin import controller
 from clin.llm.base import Message
-from clin.llm.local import LocalLlama, usable_cpus
+from clin.llm.cpu import usable_cpus
+from clin.llm.local import LocalLlama
 
 from .backends import record_prompts
 from .stats import BenchTable, median

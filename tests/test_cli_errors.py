@@ -43,7 +43,7 @@ def filled_db(tmp_path: Path) -> Path:
                              "opening the door MAY BE NECESSARY to going outside"),
                          scope=scope)
         mem.finish_run(run_id)
-        mem.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        mem.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return db
 
 

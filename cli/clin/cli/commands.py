@@ -309,7 +309,8 @@ def view(
 ) -> None:
     """Serve a read-only web viewer of the database on 127.0.0.1 (runs, trials step by step,
     trial vs trial, learnings and where they came from); Ctrl-C stops it."""
-    from clin.viewer import ViewerError, serve
+    from clin.viewer import ViewerError
+    from clin.viewer.app import serve
 
     if not 0 <= port <= 65535:
         raise CliError("--port must be between 0 and 65535")

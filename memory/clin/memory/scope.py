@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
+
+Level = Literal["variation", "task", "env", "global"]
+
+
+def level(env: str | None, task: str | None, variation: object) -> Level:
+    """How broad a scope is: its narrowest field that is set."""
+    if variation is not None:
+        return "variation"
+    if task is not None:
+        return "task"
+    return "env" if env is not None else "global"
 
 
 class Scope(BaseModel):

@@ -41,7 +41,7 @@ def run_episode(
     on_trial: Callable[[TrialResult], None] | None = None,
 ) -> EpisodeResult:
     ep = evaldb.episode(mem, eval_id, key)
-    scope = evaldb.episode_scope(ep, cfg.agent, env.name)
+    scope = ep.scope(cfg.agent, env.name)
     if ep.run_id is None:
         gold = episode_gold_steps(env, ep.task, ep.variation, required=cfg.step_budget != "fixed")
         max_steps = step_limit(cfg, gold)

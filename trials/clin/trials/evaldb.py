@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from clin.memory import Memory, Scope
+from clin.memory import Memory
 from clin.memory.db import now
 from pydantic import BaseModel
 
@@ -25,15 +25,11 @@ class EvalRow(BaseModel):
     config: EvalConfig
 
 
-class EpisodeRow(BaseModel):
+class EpisodeRow(EpisodePlan):
+    """A planned episode as stored, with how far it got (its scope: ``EpisodePlan.scope``)."""
+
     id: int
     eval_id: int
-    key: str
-    phase: str
-    task: str
-    variation: int
-    trials: int
-    namespace: str
     run_id: int | None
     status: str
     gold_steps: int | None = None
@@ -125,11 +121,6 @@ def progress(mem: Memory, eval_id: int) -> tuple[int, list[str]]:
         f"trial {t['idx']} step {t['steps']}"
         for t in running
     ]
-
-
-def episode_scope(ep: EpisodeRow, agent: str, env: str) -> Scope:
-    return Scope(namespace=ep.namespace, agent=agent, env=env, task=ep.task,
-                 variation=ep.variation)
 
 
 def close_unfinished(mem: Memory, eval_id: int, status: str) -> None:

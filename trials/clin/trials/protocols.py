@@ -71,6 +71,8 @@ class EpisodePlan(BaseModel):
     namespace: str
 
     def scope(self, agent: str, env: str) -> Scope:
+        """Where the episode's learnings live: its task and variation, for ``agent`` in
+        ``env``, in its namespace (the one place an episode's scope is built)."""
         return Scope(namespace=self.namespace, agent=agent, env=env, task=self.task,
                      variation=self.variation)
 

@@ -45,16 +45,15 @@ from ray.exceptions import GetTimeoutError, RayActorError
 from clin.agent import StepEvent
 from clin.errors import UserError
 from clin.llm.base import ChatLLM, Completion, Message
-from clin.llm.local import default_threads
+from clin.llm.cpu import default_threads
 
 from . import evaldb
 from .episode import run_episode
-from .eval import EnvFactory, LLMFactory, Progress, _Runner, run_job
+from .jobs import POLL_S, EnvFactory, JobRunner, LLMFactory, Progress, run_job
 from .meta import build_meta
 from .protocols import MetaPlan
 from .schema import open_memory
 
-POLL_S = 0.5
 # eval_episodes columns the driver owns; the others are what the episode recorded about itself
 _EPISODE_KEEP = {"id", "eval_id", "key", "phase", "task", "variation", "trials", "namespace",
                  "run_id", "status", "started_at", "finished_at"}
@@ -234,8 +233,8 @@ class _Flight:
     started: float
 
 
-class RayRunner(_Runner):
-    """Phases as in :class:`clin.trials.eval._Pool`, episodes on Ray actors."""
+class RayRunner(JobRunner):
+    """Phases as in :class:`clin.trials.jobs.PoolRunner`, episodes on Ray actors."""
 
     def __init__(self, db: Path, workers: int, llm_factory: LLMFactory,
                  env_factory: EnvFactory, mem: Memory, row: evaldb.EvalRow, total: int,
@@ -367,7 +366,7 @@ class RayRunner(_Runner):
             free.remove(pick)
             queue.remove(job)
             ep = evaldb.episode(self.mem, self.row.id, job.arg)
-            scope = evaldb.episode_scope(ep, self.row.config.agent, self.env_name)
+            scope = ep.scope(self.row.config.agent, self.env_name)
             work = EpisodeWork(
                 eval_row=next(iter(self.mem.db.query("SELECT * FROM evals WHERE id = ?",
                                                      [self.row.id]))),
@@ -411,7 +410,7 @@ class RayRunner(_Runner):
         error = f"ray attempt {job.attempt} of {self.max_attempts} on actor {flight.actor}: {why}"
         run_id = self.mem.start_run(
             protocol=self.row.config.protocol, model=self.row.config.model,
-            scope=evaldb.episode_scope(ep, self.row.config.agent, self.env_name),
+            scope=ep.scope(self.row.config.agent, self.env_name),
             trials_requested=ep.trials,
             config={"eval_id": self.row.id, "episode": job.arg, "phase": ep.phase,
                     "executor": "ray", "attempt": job.attempt, "actor": flight.actor})

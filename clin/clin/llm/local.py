@@ -118,7 +118,7 @@ def server_params(
     (with port 0: the OS picks a free port) or a ``*.sock`` path (a Unix socket)."""
     import xllamacpp
 
-    p = xllamacpp.CommonParams()
+    p = xllamacpp.CommonParams()  # pyright: ignore[reportAttributeAccessIssue]  (no stubs)
     p.model.path = str(path)
     if alias:
         p.model_alias = {alias}
@@ -175,7 +175,7 @@ def start_server(params: Any) -> Any:
 
     with signals_deferred():
         try:
-            server = xllamacpp.Server(params)
+            server = xllamacpp.Server(params)  # pyright: ignore[reportAttributeAccessIssue]
         except (RuntimeError, ValueError) as exc:
             raise ModelSpecError(
                 f"llama.cpp could not load {params.model.path}: {exc}") from None
@@ -213,7 +213,8 @@ def compact_grammar(json_schema: dict[str, Any]) -> str:
     # JSON Schema allows unlisted properties unless told otherwise, and llguidance follows
     # it: the demo model then appends a "reasoning" key and writes to the token cap
     strict = {"additionalProperties": False, **json_schema, "x-guidance": COMPACT_JSON}
-    return xllamacpp.json_schema_to_grammar(json.dumps(strict))
+    return xllamacpp.json_schema_to_grammar(  # pyright: ignore[reportAttributeAccessIssue]
+        json.dumps(strict))
 
 
 _STUCK: list[Any] = []  # servers whose abandoned request would not stop (see close)

@@ -80,7 +80,7 @@ def to_scope(namespace: Sequence[str]) -> Scope:
     for name in ("namespace", "agent"):
         if fields.get(name) == ANY:
             raise InvalidNamespaceError(f"the {name} label of a namespace cannot be {ANY!r}")
-    return Scope(**{k: (None if v == ANY else v) for k, v in fields.items()})
+    return Scope.model_validate({k: (None if v == ANY else v) for k, v in fields.items()})
 
 
 def path_of(learning: Learning | Scope, namespace: str, agent: str) -> tuple[str, ...]:

@@ -35,7 +35,7 @@ from .abstractions import (
     Relation,
     parse_candidate,
 )
-from .db import insert, now
+from .db import insert, inserted_id, now
 from .errors import MemoryStoreError
 from .scope import Scope, level
 
@@ -468,7 +468,7 @@ def inherit(conn: sqlite3.Connection, scope: Scope, sources: Iterable[Learning])
              src.id],
         )
         if cur.rowcount:
-            copies.append(int(cur.lastrowid))
+            copies.append(inserted_id(cur))
             event(copies[-1], "inherited", src.confidence, src.text)
     return copies
 

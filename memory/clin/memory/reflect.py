@@ -212,6 +212,7 @@ def compress_trace(
     whether anything was shortened below the first level). ``room_pattern``: see
     ``ReflectionInput``."""
     views = _first_views(steps, rooms, room_pattern)
+    n, room_lines, lines = 0, [], []
     for n, lvl in enumerate(_LEVELS):
         room_lines, lines = _render(steps, views, lvl, room_pattern)
         cost = sum(estimate_tokens(x) + 1 for x in [*room_lines, *lines])

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from clin.memory import Memory
-from clin.memory.db import now
+from clin.memory.db import inserted_id, now
 from pydantic import BaseModel
 
 from .protocols import EpisodePlan, EvalConfig
@@ -48,7 +48,7 @@ def create_eval(mem: Memory, cfg: EvalConfig, namespace: str | None = None) -> E
             "VALUES (?, 'running', '', ?, ?, ?)",
             [cfg.protocol, cfg.model, cfg.model_dump_json(), now()],
         )
-        eval_id = int(cur.lastrowid)
+        eval_id = inserted_id(cur)
         ns = namespace or f"eval-{eval_id}"
         conn.execute("UPDATE evals SET namespace = ? WHERE id = ?", [ns, eval_id])
     return get_eval(mem, eval_id)

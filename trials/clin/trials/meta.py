@@ -17,7 +17,7 @@ from typing import Any
 
 from clin.memory import Memory, ParseReport, Scope, estimate_tokens, parse_learnings
 from clin.memory.abstractions import VERBS
-from clin.memory.db import now
+from clin.memory.db import inserted_id, now
 from clin.memory.render import within_budget
 from pydantic import BaseModel
 
@@ -165,7 +165,7 @@ def _insert_meta(mem: Memory, eval_id: int, key: str, scope: Scope) -> int:
             "status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'building', ?)",
             [eval_id, key, scope.namespace, scope.agent, scope.env, scope.task,
              scope.variation, now()])
-        return int(cur.lastrowid)
+        return inserted_id(cur)
 
 
 def _record_call(mem: Memory, messages: list[Message], c: Completion) -> int:

@@ -198,7 +198,7 @@ class EpisodeActor:
                                                                   False))}
 
     def complete(self, messages: list[Message], json_schema: dict[str, Any] | None,
-                 max_tokens: int | None) -> Completion:
+                 max_tokens: int) -> Completion:
         return self._llm().complete(messages, json_schema=json_schema, max_tokens=max_tokens)
 
 
@@ -208,7 +208,7 @@ class RemoteLLM:
 
     def __init__(self, actor: Any, timeout_s: float) -> None:
         self.actor, self.timeout_s = actor, timeout_s
-        info = ray.get(actor.llm_info.remote(), timeout=timeout_s)
+        info: dict[str, Any] = ray.get(actor.llm_info.remote(), timeout=timeout_s)
         self.name, self.enforces_schema = info["name"], info["enforces_schema"]
 
     def complete(self, messages: list[Message], *, json_schema: dict[str, Any] | None = None,
@@ -427,7 +427,7 @@ class RayRunner(JobRunner):
         for i, ref in refs.items():
             if ref in ready:
                 try:
-                    state = ray.get(ref)
+                    state: dict[str, Any] = ray.get(ref)
                 except ACTOR_FAULTS:
                     self.states.pop(i, None)
                     continue
@@ -459,8 +459,10 @@ class RayRunner(JobRunner):
             try:
                 text = target
                 if first:
-                    text = ray.get(actor.describe.remote(target, first[0]["variation"]),
-                                   timeout=self.timeout_s)
+                    described: str = ray.get(
+                        actor.describe.remote(target, first[0]["variation"]),
+                        timeout=self.timeout_s)
+                    text = described
                 build_meta(mem=self.mem, llm=RemoteLLM(actor, self.timeout_s),
                            eval_id=self.row.id, cfg=self.row.config, meta=meta, target=text,
                            env_name=self.env_name)

@@ -32,6 +32,7 @@ from . import evaldb
 from .episode import run_episode
 from .meta import build_meta
 from .protocols import EvalConfig, EvalPlan, MetaPlan, cross_env, env_kwargs, plan, validate
+from .runner import stop_message, stop_status
 from .schema import open_memory
 
 LLMFactory = Callable[[], ChatLLM]
@@ -134,7 +135,8 @@ def run_eval(
     episode_timeout_s: float | None = None,
 ) -> EvalSummary:
     """Run (or resume) an eval to the end; the eval row ends ``finished``, ``interrupted``
-    (Ctrl-C) or ``failed``, and no trial of it is left ``running``.
+    (Ctrl-C, a simulator past its restarts) or ``failed``, and no trial of it is left
+    ``running``.
 
     With ``workers == 1`` the given ``env``/``llm`` are used in this process (built from the
     factories when missing); with more, each worker builds its own from the factories, which
@@ -196,13 +198,10 @@ def run_eval(
                 runner.close(ok=False)
                 raise
             runner.close(ok=True)
-        except KeyboardInterrupt:
-            evaldb.close_unfinished(mem, row.id, "interrupted")
-            evaldb.set_eval_status(mem, row.id, "interrupted")
-            raise
-        except BaseException as exc:
-            evaldb.close_unfinished(mem, row.id, "failed")
-            evaldb.set_eval_status(mem, row.id, "failed", f"{type(exc).__name__}: {exc}")
+        except BaseException as exc:  # the same rule as each episode's (stop_status)
+            status = stop_status(exc)
+            evaldb.close_unfinished(mem, row.id, status)
+            evaldb.set_eval_status(mem, row.id, status, stop_message(exc))
             raise
         evaldb.set_eval_status(mem, row.id, "finished")
         done, _ = evaldb.progress(mem, row.id)

@@ -152,7 +152,7 @@ def test_bad_numbers(option: str, value: str, expect: str, tmp_path: Path, fille
 
 
 def test_missing_java(filled_db: Path, monkeypatch, capsys) -> None:
-    import clin.envs.jvm as jvm  # where every JVM env looks for java
+    from clin.envs import jvm  # where every JVM env looks for java
 
     real_which = jvm.shutil.which
     monkeypatch.setattr(jvm.shutil, "which",

@@ -95,15 +95,24 @@ def adapt_episode(
     on_close: Callable[[str], None] | None = None,
 ) -> list[TrialResult]:
     """The one ADAPT loop over a ``runs`` row that exists: reopen it when ``resumed``, run
-    the trials it lacks (``run_trials``), close it ``finished``, or as ``stop_status`` says
-    when an exception stops it (re-raised). ``on_close(status)`` is told the run's final
-    status (an eval episode mirrors it in its own row). Returns the trials run by this call."""
+    trials 1..``trials`` but those it completed before, each trial's reflection conditioning
+    the next; close it ``finished``, or as ``stop_status`` says when an exception stops it
+    (re-raised). ``on_close(status)`` is told the run's final status (an eval episode mirrors
+    it in its own row). Returns the trials run by this call."""
     if resumed:
         reopen_run(mem, run_id, trials)
+    results: list[TrialResult] = []
     try:
-        results = run_trials(mem=mem, env=env, llm=llm, run_id=run_id, scope=scope, task=task,
-                             variation=variation, trials=trials, settings=settings,
-                             on_step=on_step, on_trial=on_trial)
+        done = {r["idx"] for r in mem.completed_trials(run_id)}
+        for idx in range(1, trials + 1):
+            if idx in done:
+                continue
+            result = run_trial(env=env, llm=llm, mem=mem, run_id=run_id, scope=scope, idx=idx,
+                               task=task, variation=variation, settings=settings,
+                               on_step=on_step)
+            results.append(result)
+            if on_trial:
+                on_trial(result)
     except BaseException as exc:
         status = stop_status(exc)
         mem.close_run(run_id, status, stop_message(exc))
@@ -113,36 +122,6 @@ def adapt_episode(
     mem.finish_run(run_id, "finished")
     if on_close:
         on_close("finished")
-    return results
-
-
-def run_trials(
-    *,
-    mem: Memory,
-    env: TextEnv,
-    llm: ChatLLM,
-    run_id: int,
-    scope: Scope,
-    task: str,
-    variation: int,
-    trials: int,
-    settings: AgentSettings,
-    on_step: Callable[[StepEvent], None] | None = None,
-    on_trial: Callable[[TrialResult], None] | None = None,
-) -> list[TrialResult]:
-    """Trials 1..``trials`` of the run, skipping the ones it completed before (a resume);
-    each trial's reflection conditions the next. Returns the trials run by this call."""
-    done = {r["idx"] for r in mem.completed_trials(run_id)}
-    results: list[TrialResult] = []
-    for idx in range(1, trials + 1):
-        if idx in done:
-            continue
-        result = run_trial(env=env, llm=llm, mem=mem, run_id=run_id, scope=scope, idx=idx,
-                           task=task, variation=variation, settings=settings,
-                           on_step=on_step)
-        results.append(result)
-        if on_trial:
-            on_trial(result)
     return results
 
 

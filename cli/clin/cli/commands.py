@@ -351,8 +351,9 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:
             if stop.signum is None:
                 raise  # a bug: its traceback is wanted
-            # a library turned the signal's KeyboardInterrupt into an error of its own (py4j
-            # 0.10.9.9 raises AttributeError 'shutdown_socket' from a call it was in)
+            # a library turned the signal's KeyboardInterrupt into an error of its own; the
+            # simulators' py4j does so, and clin.envs.jvm gives it back to every caller (a
+            # run is then 'interrupted'): this is the last net, for any other library
             err.print(f"interrupted ({type(exc).__name__} while stopping: {exc})",
                       markup=False)
             rc = 130

@@ -32,6 +32,7 @@ from .jobs import (
     Progress,
 )
 from .protocols import EvalConfig, EvalPlan, cross_env, env_kwargs, plan, validate
+from .runner import stop_message, stop_status
 from .schema import open_memory
 
 
@@ -56,6 +57,14 @@ def default_env_factory(cfg: EvalConfig) -> EnvFactory:
     from clin.envs.registry import make
 
     return functools.partial(make, cfg.env, **env_kwargs(cfg))
+
+
+def train_env_factory(cfg: EvalConfig) -> EnvFactory | None:
+    """Builds a cross-environment eval's training env (picklable); None for one env."""
+    if not cross_env(cfg):
+        return None
+    assert cfg.train_env is not None
+    return functools.partial(make, cfg.train_env, **cfg.train_env_options)
 
 
 def resolve(mem: Memory, cfg: EvalConfig | None, *, resume: bool,
@@ -120,7 +129,8 @@ def run_eval(
     episode_timeout_s: float | None = None,
 ) -> EvalSummary:
     """Run (or resume) an eval to the end; the eval row ends ``finished``, ``interrupted``
-    (Ctrl-C) or ``failed``, and no trial of it is left ``running``.
+    (Ctrl-C, a simulator past its restarts) or ``failed``, and no trial of it is left
+    ``running``.
 
     With ``workers == 1`` the given ``env``/``llm`` are used in this process (built from the
     factories when missing); with more, each worker builds its own from the factories, which
@@ -137,9 +147,9 @@ def run_eval(
     own_env, own_train = env is None, train_env is None
     try:
         cfg, old = resolve(mem, cfg, resume=resume, eval_id=eval_id)
-        if cross_env(cfg) and (workers > 1 or executor != "local"):
-            raise UserError("a cross-environment eval (--train-env) runs in one process: "
-                            "--workers 1, --executor local")
+        if cross_env(cfg) and executor != "local":
+            raise UserError("a cross-environment eval (--train-env) runs with --executor "
+                            "local (--workers N is fine)")
         if not cross_env(cfg):
             own_train, train_env = False, None
         elif train_env is None:
@@ -169,8 +179,11 @@ def run_eval(
             if own_env:
                 env.close()
                 own_env = False
+            if own_train and train_env is not None:  # each worker makes its own
+                train_env.close()
+                own_train = False
             runner = PoolRunner(Path(db), workers, llm_factory, env_factory, mem, row, total,
-                           on_progress)
+                                on_progress, train_env_factory(cfg))
         try:
             try:
                 # BASE episodes need no meta-memory: they run beside the training ones.
@@ -182,13 +195,10 @@ def run_eval(
                 runner.close(ok=False)
                 raise
             runner.close(ok=True)
-        except KeyboardInterrupt:
-            evaldb.close_unfinished(mem, row.id, "interrupted")
-            evaldb.set_eval_status(mem, row.id, "interrupted")
-            raise
-        except BaseException as exc:
-            evaldb.close_unfinished(mem, row.id, "failed")
-            evaldb.set_eval_status(mem, row.id, "failed", f"{type(exc).__name__}: {exc}")
+        except BaseException as exc:  # the same rule as each episode's (stop_status)
+            status = stop_status(exc)
+            evaldb.close_unfinished(mem, row.id, status)
+            evaldb.set_eval_status(mem, row.id, status, stop_message(exc))
             raise
         evaldb.set_eval_status(mem, row.id, "finished")
         done, _ = evaldb.progress(mem, row.id)

@@ -130,11 +130,13 @@ class PoolRunner(JobRunner):
 
     def __init__(self, db: Path, workers: int, llm_factory: LLMFactory,
                  env_factory: EnvFactory, mem: Memory, row: evaldb.EvalRow, total: int,
-                 on_progress: Callable[[Progress], None] | None) -> None:
+                 on_progress: Callable[[Progress], None] | None,
+                 train_env_factory: EnvFactory | None = None) -> None:
         super().__init__(mem, row, total, on_progress)
         ctx = multiprocessing.get_context("spawn")
         self.pool = ctx.Pool(workers, initializer=_worker_init,
-                             initargs=(str(db), llm_factory, env_factory, workers))
+                             initargs=(str(db), llm_factory, env_factory, workers,
+                                       train_env_factory))
 
     def phase(self, name: str, jobs: list[tuple[str, str]]) -> None:
         self.current = name
@@ -167,27 +169,34 @@ def share_cores(workers: int) -> None:
 
 
 def _worker_init(db: str, llm_factory: LLMFactory, env_factory: EnvFactory,
-                 workers: int) -> None:
+                 workers: int, train_env_factory: EnvFactory | None = None) -> None:
     """Ctrl-C is the parent's to handle (it terminates the pool and marks what was running);
-    SIGTERM closes this worker's JVM before exiting."""
+    SIGTERM closes this worker's JVMs before exiting. A cross-environment eval's training
+    env is made when the worker first gets a training episode."""
     share_cores(workers)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _worker_exit)
-    _WORKER.update(mem=open_memory(db), llm_factory=llm_factory, env=env_factory(), llm=None)
+    _WORKER.update(mem=open_memory(db), llm_factory=llm_factory, env=env_factory(), llm=None,
+                   train_env_factory=train_env_factory, train_env=None)
 
 
 def _worker_exit(*_: object) -> None:
-    env = _WORKER.get("env")
-    if env is not None:
-        env.close()
+    for key in ("env", "train_env"):
+        env = _WORKER.get(key)
+        if env is not None:
+            env.close()
     os._exit(1)
 
 
 def _worker_job(eval_id: int, kind: str, arg: str) -> None:
     if _WORKER["llm"] is None:
         _WORKER["llm"] = _WORKER["llm_factory"]()
+    if (_WORKER["train_env"] is None and _WORKER["train_env_factory"] is not None
+            and arg.startswith("train/")):
+        _WORKER["train_env"] = _WORKER["train_env_factory"]()
     try:
-        run_job(_WORKER["mem"], _WORKER["env"], _WORKER["llm"], eval_id, kind, arg)
+        run_job(_WORKER["mem"], _WORKER["env"], _WORKER["llm"], eval_id, kind, arg,
+                train_env=_WORKER["train_env"])
     except Exception as exc:  # the exception must pickle to reach the parent
         try:
             pickle.loads(pickle.dumps(exc))

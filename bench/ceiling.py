@@ -30,17 +30,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clin.agent import REPEAT_LIMIT, AgentSettings, run_trial
+from clin.controller import TASK_COMPLETE
 from clin.envs.base import EnvError, HasSplits, TextEnv, check_task
 from clin.envs.jvm import py4j_errors
 from clin.envs.registry import canonical, make
 from clin.envs.scienceworld import ScienceWorld
-from clin.memory import GROUNDING_KINDS, Memory, Scope
-
-from clin.agent import REPEAT_LIMIT, AgentSettings, run_trial
-from clin.controller import TASK_COMPLETE
 from clin.executor import Lexicon, lexicon
 from clin.llm.base import Message
 from clin.llm.fake import ScriptedLLM
+from clin.memory import GROUNDING_KINDS, Memory, Scope
 
 from .phrasing import natural
 from .replay import CHOICE_MARKER, FILLER_ACTION, gold_actions

@@ -21,9 +21,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from clin.memory import Abstraction, Memory, ParseReport, Scope
 from clin.memory.jsonl import import_records
-from pydantic import BaseModel
 
 VERBS = [
     "opening", "closing", "moving", "heating", "cooling", "watering", "planting", "focusing",

@@ -15,14 +15,14 @@ import tempfile
 from pathlib import Path
 
 import jinja2
+
+from clin.agent import AgentSettings
 from clin.envs.scienceworld import ScienceWorld
+from clin.llm import ScriptedLLM
+from clin.llm.base import Message
 from clin.memory import Memory, estimate_tokens
 from clin.memory.reflect import room_of
 from clin.trials.runner import AdaptConfig, run_adapt
-
-from clin.agent import AgentSettings
-from clin.llm import ScriptedLLM
-from clin.llm.base import Message
 
 from .stats import BenchTable
 from .tokens import TokenCounter, chat_text

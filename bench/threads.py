@@ -19,9 +19,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from clin.envs.scienceworld import ScienceWorld
-
 from clin import controller
+from clin.envs.scienceworld import ScienceWorld
 from clin.llm.base import Message
 from clin.llm.cpu import usable_cpus
 from clin.llm.local import LocalLlama

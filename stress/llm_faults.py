@@ -42,13 +42,12 @@ def _attempts(db: Path) -> tuple[int, int, int]:
 
 
 def in_process(runs: int, trials: int, max_steps: int, task: str, workdir: Path) -> dict:
-    from clin.envs.scienceworld import ScienceWorld
-    from clin.memory import Memory
-    from clin.trials.runner import AdaptConfig, run_adapt
-
     from clin.agent import AgentSettings
+    from clin.envs.scienceworld import ScienceWorld
     from clin.llm import Message, ScriptedLLM
     from clin.llm.faults import FaultyLLM
+    from clin.memory import Memory
+    from clin.trials.runner import AdaptConfig, run_adapt
 
     counter = iter(range(10**9))
 

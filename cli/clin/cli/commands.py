@@ -9,7 +9,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import TaskID
+from rich.table import Table
+
 from clin.envs.base import EnvError
+from clin.errors import LLMError, UserError
 from clin.memory import (
     Memory,
     MemoryStoreError,
@@ -19,11 +24,6 @@ from clin.memory import (
     run_readonly_query,
 )
 from clin.memory.sql import QUERY_TIMEOUT_S, display_text
-from rich.console import Console
-from rich.progress import TaskID
-from rich.table import Table
-
-from clin.errors import LLMError, UserError
 
 from .output import progress_bar, write_rows
 

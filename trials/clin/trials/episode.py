@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from clin.envs.base import HasGoldPaths, TextEnv
-from clin.memory import Memory
-from clin.memory.db import now
 from pydantic import BaseModel
 
 from clin.agent import AgentSettings, StepEvent, TrialResult
+from clin.envs.base import HasGoldPaths, TextEnv
 from clin.errors import UserError
 from clin.llm.base import ChatLLM
+from clin.memory import Memory
+from clin.memory.db import now
 
 from . import evaldb, runner
 from .protocols import EvalConfig, step_limit

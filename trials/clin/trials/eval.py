@@ -13,14 +13,15 @@ import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
 
 from clin.envs.base import HasGoldPaths, HasSplits, TextEnv
 from clin.envs.registry import make
-from clin.memory import Memory
-from pydantic import BaseModel
-
 from clin.errors import UserError
 from clin.llm.base import ChatLLM
+from clin.memory import Memory
 
 from . import evaldb
 from .jobs import (
@@ -34,6 +35,9 @@ from .jobs import (
 from .protocols import EvalConfig, EvalPlan, cross_env, env_kwargs, plan, validate
 from .runner import stop_message, stop_status
 from .schema import open_memory
+
+if TYPE_CHECKING:
+    from .ray_jobs import RayRunner
 
 
 class EvalSummary(BaseModel):
@@ -99,6 +103,7 @@ def prepare(mem: Memory, env: TextEnv, cfg: EvalConfig,
         if cfg.step_budget != "fixed" and not isinstance(world, HasGoldPaths):
             raise UserError(f"environment {world.name} has no gold paths: "
                             "use --step-budget fixed")
+    assert isinstance(env, HasSplits)  # checked above
     split = env.split
     train_split = train_env.split if isinstance(train_env, HasSplits) else None
     if row is None:
@@ -170,8 +175,7 @@ def run_eval(
                 own_env = False
             runner: JobRunner = ray_runner(
                 Path(db), workers, llm_factory, env_factory, mem, row, total, on_progress,
-                address=ray_address, **({} if episode_timeout_s is None
-                                         else {"episode_timeout_s": episode_timeout_s}))
+                address=ray_address, episode_timeout_s=episode_timeout_s)
         elif workers == 1:
             runner = InProcessRunner(mem, env, llm, llm_factory, row, total, on_progress,
                                 train_env)
@@ -215,7 +219,7 @@ def run_eval(
         mem.close()
 
 
-def load_ray_runner() -> type[JobRunner]:
+def load_ray_runner() -> type[RayRunner]:
     """The Ray runner class, or a one-line :class:`UserError` saying how to install Ray."""
     try:
         from .ray_jobs import RayRunner

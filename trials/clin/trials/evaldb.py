@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import BaseModel
+
 from clin.memory import Memory
 from clin.memory.db import inserted_id, now
-from pydantic import BaseModel
+from clin.memory.runs import StopStatus
 
 from .protocols import EpisodePlan, EvalConfig
 
@@ -123,7 +125,7 @@ def progress(mem: Memory, eval_id: int) -> tuple[int, list[str]]:
     ]
 
 
-def close_unfinished(mem: Memory, eval_id: int, status: str) -> None:
+def close_unfinished(mem: Memory, eval_id: int, status: StopStatus) -> None:
     """After an interrupted or failed eval: no episode or trial of it stays ``running``."""
     for r in _rows(mem, "SELECT id, run_id FROM eval_episodes WHERE eval_id = ? "
                    "AND status = 'running'", [eval_id]):

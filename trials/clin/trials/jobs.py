@@ -18,12 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from clin.envs.base import TextEnv
-from clin.memory import Memory
 from pydantic import BaseModel
 
+from clin.envs.base import TextEnv
 from clin.llm.base import ChatLLM, Closeable
 from clin.llm.cpu import default_threads, usable_cpus
+from clin.memory import Memory
 
 from . import evaldb
 from .episode import run_episode

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from clin.memory import Memory, ParseReport, Scope, estimate_tokens, parse_learnings
-from clin.memory.abstractions import VERBS
-from clin.memory.db import inserted_id, now
-from clin.memory.render import within_budget
 from pydantic import BaseModel
 
 from clin import prompts
 from clin.llm.base import ChatLLM, Completion, Message
+from clin.memory import Memory, ParseReport, Scope, estimate_tokens, parse_learnings
+from clin.memory.abstractions import VERBS
+from clin.memory.db import inserted_id, now
+from clin.memory.render import within_budget
 from clin.reflection import MAX_LEARNINGS, reflection_schema
 
 from . import evaldb

@@ -29,8 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import ray
+from ray.exceptions import GetTimeoutError, RayActorError
+
+from clin.agent import StepEvent
 from clin.envs.base import TextEnv
 from clin.envs.registry import canonical
+from clin.errors import UserError
+from clin.llm.base import ChatLLM, Completion, Message
+from clin.llm.cpu import default_threads
 from clin.memory import Memory
 from clin.memory.db import now
 from clin.memory.transfer import (
@@ -40,12 +46,6 @@ from clin.memory.transfer import (
     recallable_learnings,
     seed_learnings,
 )
-from ray.exceptions import GetTimeoutError, RayActorError
-
-from clin.agent import StepEvent
-from clin.errors import UserError
-from clin.llm.base import ChatLLM, Completion, Message
-from clin.llm.cpu import default_threads
 
 from . import evaldb
 from .episode import run_episode
@@ -239,13 +239,14 @@ class RayRunner(JobRunner):
     def __init__(self, db: Path, workers: int, llm_factory: LLMFactory,
                  env_factory: EnvFactory, mem: Memory, row: evaldb.EvalRow, total: int,
                  on_progress: Callable[[Progress], None] | None, *,
-                 address: str | None = None, episode_timeout_s: float = DEFAULT_TIMEOUT_S,
+                 address: str | None = None, episode_timeout_s: float | None = None,
                  max_attempts: int = DEFAULT_ATTEMPTS, actor_cpus: float = 1.0) -> None:
         super().__init__(mem, row, total, on_progress)
         self.llm_factory, self.env_factory = llm_factory, env_factory
         # the scope env of the eval's episodes (the actors' env.name: a registered name)
         self.env_name = canonical(row.config.env)
-        self.timeout_s, self.max_attempts = episode_timeout_s, max_attempts
+        self.timeout_s = DEFAULT_TIMEOUT_S if episode_timeout_s is None else episode_timeout_s
+        self.max_attempts = max_attempts
         self.actors: list[Any] = []
         self.states: dict[int, dict[str, Any]] = {}
         self.recovering: dict[int, Any] = {}  # actor -> probe call, while Ray restarts it

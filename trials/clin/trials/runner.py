@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from clin.envs.base import EnvCrashed, TextEnv
-from clin.memory import Memory, Scope
 from pydantic import BaseModel
 
 from clin.agent import AgentSettings, StepEvent, TrialResult, run_trial
+from clin.envs.base import EnvCrashed, TextEnv
 from clin.llm.base import ChatLLM
+from clin.memory import Memory, Scope
+from clin.memory.runs import StopStatus
 
 
 class AdaptConfig(BaseModel):
@@ -125,7 +126,7 @@ def adapt_episode(
     return results
 
 
-def stop_status(exc: BaseException) -> str:
+def stop_status(exc: BaseException) -> StopStatus:
     """How a run stopped by ``exc`` is closed: Ctrl-C, or a simulator that crashed past its
     restarts, is ``interrupted`` (nothing is wrong with the run: resume it); anything else
     ``failed``."""

@@ -9,10 +9,10 @@ import re
 import sqlite3
 from typing import Any
 
-from clin.memory.sql import display_text, harden
 from datasette import hookimpl
 
 from clin.localserver import DEFAULT_CSP, local_only
+from clin.memory.sql import display_text, harden
 
 from . import routes
 from .render import render_error

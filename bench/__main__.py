@@ -12,9 +12,10 @@ import shlex
 import sys
 from contextlib import closing
 
-from clin.envs.base import EnvError
 from rich.console import Console
 from rich.table import Table
+
+from clin.envs.base import EnvError
 
 from .stats import BenchTable, machine
 

@@ -25,13 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clin.envs.scienceworld import ScienceWorld
-from clin.memory import Memory, Scope
-
 from clin import controller
 from clin.agent import AgentSettings, enum_actions, run_trial
+from clin.envs.scienceworld import ScienceWorld
 from clin.llm.base import Completion, Message
 from clin.llm.local import default_model_path
+from clin.memory import Memory, Scope
 
 from .replay import TASK, VARIATION, GoldPlayer, RecordingEnv, gold_actions, prepare_gold
 from .stats import BenchTable, median

@@ -8,7 +8,10 @@ sees the gold path: it only drives the scripted LLM.
 
 The gold path's numeric answers to ambiguous requests are not proposed: the agent answers
 those itself, and when it asks the model to choose among the options, the player answers
-with the gold's number (counted as ``asked``, apart from re-asks).
+with the gold's number (counted as ``asked``, apart from re-asks). A player that phrased the
+action its own way (``--phrasing natural``: "the pea seed") meant the gold's object, and
+picks the option that names most of the gold action's words, as a model that knows what it
+meant would (the gold's number among equals).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import atexit
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 from collections import Counter
@@ -26,22 +30,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clin.agent import REPEAT_LIMIT, AgentSettings, run_trial
+from clin.controller import TASK_COMPLETE
 from clin.envs.base import EnvError, HasSplits, TextEnv, check_task
 from clin.envs.jvm import py4j_errors
 from clin.envs.registry import canonical, make
 from clin.envs.scienceworld import ScienceWorld
-from clin.memory import GROUNDING_KINDS, Memory, Scope
-
-from clin.agent import REPEAT_LIMIT, AgentSettings, run_trial
-from clin.controller import TASK_COMPLETE
+from clin.executor import Lexicon, lexicon
 from clin.llm.base import Message
 from clin.llm.fake import ScriptedLLM
+from clin.memory import GROUNDING_KINDS, Memory, Scope
 
 from .phrasing import natural
 from .replay import CHOICE_MARKER, FILLER_ACTION, gold_actions
 from .stats import BenchTable, mean
 
 log = logging.getLogger(__name__)
+_OPTION = re.compile(r"^(\d+): (.+)$", re.MULTILINE)  # an option line of prompts/choice.j2
 
 SPLITS = ("train", "dev", "test")
 
@@ -55,6 +60,7 @@ class GoldPlan:
     actions: list[str]
     answers: dict[int, str]  # index in actions -> the gold's numeric answer after it
     raw: list[str]  # the gold path as the simulator gives it
+    meant: list[str] = field(default_factory=list)  # actions before a paraphrase, if any
 
 
 def plan_from_gold(gold: Sequence[str]) -> GoldPlan:
@@ -76,19 +82,22 @@ class PerfectPlanner:
     """The scripted LLM's answers: the next gold action; the gold's number when asked to
     choose an option; the same action again when re-asked (counted)."""
 
-    def __init__(self, plan: GoldPlan) -> None:
-        self.plan = plan
+    def __init__(self, plan: GoldPlan, lex: Lexicon | None = None) -> None:
+        self.plan, self.lex = plan, lex
         self.next = 0
         self.reasks = 0
+        self.reasked: list[str] = []  # the proposals re-asked, each once
         self.asked = 0
         self._last = TASK_COMPLETE
 
     def __call__(self, messages: list[Message]) -> str:
         if CHOICE_MARKER in messages[-1].content:
             self.asked += 1
-            action = self.plan.answers.get(self.next - 1, "0")
+            action = self._choose(messages[-1].content)
         elif len(messages) > 2:
             self.reasks += 1
+            if self._last not in self.reasked:
+                self.reasked.append(self._last)
             action = self._last
         else:
             if self.next < len(self.plan.actions):
@@ -98,6 +107,21 @@ class PerfectPlanner:
                 self._last = TASK_COMPLETE
             action = self._last
         return json.dumps({"used_learnings": [], "rationale": "", "action": action})
+
+    def _choose(self, prompt: str) -> str:
+        """The gold's number; after a paraphrase, the option naming most of the meant
+        action's words (the gold's number among equals, else the first of them)."""
+        gold = self.plan.answers.get(self.next - 1, "0")
+        if self.lex is None or not self.plan.meant or self.next == 0:
+            return gold
+        meant = self.lex.object_words(self.plan.meant[self.next - 1])
+        options = {m.group(1): m.group(2) for m in _OPTION.finditer(prompt)}
+        overlap = {n: len(meant & self.lex.object_words(o)) for n, o in options.items()}
+        if not overlap:
+            return gold
+        top = max(overlap.values())
+        best = [n for n, k in overlap.items() if k == top]
+        return gold if gold in best else best[0]
 
 
 @dataclass
@@ -113,6 +137,7 @@ class Episode:
     asked: int
     groundings: Counter[str] = field(default_factory=Counter)
     wall_s: float = 0.0
+    reasked: list[str] = field(default_factory=list)  # proposals the agent re-asked
 
 
 def raw_score(env: TextEnv, task: str, variation: int) -> tuple[float, list[str]]:
@@ -150,8 +175,9 @@ def run_episode(env: TextEnv, mem: Memory, task: str, variation: int, *,
         raw_sim, gold = float("nan"), gold_actions(env, task, variation)
     plan = plan_from_gold(gold)
     if phrasing == "natural":  # as a model writes it (bench/phrasing.py), seeded per episode
+        plan.meant = plan.actions
         plan.actions = natural(plan.actions, env.name, f"{task}/{variation}")
-    player = PerfectPlanner(plan)
+    player = PerfectPlanner(plan, lexicon(env.profile))
     settings = AgentSettings(max_steps=len(plan.actions) + 1, reflect=False)
     calls = settings.max_steps * (settings.reasks + 1) * 2 + 1
     llm = ScriptedLLM([player] * calls, name="perfect-planner")
@@ -167,7 +193,8 @@ def run_episode(env: TextEnv, mem: Memory, task: str, variation: int, *,
         "SELECT grounding FROM steps WHERE trial_id = ?", [result.trial_id]))
     return Episode(task=task, variation=variation, gold_len=len(gold), raw_score=raw_sim,
                    score=result.score, steps=result.steps, stop=result.stop_reason,
-                   reasks=player.reasks, asked=player.asked, groundings=kinds, wall_s=wall)
+                   reasks=player.reasks, asked=player.asked, groundings=kinds, wall_s=wall,
+                   reasked=player.reasked)
 
 
 def simplification_arg(value: str) -> str:
@@ -293,6 +320,10 @@ def ceiling_table(episodes: Sequence[Episode], split: str, variations: int,
         (f"Ambiguous requests answered by the agent (option naming the proposal's objects): "
          f"{choice}; the model asked to choose among the simulator's options: {asked} "
          "(not re-asks)."),
+        *([("Re-asked proposals: " + "; ".join(
+            f"{e.task} {e.variation}: " + ", ".join(repr(a) for a in e.reasked)
+            for e in episodes if e.reasked) + ".")] if any(e.reasked for e in episodes)
+          else []),
         (f"Episodes worse than the raw simulator on the same actions: {len(worse)}"
          + (": " + ", ".join(f"{e.task} {e.variation}" for e in worse) if worse else "") + "."),
         (f"Mean raw-simulator score {mean([e.raw_score for e in episodes]):.1f}; "

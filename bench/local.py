@@ -14,11 +14,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from clin.agent import AgentSettings, TrialResult
 from clin.envs.scienceworld import ScienceWorld
 from clin.memory import Memory
 from clin.trials.runner import AdaptConfig, run_adapt
-
-from clin.agent import AgentSettings, TrialResult
 
 from .stats import BenchTable, mean, median
 

@@ -21,9 +21,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from clin.memory import Abstraction, Memory, ParseReport, Scope
 from clin.memory.jsonl import import_records
-from pydantic import BaseModel
 
 VERBS = [
     "opening", "closing", "moving", "heating", "cooling", "watering", "planting", "focusing",
@@ -145,7 +146,7 @@ def load(mem: Memory, scope_list: list[Scope], per_scope: int, objects: list[str
         reflected += mem.apply_reflection(scope, ParseReport(accepted=batch), score=50.0).added
         reflect_s += time.perf_counter() - t
         reflect_cpu += time.process_time() - c
-    mem.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    mem.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return WriteFigures(
         rows=inserted, insert_s=round(insert_s, 1), rows_per_s=round(inserted / insert_s),
         rows_per_cpu_s=round(inserted / insert_cpu), reflected_rows=reflected,
@@ -195,7 +196,7 @@ def run(rows: int, scopes: int, recalls: int, path: Path, *, reflect_scopes: int
         write = None
         if not recall_only:
             write = load(mem, scope_list, max(1, rows // scopes), objects, reflect_scopes, rng)
-        in_file = mem.conn.execute("SELECT count(*) FROM learnings").fetchone()[0]
+        in_file = mem.db.execute("SELECT count(*) FROM learnings").fetchone()[0]
         recall = measure_recall(mem, scope_list, objects, recalls, rng)
     size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
     return BenchResult(rows_in_file=in_file, scopes=scopes, write=write, recall=recall,

@@ -4,8 +4,11 @@ A strong model rarely writes an env's exact command: it adds articles, says "tak
 for "pick up", "turn on" for "activate", "walk to", "place X in Y" for "move X to Y", "go
 north" for "move north", "look at" for "examine". :func:`paraphrase` rewrites one gold action
 that way, choosing among the phrasings with a seeded generator, so a run is reproducible and
-each episode sees a mix. The agent must still reach the verbatim replay's score with no
-re-ask: the env profile's lexicon and the simulator's parser carry the meaning.
+each episode sees a mix. Like a model, it names an object without its container ("the pea
+seed", not "pea seed in seed jar") unless the name alone says nothing ("the substance in the
+metal pot"). The agent must still reach the verbatim replay's score with no re-ask: the env
+profile's lexicon, the simulator's parser and the choice among the simulator's options
+carry the meaning.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ _SCIENCEWORLD: list[tuple[str, list[str]]] = [
                               r"move the \1 to the \2", r"put the \1 into the \2"]),
     (r"^pour (.+) into (.+)$", [r"pour the \1 into the \2", r"pour the \1 in the \2"]),
     (r"^look at (.+)$", [r"examine the \1", r"look at the \1", r"inspect the \1"]),
+    (r"^use (.+) on (.+)$", [r"use the \1 on the \2"]),
     (r"^(open|close|read|mix|eat|flush|use) (.+)$", [r"\1 the \2"]),
     (r"^focus on (.+)$", [r"focus on the \1"]),
     (r"^look around$", ["look around", "look"]),
@@ -41,6 +45,20 @@ _TEXTWORLD_EXPRESS: list[tuple[str, list[str]]] = [
     (r"^look around$", ["look around", "look"]),
 ]
 RULES = {"scienceworld": _SCIENCEWORLD, "textworld-express": _TEXTWORLD_EXPRESS}
+# What follows an object's own name in a gold action: where it is (its contents stay:
+# "cup containing red paint" is how a model tells two cups apart).
+_CONTAINER = re.compile(r" (in|on) .+$")
+# Names that say what kind of thing, not which: a model keeps their container ("the
+# substance in the metal pot", "the drawer in the counter", "the anode in the light bulb").
+_KINDS = frozenset({"substance", "paint", "drawer", "anode", "cathode", "organism",
+                    "living thing", "seed plant", "plant", "seed", "thing"})
+
+
+def bare(name: str) -> str:
+    """An object's name as a model writes it: without its container, unless the name alone
+    is only a kind of thing."""
+    short = _CONTAINER.sub("", name)
+    return name if short in _KINDS else short
 
 
 def paraphrase(action: str, rng: random.Random, env: str) -> str:
@@ -49,7 +67,10 @@ def paraphrase(action: str, rng: random.Random, env: str) -> str:
     for pattern, phrasings in RULES.get(env, []):
         m = re.match(pattern, action)
         if m:
-            return m.expand(rng.choice(phrasings))
+            out = rng.choice(phrasings)
+            for i, name in enumerate(m.groups(), 1):
+                out = out.replace(f"\\{i}", bare(name))
+            return out
     return action
 
 

@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clin.envs.base import EnvError, EnvProfile, HasGoldPaths, Observation, TaskInfo, TextEnv
-from clin.envs.scienceworld import ScienceWorld
-from clin.memory import Memory, Scope, parse_learnings, render
-
 from clin.agent import REPEAT_LIMIT, AgentSettings, TrialResult, run_trial
 from clin.controller import TASK_COMPLETE
+from clin.envs.base import EnvError, EnvProfile, HasGoldPaths, Observation, TaskInfo, TextEnv
+from clin.envs.scienceworld import ScienceWorld
 from clin.llm.base import Message
 from clin.llm.fake import ScriptedLLM
+from clin.memory import Memory, Scope, parse_learnings, render
 
 TASK = "grow-plant"
 VARIATION = 0

@@ -19,11 +19,11 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from clin.envs.scienceworld import ScienceWorld
-
 from clin import controller
+from clin.envs.scienceworld import ScienceWorld
 from clin.llm.base import Message
-from clin.llm.local import LocalLlama, usable_cpus
+from clin.llm.cpu import usable_cpus
+from clin.llm.local import LocalLlama
 
 from .backends import record_prompts
 from .stats import BenchTable, median

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Protocol
 
-from clin.memory import estimate_tokens
-
 from clin.llm.base import Message
+from clin.memory import estimate_tokens
 
 from .reference import reference_messages
 from .replay import ReplayResult

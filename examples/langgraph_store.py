@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 from typing import TypedDict
 
-from clin.memory.langgraph import CLINStore
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
+
+from clin.memory.langgraph import CLINStore
 
 NAMESPACE = ("demo", "tea-bot", "kitchen", "make tea")  # namespace, agent, env, task
 GOAL = "making tea"

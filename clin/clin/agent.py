@@ -13,13 +13,13 @@ from pydantic import BaseModel
 from clin import prompts
 from clin.envs.base import DEFAULT_PROFILE, EnvProfile, NumberedChoices, Observation, TextEnv
 from clin.memory import GroundingKind, Memory, ReflectionOutcome, Scope, StepRecord
-from clin.memory.reflect import gather, room_of
+from clin.memory.learnings import origin
+from clin.memory.reflect import room_of
 
-from . import controller, executor, memory_view, reflection
+from . import controller, executor, reflection
 from .controller import TASK_COMPLETE, HistoryItem, Proposal, ProposalParseError
 from .errors import GroundingError
 from .llm.base import ChatLLM, Completion, Message, Purpose, purpose
-from .memory_view import render_memory
 
 REPEAT_LIMIT = 5
 ENUM_LIMIT = 200  # most actions a schema enum may list (see enum_actions)
@@ -112,7 +112,7 @@ def run_trial(
     description = env.task_description()
     trial_id = mem.start_trial(run_id, idx, scope)
     ledger = _Ledger(mem, run_id, trial_id)
-    rendered = render_memory(mem.recall(scope, query=description), scope, settings.memory_tokens)
+    rendered = controller.render_memory(mem.recall(scope, query=description), scope, settings.memory_tokens)
     history: list[HistoryItem] = []
     overheads: list[float] = []
     stop_reason = "step-limit"
@@ -179,10 +179,10 @@ def run_trial(
 
     report = None
     if settings.reflect:
-        inp = gather(mem.store, scope, trial_id, goal=description, score=obs.score,
-                     outcome=outcome_of(obs, profile), trial=idx, rooms=list(rooms.values()),
-                     room_pattern=profile.room_pattern,
-                     origin=lambda learning: memory_view.origin(learning, scope))
+        inp = mem.reflection_input(
+            scope, trial_id, goal=description, score=obs.score, outcome=outcome_of(obs, profile),
+            trial=idx, rooms=list(rooms.values()), room_pattern=profile.room_pattern,
+            origin=lambda learning: origin(learning, scope))
         report, completion, msgs = reflection.reflect(llm, inp)
         ledger.record("reflection", None, msgs, completion)
     outcome = mem.finish_trial(

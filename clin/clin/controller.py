@@ -19,8 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from clin import prompts
 from clin.envs.base import DEFAULT_PROFILE, EnvProfile
-from clin.memory import estimate_tokens
+from clin.memory import Learning, RenderedMemory, Scope, estimate_tokens, render
+from clin.memory.learnings import ORIGINS, Origin, origin
 from clin.memory.reflect import for_backends
+from clin.memory.render import clip, clip_tokens
 
 from .llm.base import Message
 
@@ -58,15 +60,6 @@ class ProposalParseError(ValueError):
     """The LLM output held no action; the message is fed back to the LLM."""
 
 
-def clip_tokens(text: str, budget: int) -> str:
-    """``text`` on one line, cut at a word boundary to about ``budget`` tokens."""
-    text = " ".join(text.split())
-    if estimate_tokens(text) <= budget:
-        return text
-    cut = text[: max(0, budget * 4 - 3)]
-    return (cut.rsplit(" ", 1)[0] if " " in cut else cut) + "..."
-
-
 def _shown(h: HistoryItem) -> HistoryItem:
     return HistoryItem(idx=h.idx, action=h.action, observation=clip_tokens(h.observation, OBS_TOKENS),
                        reward=h.reward, rationale=clip_tokens(h.rationale, RATIONALE_TOKENS))
@@ -86,11 +79,6 @@ def history_window(history: Sequence[HistoryItem], budget: int = HISTORY_TOKENS
     while cut < len(shown) - 1 and sum(costs[cut:]) > budget:
         cut = min(cut + HISTORY_CHUNK, len(shown) - 1)
     return shown[cut:]
-
-
-def clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def build_messages(
@@ -203,3 +191,28 @@ def _ids(value: Any) -> list[int]:
     if isinstance(value, str):
         return [int(x) for x in _IDS.findall(value)[:MAX_CITED] if len(x) < 7]
     return []
+
+
+def render_memory(learnings: Sequence[Learning], scope: Scope,
+                  budget_tokens: int | None) -> RenderedMemory:
+    """The learnings block of the prompt: ``learnings`` (in recall order within each section)
+    numbered across all sections so any can be cited, the scope's own first, then the
+    inherited ones under their own headings (``prompts/memory_block.j2``); within
+    ``budget_tokens`` for the numbered lines."""
+    groups: dict[Origin, list[Learning]] = {o: [] for o in ORIGINS}
+    for learning in learnings:
+        groups[origin(learning, scope)].append(learning)
+    ordered = [lr for o in ORIGINS for lr in groups[o]]
+    numbered = render(ordered, budget_tokens)
+    lines = numbered.text.splitlines() if numbered.text else []
+    sections: list[tuple[Origin, list[str]]] = []
+    start = 0
+    for o in ORIGINS:
+        part = lines[start:start + len(groups[o])]
+        start += len(part)
+        if part:
+            sections.append((o, part))
+    if not sections:
+        return numbered
+    return RenderedMemory(text=prompts.render("memory_block", sections=sections),
+                          ids=numbered.ids)

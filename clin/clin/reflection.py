@@ -4,20 +4,18 @@ JSON schema when the backend enforces it."""
 
 from __future__ import annotations
 
-from clin.memory import ParseReport
+from clin.memory import ParseReport, parse_learnings
 from clin.memory.reflect import (
     ANSWER_TOKENS,
     MAX_LEARNINGS,
     ReflectionInput,
     build_messages,
-    parse_answer,
     reflection_schema,
 )
 
 from .llm.base import ChatLLM, Completion, Message, purpose
 
-__all__ = ["MAX_LEARNINGS", "parse_reflection", "reflect", "reflection_schema"]
-parse_reflection = parse_answer  # one parser for every answer that holds learnings
+__all__ = ["MAX_LEARNINGS", "reflect", "reflection_schema"]
 
 
 def reflect(llm: ChatLLM, inp: ReflectionInput) -> tuple[ParseReport, Completion, list[Message]]:
@@ -31,7 +29,7 @@ def reflect(llm: ChatLLM, inp: ReflectionInput) -> tuple[ParseReport, Completion
             messages, json_schema=reflection_schema() if structured else None,
             max_tokens=ANSWER_TOKENS,
         )
-    return parse_answer(completion.text), completion, messages
+    return parse_learnings(completion.text), completion, messages
 
 
 class PromptLLM:

@@ -49,4 +49,4 @@ def test_agent_refuses_a_non_finite_score(mem: Memory, bad: float) -> None:
         run_trial(env=BrokenScoreEnv(bad), llm=ScriptedLLM([proposal("look around")]),
                   mem=mem, run_id=run, scope=scope, idx=1, task="t", variation=0,
                   settings=AgentSettings(max_steps=2, reflect=False))
-    assert mem.conn.execute("SELECT status FROM trials").fetchall() == [("running",)]
+    assert mem.db.execute("SELECT status FROM trials").fetchall() == [("running",)]

@@ -17,8 +17,8 @@ from clin.trials.runner import AdaptConfig, run_adapt
 from clin.agent import AgentSettings
 from clin.errors import LLMUnavailable
 from clin.llm.base import Message
+from clin.llm.cpu import THREADS_ENV
 from clin.llm.local import (
-    THREADS_ENV,
     LocalLlama,
     default_model_path,
     server_params,
@@ -106,10 +106,10 @@ def test_threads_change_between_calls_on_a_real_model(allow_model_requests,
         assert llm.auto_threads
         say = [Message(role="user", content="Say hi.")]
         assert llm.complete(say, max_tokens=4).completion_tokens
-        llm._pending_threads = 2 if llm.n_threads == 1 else 1
-        wanted = llm._pending_threads
+        llm.threads.pending = 2 if llm.n_threads == 1 else 1
+        wanted = llm.threads.pending
         assert llm.complete(say, max_tokens=4).completion_tokens
-        assert llm.n_threads == wanted and llm._pending_threads is None
+        assert llm.n_threads == wanted and llm.threads.pending is None
         assert llm.count_tokens("hello world") == 2
 
 

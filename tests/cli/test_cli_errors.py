@@ -43,7 +43,7 @@ def filled_db(tmp_path: Path) -> Path:
                              "opening the door MAY BE NECESSARY to going outside"),
                          scope=scope)
         mem.finish_run(run_id)
-        mem.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        mem.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return db
 
 
@@ -152,10 +152,10 @@ def test_bad_numbers(option: str, value: str, expect: str, tmp_path: Path, fille
 
 
 def test_missing_java(filled_db: Path, monkeypatch, capsys) -> None:
-    import clin.envs.scienceworld as swmod
+    from clin.envs import jvm  # where every JVM env looks for java
 
-    real_which = swmod.shutil.which
-    monkeypatch.setattr(swmod.shutil, "which",
+    real_which = jvm.shutil.which
+    monkeypatch.setattr(jvm.shutil, "which",
                         lambda name, *a, **k: None if name == "java" else real_which(name))
     before = _digest(filled_db)
     line = _user_error(capsys, _run(filled_db), "needs Java")

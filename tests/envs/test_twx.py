@@ -183,3 +183,59 @@ def test_gold_plans_phrased_as_a_model_writes_them_lose_nothing() -> None:
                            variations=2, simplification="easy", phrasing="natural")
     assert all(e.score == e.raw_score == 100 and e.reasks == 0 for e in episodes)
     assert sum(e.groundings["normalized"] for e in episodes) > 20
+
+
+class CtrlCInPy4J:
+    """Ctrl-C while py4j waits for the JVM's answer: once armed, the next command py4j sends
+    raises KeyboardInterrupt inside its GatewayClient.send_command, whose own handler then
+    fails (py4j 0.10.9.9: AttributeError 'shutdown_socket'), as on a real Ctrl-C."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from py4j.java_gateway import GatewayConnection
+
+        self.armed, real = False, GatewayConnection.send_command
+
+        def send_command(conn, command):
+            if self.armed:
+                self.armed = False
+                raise KeyboardInterrupt
+            return real(conn, command)
+
+        monkeypatch.setattr(GatewayConnection, "send_command", send_command)
+
+
+def test_ctrl_c_inside_a_simulator_call_is_a_keyboard_interrupt(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every caller sees the KeyboardInterrupt py4j hides, and it is no crash to replay."""
+    ctrl_c = CtrlCInPy4J(monkeypatch)
+    with TextWorldExpress() as env:
+        env.reset("coin", 0)
+        ctrl_c.armed = True
+        with pytest.raises(KeyboardInterrupt) as caught:
+            env.step("look around")
+        assert "shutdown_socket" in str(caught.value.__cause__)  # what py4j made of it
+        assert env.restarts == 0
+        assert env.step("look around").understood  # the simulator is still there
+
+
+def test_ctrl_c_inside_a_simulator_call_leaves_an_eval_episode_interrupted(
+        db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from clin.trials.eval import run_eval
+    from clin.trials.protocols import EvalConfig
+
+    from tests.trials.eval_helpers import answer
+
+    ctrl_c = CtrlCInPy4J(monkeypatch)
+
+    def then_ctrl_c(messages: list[Message]) -> str:  # during the step this answer asks for
+        ctrl_c.armed = True
+        return answer(messages)
+
+    cfg = EvalConfig(protocol="adapt", tasks=["coin"], test_variations=1, trials=2,
+                     max_steps=3, model="scripted", step_budget="fixed")
+    with TextWorldExpress() as env, pytest.raises(KeyboardInterrupt):
+        run_eval(db_path, cfg, env=env, llm=ScriptedLLM([answer, then_ctrl_c]))
+    assert rows(db_path, "SELECT status FROM evals") == [("interrupted",)]
+    assert rows(db_path, "SELECT status FROM eval_episodes") == [("interrupted",)]
+    assert rows(db_path, "SELECT status, error FROM runs") == [("interrupted", None)]
+    assert rows(db_path, "SELECT idx, status FROM trials") == [(1, "interrupted")]

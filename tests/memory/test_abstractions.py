@@ -3,7 +3,7 @@ import re
 from pathlib import Path
 
 import pytest
-from clin.memory import Abstraction, parse_learnings, parse_line
+from clin.memory import Abstraction, abstractions, parse_learnings, parse_line
 
 
 def test_four_forms_parse_into_relation_and_confidence() -> None:
@@ -187,3 +187,51 @@ def test_add_learning_says_why_a_degenerate_one_is_refused(tmp_path: Path) -> No
 
     with Memory(tmp_path / "m.db") as mem, pytest.raises(NotALearning, match="cause equals"):
         mem.add_learning(Scope(env="e", task="t"), "the pot SHOULD BE NECESSARY to the pot")
+
+
+# ------------------------------------------------------------- the four forms, defined once
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("clin", "memory", "envs", "prompts", "trials", "cli", "viewer")
+
+
+def test_every_form_parses_into_its_own_relation_and_confidence() -> None:
+    from clin.memory.abstractions import FORMS
+
+    assert len({(f.relation, f.confidence) for f in FORMS}) == len(FORMS) == 4
+    for form in FORMS:
+        ab = parse_line(f"opening the door {form.verb.lower()} to going outside")
+        assert ab is not None and (ab.relation, ab.confidence) == (form.relation, form.confidence)
+        assert ab.text == f"opening the door {form.verb} to going outside"
+
+
+def test_the_forms_are_spelled_out_only_in_their_definition() -> None:
+    """Prompts, schema and messages take the forms from ``abstractions.FORMS``; a source file
+    that lists all four verbs again has copied the definition."""
+    from clin.memory.abstractions import VERBS
+
+    copies = [str(p.relative_to(ROOT)) for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*"))
+              if p.suffix in (".py", ".j2") and all(v in p.read_text() for v in VERBS)]
+    assert copies == ["memory/clin/memory/abstractions.py"]
+
+
+def test_prompts_schema_and_docs_list_exactly_the_defined_forms() -> None:
+    from clin.memory.abstractions import FORMS, FORMS_PATTERN, VERBS
+    from clin.memory.reflect import ReflectionInput, build_messages, reflection_schema
+    from clin.trials.meta import MetaSource
+    from clin.trials.meta import build_messages as meta_messages
+
+    listed = "\n".join(f"X {v} to Y" for v in VERBS)
+    assert listed in build_messages(ReflectionInput())[0]["content"]
+    for mode in ("gen-env", "gen-task"):
+        source = MetaSource(episode_id=1, run_id=1, trial_id=1, task="t", variation=0, score=0,
+                            learnings=[])
+        assert listed in meta_messages(mode, "t", [source], structured=False)[0].content
+    assert FORMS_PATTERN in reflection_schema()["properties"]["learnings"]["items"]["pattern"]
+    rows = [(m[1], m[2], m[3]) for m in re.finditer(
+        r"^\| `X ([A-Z ]+) to Y` \| [^|]+ \| ([a-z-]+) \| ([a-z]+) \|$",
+        (ROOT / "docs" / "memory-library.md").read_text(), re.MULTILINE)]
+    assert rows == [(f.verb, f.relation, f.confidence) for f in FORMS]
+    doc = [(m[1], m[2], m[3]) for m in re.finditer(
+        r"^ {4}X ([A-Z ]+) to Y +relation=(\S+) +confidence=(\S+)$",
+        str(abstractions.__doc__), re.MULTILINE)]
+    assert doc == rows

@@ -169,7 +169,7 @@ def test_every_tool_round_trips_and_reflection_asks_the_clients_model(
     with Memory(db) as mem:  # what the client saw is what the file holds
         got = {x.text for x in mem.recall(Scope(namespace="demo", agent="bot", task="make tea"))}
         assert set(TEA) <= got
-        row = mem.conn.execute("SELECT model, purpose FROM llm_calls").fetchone()
+        row = mem.db.execute("SELECT model, purpose FROM llm_calls").fetchone()
         assert tuple(row) == ("mcp-client:client-model", "reflection")
 
 
@@ -614,9 +614,9 @@ def test_reflect_merges_into_the_trial_its_model_was_asked_about(
     finally:
         srv.close()
     with Memory(db) as mem:
-        (reflected,) = mem.conn.execute(
+        (reflected,) = mem.db.execute(
             "SELECT DISTINCT e.trial_id FROM learning_events e").fetchall()
-        steps = [r[0] for r in mem.conn.execute(
+        steps = [r[0] for r in mem.db.execute(
             "SELECT action FROM steps WHERE trial_id = ?", [reflected[0]])]
     assert all(a in asked[-1] for a in steps)  # what the model read is what it learned from
 

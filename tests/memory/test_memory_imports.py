@@ -1,5 +1,7 @@
 """``clin.memory`` stands alone: importing it (every module of it) loads none of the agent,
-the environments, the prompts, the trials, the CLI or an LLM backend, and not LangChain.
+the environments, the trials, the CLI or an LLM backend, and not LangChain. It may load the
+prompt files' loader (``clin.prompts``: Jinja2 only), the bottom layer every prompt is
+rendered with.
 
 Checked on ``sys.modules`` of a fresh interpreter started outside the repository, so that
 only the installed package can be imported and nothing is preloaded by pytest."""
@@ -20,7 +22,7 @@ import pytest
 # agent's LLM backends, environments and CLI.
 FORBIDDEN = (
     "clin.agent", "clin.controller", "clin.executor", "clin.reflection", "clin.errors",
-    "clin.llm", "clin.envs", "clin.prompts", "clin.trials", "clin.cli",
+    "clin.llm", "clin.envs", "clin.trials", "clin.cli",
     "memory", "envs", "prompts", "trials", "cli",
     "openai", "httpx", "llama_cpp", "xllamacpp", "tenacity", "rapidfuzz", "scienceworld", "py4j",
     "typer", "rich", "langchain_core", "langchain",
@@ -33,6 +35,12 @@ ADAPTERS = ("clin.memory.langchain", "clin.memory.langgraph", "clin.memory.mcp")
 
 def offending(mods: list[str], forbidden: tuple[str, ...]) -> list[str]:
     return [m for m in mods if any(m == f or m.startswith(f + ".") for f in forbidden)]
+
+
+def clin_outside_memory(mods: list[str]) -> list[str]:
+    """Modules of clin loaded besides the memory and the prompt loader below it."""
+    return [m for m in mods if m.startswith("clin.")
+            and not m.startswith(("clin.memory", "clin.prompts"))]
 
 
 def loaded_after(code: str, cwd: Path) -> list[str]:
@@ -50,7 +58,7 @@ def memory_modules() -> list[str]:
 def test_the_forbidden_list_is_seen_when_loaded(tmp_path: Path) -> None:
     """The probe can fail: importing the agent does load what the list forbids."""
     mods = loaded_after("import clin.agent, clin.llm.openai_backend, clin.envs.tiny", tmp_path)
-    assert {"clin.agent", "clin.llm", "clin.envs.tiny", "clin.prompts", "rapidfuzz"} <= set(
+    assert {"clin.agent", "clin.llm", "clin.envs.tiny", "rapidfuzz"} <= set(
         offending(mods, FORBIDDEN))
 
 
@@ -61,7 +69,7 @@ def test_import_memory_loads_no_clin_and_no_backend(tmp_path: Path) -> None:
                         tmp_path)
     assert set(modules) <= set(mods)
     assert offending(mods, FORBIDDEN) == []
-    assert [m for m in mods if m.startswith("clin.") and not m.startswith("clin.memory")] == []
+    assert clin_outside_memory(mods) == []
 
 
 def test_bare_import_memory_loads_only_what_the_facade_needs(tmp_path: Path) -> None:
@@ -81,4 +89,4 @@ def test_memory_adapters_load_their_framework_but_no_clin(tmp_path: Path, adapte
     mods = loaded_after(f"import {adapter}", tmp_path)
     assert adapter in mods
     assert offending(mods, ("memory", "envs", "prompts", "trials", "cli")) == []
-    assert [m for m in mods if m.startswith("clin.") and not m.startswith("clin.memory")] == []
+    assert clin_outside_memory(mods) == []

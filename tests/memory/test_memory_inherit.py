@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from clin.memory import Memory, Scope, parse_learnings
 
-from clin.memory_view import render_memory
+from clin.controller import render_memory
 
 TASK = Scope(namespace="ns", env="sw", task="boil")
 VAR = TASK.model_copy(update={"variation": "3"})

@@ -52,7 +52,7 @@ def test_recall_returns_exactly_the_scope_and_its_ancestors(mem: Memory) -> None
     owner = {}
     for n, scope in enumerate(all_scopes):
         learn(mem, scope, n, extra=" ".join(filter(None, scope.model_dump().values())))
-        owner[mem.conn.execute("SELECT max(id) FROM learnings").fetchone()[0]] = scope
+        owner[mem.db.execute("SELECT max(id) FROM learnings").fetchone()[0]] = scope
     for scope in all_scopes:
         expected = {lid for lid, s in owner.items() if fits(s, scope)}
         assert {x.id for x in mem.recall(scope)} == expected, scope
@@ -117,7 +117,7 @@ def test_fts_query_only_ever_builds_quoted_terms(mem: Memory) -> None:
         assert _SAFE.match(q), q
         assert q.count(" OR ") < 32 and max(map(len, q.split(" OR "))) <= 66
         try:
-            mem.conn.execute("SELECT rowid FROM learnings_fts WHERE learnings_fts MATCH ?",
+            mem.db.execute("SELECT rowid FROM learnings_fts WHERE learnings_fts MATCH ?",
                              [q]).fetchall()
         except sqlite3.OperationalError as exc:  # pragma: no cover - the failure we test for
             raise AssertionError(f"{text!r} -> {q!r}: {exc}") from None

@@ -151,7 +151,7 @@ def test_the_store_shares_the_file_with_the_memory(tmp_path: Path) -> None:
     with Memory(db) as mem:
         assert {x.text for x in mem.recall(Scope(namespace="demo", agent="bot"))} == {
             BOIL, SUGAR}
-        names = {r[0] for r in mem.conn.execute("SELECT name FROM _clin_migrations")}
+        names = {r[0] for r in mem.db.execute("SELECT name FROM _clin_migrations")}
         assert "langgraph.m001_items" in names
 
 

@@ -159,4 +159,4 @@ def test_schema_refuses_values_outside_the_lists(mem: Memory) -> None:
             mem.transaction() as conn:
         conn.execute("INSERT INTO learning_events (learning_id, event) VALUES (?, 'dropped')",
                      [lid])
-    assert mem.conn.execute("SELECT status FROM trials").fetchone()[0] == "running"
+    assert mem.db.execute("SELECT status FROM trials").fetchone()[0] == "running"

@@ -77,14 +77,14 @@ def test_previous_version_database_opens_and_keeps_working(tmp_path: Path) -> No
                                    "activating the stove SHOULD BE NECESSARY to boil water"),
                                scope=SCOPE)
         assert out.promoted == 1
-        names = [r[0] for r in mem.conn.execute("SELECT name FROM _clin_migrations")]
+        names = [r[0] for r in mem.db.execute("SELECT name FROM _clin_migrations")]
         assert names == ["m001_core", "m002_views", "m003_eval", "m004_value_checks",
                          "m005_llm_calls_tokens_index", "m006_learnings_inherited"]
-        assert mem.conn.execute("PRAGMA user_version").fetchone()[0] == core.SCHEMA.version
+        assert mem.db.execute("PRAGMA user_version").fetchone()[0] == core.SCHEMA.version
     with open_memory(db) as mem:  # the eval tables it already has are recognized as such
-        assert mem.conn.execute("SELECT count(*) FROM task_groups").fetchone()[0] == 18
+        assert mem.db.execute("SELECT count(*) FROM task_groups").fetchone()[0] == 18
         # the six core migrations and trials.m005_eval_protocol
-        assert mem.conn.execute("SELECT count(*) FROM _clin_migrations").fetchone()[0] == 7
+        assert mem.db.execute("SELECT count(*) FROM _clin_migrations").fetchone()[0] == 7
 
 
 def test_eval_tables_are_created_only_by_the_eval_code(tmp_path: Path) -> None:
@@ -153,9 +153,9 @@ def test_non_finite_scores_are_refused(mem: Memory, bad: float) -> None:
         mem.finish_trial(trial, score=bad, completed=False, stop_reason="max_steps",
                          reflection=parse_learnings("a stove MAY BE NECESSARY to boil water"),
                          scope=SCOPE)
-    assert mem.conn.execute("SELECT count(*) FROM trials WHERE status = 'completed'"
+    assert mem.db.execute("SELECT count(*) FROM trials WHERE status = 'completed'"
                             ).fetchone()[0] == 0
-    assert mem.conn.execute("SELECT count(*) FROM learnings").fetchone()[0] == 0
+    assert mem.db.execute("SELECT count(*) FROM learnings").fetchone()[0] == 0
 
 
 def test_endless_query_is_stopped(mem: Memory) -> None:

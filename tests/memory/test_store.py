@@ -106,8 +106,8 @@ def test_non_sqlite_file_is_refused_untouched(tmp_path) -> None:
 
 
 def test_wal_and_foreign_keys_are_on(mem: Memory) -> None:
-    assert mem.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert mem.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert mem.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert mem.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     with pytest.raises(sqlite3.IntegrityError):
         mem.start_trial(999, 1, SCOPE)
 

@@ -114,3 +114,31 @@ def test_perfect_planner_answers_choice_prompts_with_the_gold_number() -> None:
     assert first["action"] == "focus on apple"
     asked = json.loads(player([Message(role="user", content="... Its options are:\n0: a")]))
     assert (asked["action"], player.asked, player.reasks) == ("1", 1, 0)
+
+
+def test_natural_phrasing_names_objects_without_their_container() -> None:
+    from bench.phrasing import natural
+
+    plan = natural(["move pea seed in seed jar to flower pot 5", "focus on substance in metal pot",
+                    "use thermometer in inventory on lead", "open drawer in counter"],
+                   "scienceworld", "x")
+    assert "the pea seed " in plan[0] and "seed jar" not in plan[0]
+    assert plan[1] == "focus on the substance in metal pot"  # a kind keeps its container
+    assert plan[2] == "use the thermometer on the lead"
+    assert plan[3] == "open the drawer in counter"
+
+
+def test_a_player_that_paraphrased_picks_the_option_it_meant() -> None:
+    """Asked which pea seed "the pea seed" was, the player answers the one its gold action
+    named (its container), not the gold's number for another set of options."""
+    from clin.executor import lexicon
+
+    plan = plan_from_gold(["move pea seed in seed jar to flower pot 5", "0"])
+    plan.meant, plan.actions = plan.actions, ["put the pea seed into the flower pot 5"]
+    player = PerfectPlanner(plan, lexicon(PROFILE))
+    player([Message(role="system", content="s"), Message(role="user", content="u")])
+    ask = ("The simulator did not know which one you meant. Its options are:\n"
+           "0: move pea seed (in pea plant, in flower pot 7, in greenhouse) to flower pot 5\n"
+           "1: move pea seed (in seed jar, in inventory, in agent) to flower pot 5\n")
+    answer = player([Message(role="user", content=ask)])
+    assert json.loads(answer)["action"] == "1" and player.asked == 1

@@ -98,5 +98,5 @@ def test_the_wheel_merges_the_roots_into_one_clin_folder(tmp_path: Path) -> None
             for root in ROOTS for p in (ROOT / root / "clin").rglob("*")
             if p.is_file() and "__pycache__" not in p.parts}
     assert names == want
-    assert {"clin/memory/reflect_system.j2", "clin/prompts/controller_system.j2",
+    assert {"clin/memory/datasette-metadata.json", "clin/prompts/reflect_system.j2",
             "clin/viewer/templates/base.html", "clin/agent.py"} <= names

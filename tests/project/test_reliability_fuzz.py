@@ -1,7 +1,7 @@
 """Fuzzing the parsers that read LLM output (hypothesis, 5,000+ examples in total).
 
 parse_proposal either returns a usable Proposal or raises its documented ProposalParseError;
-parse_reflection and parse_learnings never raise; every non-empty line is either accepted as
+parse_learnings never raises; every non-empty line is either accepted as
 one of the four causal forms or rejected and counted, and the store writes only accepted
 ones."""
 
@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from clin.controller import ProposalParseError, parse_proposal
 from clin.memory import Abstraction, Memory, ParseReport, Scope, parse_learnings, parse_line
 from clin.memory.abstractions import candidates
-from clin.memory.reflect import parse_answer as parse_reflection
 from tests.support.tiers import examples
 
 EXAMPLES = {k: examples(n) for k, n in {"proposal_text": 1500, "proposal_json": 1500,
@@ -145,7 +144,7 @@ def _fuzz_reflection(items: list, as_json: bool, chatter: str) -> None:
     SEEN["reflection"] += 1
     text = (chatter + json.dumps({"learnings": items}) if as_json
             else "\n".join(str(i) for i in items))
-    report = parse_reflection(text)
+    report = parse_learnings(text)
     # A {"learnings": [...]} answer means exactly its string (and number) items, whatever
     # chatter comes first; any other answer is read line by line.
     json_found = as_json and "{" not in chatter
@@ -185,13 +184,13 @@ def test_fuzz_store_keeps_only_causal_forms(tmp_path: Path) -> None:
             scope = Scope(env="fuzz", task="store", variation=str(n))
             run_id = mem.start_run(scope=scope)
             trial_id = mem.start_trial(run_id, 1, scope)
-            report = parse_reflection("\n".join(lines))
+            report = parse_learnings("\n".join(lines))
             mem.finish_trial(trial_id, score=0.0, completed=False, stop_reason="fuzz",
                              reflection=report, scope=scope)
             stored = {r.text for r in mem.recall(scope)}
             assert stored == {a.text for a in report.accepted}
             assert all(parse_line(t) is not None for t in stored)
-            (rejected,) = mem.conn.execute(
+            (rejected,) = mem.db.execute(
                 "SELECT learnings_rejected FROM trials WHERE id = ?", [trial_id]).fetchone()
             assert rejected == len(report.rejected)
 

@@ -117,11 +117,11 @@ def test_observation_text_becomes_a_learning_only_in_causal_form(mem: Memory) ->
         for bad in ("hunter2", "IGNORE", "SYSTEM", "DROP TABLE", "password"):
             assert bad not in r["text"]
     assert summary.trials[0].outcome.rejected > 10  # the parroted lines, counted
-    (rejected,) = mem.conn.execute("SELECT learnings_rejected FROM trials").fetchone()
+    (rejected,) = mem.db.execute("SELECT learnings_rejected FROM trials").fetchone()
     assert rejected == summary.trials[0].outcome.rejected
     # the SQL in the observation was stored as text, never run: every table is still there
     assert sorted(mem.db.table_names()) == tables
-    assert [r[0] for r in mem.conn.execute("SELECT observation FROM steps")] == [SignEnv.SIGN] * 2
+    assert [r[0] for r in mem.db.execute("SELECT observation FROM steps")] == [SignEnv.SIGN] * 2
 
 
 def test_learnings_never_cross_scopes(mem: Memory) -> None:
@@ -156,7 +156,7 @@ def test_learnings_never_cross_scopes(mem: Memory) -> None:
         assert marks[label] in prompts, label
     assert "reading the own sign" in prompts
     # and the reflections wrote only into this scope
-    (foreign_rows,) = mem.conn.execute(
+    (foreign_rows,) = mem.db.execute(
         "SELECT count(*) FROM learnings WHERE text LIKE 'reading the sign%' "
         "AND NOT (env = 'toy' AND task = 'read-sign' AND variation = '0')").fetchone()
     assert foreign_rows == 0

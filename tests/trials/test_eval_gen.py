@@ -130,3 +130,22 @@ def test_cross_environment_needs_gen_task_with_source_tasks(tiny, twx, db_path: 
     cfg = cfg.model_copy(update={"protocol": "gen-task", "source_tasks": ["coin"]})
     with pytest.raises(UserError, match="unknown task"):
         run_eval(db_path, cfg, env=twx, train_env=tiny, llm=ScriptedLLM([]))
+
+
+def test_gen_task_across_environments_on_two_workers(db_path: Path) -> None:
+    """Worker processes make the training env for the training episodes; Ray refuses."""
+    from tests.trials.eval_helpers import roomy_llm
+
+    cfg = EvalConfig(protocol="gen-task", env="textworld-express", train_env="tiny",
+                     tasks=["coin"], source_tasks=["find-living-thing", "find-plant"],
+                     train_variations=1, test_variations=1, trials=1, max_steps=STEPS,
+                     model="scripted", step_budget="fixed")
+    summary = run_eval(db_path, cfg, workers=2, llm_factory=roomy_llm)
+    assert (summary.status, summary.trials_done, summary.metas) == ("finished", 4, 1)
+    with Memory(db_path) as mem:
+        runs = sorted((r["phase"], r["env"]) for r in mem.db.query(
+            "SELECT e.phase, r.env FROM eval_episodes e JOIN runs r ON r.id = e.run_id"))
+    assert runs == [("base", "textworld-express"), ("test", "textworld-express"),
+                    ("train", "tiny"), ("train", "tiny")]
+    with pytest.raises(UserError, match="runs with --executor local"):
+        run_eval(db_path.with_name("ray.db"), cfg, executor="ray", llm_factory=roomy_llm)

@@ -151,7 +151,7 @@ def test_executor_ray_without_ray_installed_is_one_line(
         db_path: Path) -> None:
     from clin.cli import main
 
-    monkeypatch.setitem(sys.modules, "clin.trials.ray_executor", None)  # import fails
+    monkeypatch.setitem(sys.modules, "clin.trials.ray_jobs", None)  # import fails
     code = main(["eval", "--executor", "ray", "--tasks", "find-plant", "--db", str(db_path)])
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert code == 2
@@ -192,7 +192,7 @@ def test_episode_folders_of_dead_actors_are_swept(tmp_path: Path) -> None:
     (named with its pid), and never a live process's."""
     import subprocess
 
-    from clin.trials.ray_executor import EPISODE_DIR_PREFIX, sweep_stale_episode_dirs
+    from clin.trials.ray_jobs import EPISODE_DIR_PREFIX, sweep_stale_episode_dirs
 
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()

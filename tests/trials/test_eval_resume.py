@@ -6,15 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from clin.cli import main
 from clin.envs import EnvCrashed
 from clin.envs.tiny import TinyWorld
 from clin.memory import Memory
 from clin.trials.eval import run_eval
 from clin.trials.protocols import EvalConfig
-from clin.trials.runner import AdaptConfig, run_adapt
-
-from clin.agent import AgentSettings
 from tests.trials.eval_helpers import interrupt_after, scripted
 
 PER_TRIAL = 3  # 2 controller calls + 1 reflection
@@ -68,7 +66,7 @@ def test_cli_rejects_bad_options(db_path: Path, capsys: pytest.CaptureFixture) -
 
 
 class CrashingWorld(TinyWorld):
-    """A TinyWorld whose simulator dies for good at its ``at``-th step."""
+    """A TinyWorld whose simulator dies for good at its ``at``-th step (0: never)."""
 
     def __init__(self, at: int) -> None:
         super().__init__()
@@ -81,26 +79,62 @@ class CrashingWorld(TinyWorld):
         return super().step(action)
 
 
-def test_one_crash_status_for_clin_run_and_an_eval_episode(db_path: Path, tmp_path: Path
-                                                           ) -> None:
-    """`clin run` is the same ADAPT loop as an eval episode: a simulator that cannot be
-    restarted leaves both runs `interrupted` (resumable), never `failed`."""
-    cfg = EvalConfig(protocol="adapt", tasks=["find-living-thing"], test_variations=1,
-                     trials=2, max_steps=2, model="scripted", step_budget="fixed")
-    with pytest.raises(EnvCrashed):
-        run_eval(db_path, cfg, env=CrashingWorld(at=3), llm=scripted(PER_TRIAL * 2))
-    adapt_db = tmp_path / "adapt.db"
-    with Memory(adapt_db) as mem, pytest.raises(EnvCrashed):
-        run_adapt(AdaptConfig(task="find-living-thing", trials=2,
-                              settings=AgentSettings(max_steps=2)),
-                  env=CrashingWorld(at=3), llm=scripted(PER_TRIAL * 2), mem=mem)
-    for db in (db_path, adapt_db):
-        with Memory(db) as mem:
-            assert [r["status"] for r in mem.db.query("SELECT status FROM runs")] == [
-                "interrupted"]
-            assert [(r["idx"], r["status"]) for r in mem.db.query(
-                "SELECT idx, status FROM trials ORDER BY idx")] == [(1, "completed"),
-                                                                    (2, "interrupted")]
-    with Memory(db_path) as mem:
-        assert mem.db.execute("SELECT status FROM eval_episodes").fetchone()[0] == (
-            "interrupted")
+def test_clin_run_and_clin_eval_go_through_one_loop_with_one_crash_status(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """`clin run` is a one-episode eval: both commands run their trials through
+    runner.adapt_episode, and the same simulator crash (past its restarts) leaves the same
+    rows: the run and the episode `interrupted` (resumable), trial 1 kept, trial 2
+    `interrupted`; then `--resume` finishes each the same way."""
+    from clin.envs import registry
+    from clin.trials import runner, session
+
+    loops: list[str] = []
+    real_loop = runner.adapt_episode
+
+    def spy(**kw):
+        loops.append(kw["scope"].namespace)
+        return real_loop(**kw)
+
+    def build(spec: str, **_: object):
+        return scripted(PER_TRIAL * 2)
+
+    crashes = iter([3, 3, 0, 0])  # the two first runs crash; their resumes do not
+    registry.register("crashing-tiny", lambda: CrashingWorld(at=next(crashes)))
+    monkeypatch.setattr(runner, "adapt_episode", spy)
+    monkeypatch.setattr(session, "build_llm", build)
+    monkeypatch.setattr("clin.llm.spec.build_llm", build)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    common = ["--env", "crashing-tiny", "--trials", "2", "--max-steps", "2",
+              "--model", "openai:fake"]
+    run_db, eval_db = tmp_path / "run.db", tmp_path / "eval.db"
+    run = ["run", "--task", "find-living-thing", *common, "--db", str(run_db)]
+    evl = ["eval", "--protocol", "adapt", "--tasks", "find-living-thing",
+           "--test-variations", "1", "--step-budget", "fixed", *common, "--db", str(eval_db)]
+    try:
+        for argv in (run, evl):
+            assert main(argv) == 2
+            assert "crashed 4 times" in capsys.readouterr().err
+        assert loops == ["default", "eval-1"]  # clin run's namespace, then the eval's
+        for db in (run_db, eval_db):
+            with Memory(db) as mem:
+                assert [(r["status"], r["error"]) for r in mem.db.query(
+                    "SELECT status, error FROM runs")] == [
+                        ("interrupted", "the simulator crashed 4 times in this process")]
+                assert [(r["idx"], r["status"]) for r in mem.db.query(
+                    "SELECT idx, status FROM trials ORDER BY id")] == [
+                        (1, "completed"), (2, "interrupted")]
+        with Memory(eval_db) as mem:
+            assert mem.db.execute("SELECT status FROM eval_episodes").fetchone()[0] == (
+                "interrupted")
+        for argv in ([*run, "--resume"], ["eval", "--resume", "--db", str(eval_db)]):
+            assert main(argv) == 0, capsys.readouterr().err
+        assert loops == ["default", "eval-1"] * 2
+        for db in (run_db, eval_db):
+            with Memory(db) as mem:
+                assert [r["status"] for r in mem.db.query("SELECT status FROM runs")] == [
+                    "finished"]
+                assert [(r["idx"], r["status"]) for r in mem.db.query(
+                    "SELECT idx, status FROM trials ORDER BY id")] == [
+                        (1, "completed"), (2, "interrupted"), (2, "completed")]
+    finally:
+        registry._SPECS.pop("crashing-tiny")

@@ -9,7 +9,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import TaskID
+from rich.table import Table
+
 from clin.envs.base import EnvError
+from clin.errors import LLMError, UserError
 from clin.memory import (
     Memory,
     MemoryStoreError,
@@ -19,11 +24,6 @@ from clin.memory import (
     run_readonly_query,
 )
 from clin.memory.sql import QUERY_TIMEOUT_S, display_text
-from rich.console import Console
-from rich.progress import TaskID
-from rich.table import Table
-
-from clin.errors import LLMError, UserError
 
 from .output import progress_bar, write_rows
 
@@ -309,7 +309,8 @@ def view(
 ) -> None:
     """Serve a read-only web viewer of the database on 127.0.0.1 (runs, trials step by step,
     trial vs trial, learnings and where they came from); Ctrl-C stops it."""
-    from clin.viewer import ViewerError, serve
+    from clin.viewer import ViewerError
+    from clin.viewer.app import serve
 
     if not 0 <= port <= 65535:
         raise CliError("--port must be between 0 and 65535")
@@ -350,8 +351,9 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:
             if stop.signum is None:
                 raise  # a bug: its traceback is wanted
-            # a library turned the signal's KeyboardInterrupt into an error of its own (py4j
-            # 0.10.9.9 raises AttributeError 'shutdown_socket' from a call it was in)
+            # a library turned the signal's KeyboardInterrupt into an error of its own; the
+            # simulators' py4j does so, and clin.envs.jvm gives it back to every caller (a
+            # run is then 'interrupted'): this is the last net, for any other library
             err.print(f"interrupted ({type(exc).__name__} while stopping: {exc})",
                       markup=False)
             rc = 130

@@ -23,18 +23,11 @@ own prefix again (the server gives a request the slot whose cache shares most of
 new trial re-reads only what changed since the last one, not the instructions. Each slot has
 its own ``n_ctx`` tokens, so the KV memory is twice one slot's (``slots=1`` for one).
 
-Threads: on idle cores a second thread makes a step ~1.7x faster, but llama.cpp's threads
-wait for each other many times per token, and when other processes held the cores some
-calls took 72-119 s instead of 2-13 s (bench/RESULTS.md, "Fresh clone"). So ``n_threads``
-defaults to ``$CLIN_LOCAL_THREADS`` if set, else to the cores that are idle when the model
-loads (from /proc/stat over this process's CPUs, within a cgroup CPU quota; at most
-``MAX_AUTO_THREADS`` for the demo model, which gains little beyond, and up to every core
-for a ``local:PATH`` model). With that automatic choice, a call that decodes ``SLOW_FACTOR`` times
-slower than the best call so far halves the threads (one, on two cores), which stays steady
-under load; every ``RECHECK_CALLS`` calls below the idle cores' count they are sampled again,
-and once they are back the model uses them again (a short burst of other work costs a few
-slow calls, not the rest of the run). A reload happens before the next call, never after
-one: the answer in hand is returned first.
+Threads: ``n_threads`` defaults to ``$CLIN_LOCAL_THREADS`` if set, else to the cores idle when
+the model loads (at most ``MAX_AUTO_THREADS`` for the demo model, up to every core for a
+``local:PATH`` model), and then follows ``clin.llm.cpu.ThreadPolicy``: a call that stalls on
+busy cores halves the threads, idle cores bring them back, and a reload happens before the
+next call, never after one.
 """
 
 from __future__ import annotations
@@ -57,11 +50,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clin.memory.reflect import FORMS_PATTERN
+from clin.memory.abstractions import FORMS_PATTERN
 
 from ..errors import LLMUnavailable, ModelSpecError
 from . import guard
 from .base import Completion, Message
+from .cpu import MAX_AUTO_THREADS, ThreadPolicy, threads_from_env, usable_cpus
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -95,10 +89,6 @@ DEMO_ITEM_PATTERNS: dict[str, str] = {
     "learnings": f"^{_DEMO_SIDE} {FORMS_PATTERN} to {_DEMO_SIDE}$",
 }
 SLOTS = 2  # KV caches kept: the controller's prompt and the reflection's
-MAX_AUTO_THREADS = 4  # the demo model (135M) gains little beyond; a model of your own: no cap
-SLOW_FACTOR = 4.0  # a call decoding this much slower than the best one: back to one thread
-RECHECK_CALLS = 10  # automatic threads below the idle cores: sample them again this often
-THREADS_ENV = "CLIN_LOCAL_THREADS"
 STOP_WAIT_S = 2.0  # an abandoned request stops within ~0.1 s once it writes a token
 CALL_TIMEOUT_S = 600.0  # one answer; the demo model's longest (a reflection) takes ~10 s
 log = logging.getLogger(__name__)
@@ -120,82 +110,6 @@ def default_model_path() -> Path:
     return path
 
 
-def usable_cpus() -> set[int]:
-    """The CPUs this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return set(os.sched_getaffinity(0))
-    return set(range(os.cpu_count() or 1))
-
-
-def _quota_cores() -> float | None:
-    """The cgroup v2 CPU quota in cores (``cpu.max``: "200000 100000" is 2), if one is set."""
-    try:
-        with open("/sys/fs/cgroup/cpu.max") as f:
-            quota, period = f.read().split()[:2]
-        return None if quota == "max" else max(int(quota) / int(period), 1.0)
-    except (OSError, ValueError):
-        return None
-
-
-def _cpu_times(cpus: set[int]) -> tuple[int, int] | None:
-    """(idle, total) jiffies summed over ``cpus``, from /proc/stat; None where there is none."""
-    idle = total = 0
-    try:
-        with open("/proc/stat") as f:
-            for line in f:
-                name, *values = line.split()
-                if not (name.startswith("cpu") and name[3:].isdigit()):
-                    continue
-                if int(name[3:]) in cpus:
-                    fields = [int(x) for x in values]
-                    idle += fields[3] + (fields[4] if len(fields) > 4 else 0)
-                    total += sum(fields[:8])
-    except (OSError, ValueError, IndexError):
-        return None
-    return (idle, total) if total else None
-
-
-def idle_cores(sample_s: float = 0.25) -> float:
-    """How many of this process's CPUs sat idle over a short sample, within the cgroup's CPU
-    quota (all of them where /proc/stat is missing)."""
-    cpus = usable_cpus()
-    quota = _quota_cores()
-    cores = min(len(cpus), quota) if quota else len(cpus)
-    before = _cpu_times(cpus)
-    time.sleep(sample_s)
-    after = _cpu_times(cpus)
-    if before is None or after is None or after[1] <= before[1]:
-        return float(cores)
-    return min(cores, len(cpus) * (after[0] - before[0]) / (after[1] - before[1]))
-
-
-def auto_threads(idle: float, cap: int = MAX_AUTO_THREADS) -> int:
-    """Threads for ``idle`` idle cores: a core that is mostly busy elsewhere is not counted."""
-    return max(1, min(cap, int(idle + 0.25)))
-
-
-def default_threads(n: int) -> None:
-    """Make ``n`` the thread count of offline models built from now on in this process (and
-    its children), unless the user set one: for pools where each process has a share."""
-    os.environ.setdefault(THREADS_ENV, str(min(MAX_AUTO_THREADS, max(1, n))))
-
-
-def threads_from_env() -> int | None:
-    """``$CLIN_LOCAL_THREADS`` as a thread count, or None when it is not set."""
-    raw = os.environ.get(THREADS_ENV, "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ModelSpecError(f"{THREADS_ENV} must be a whole number of threads (1 or more), "
-                             f"not {raw!r}; unset it to use the idle cores")
-    return int(raw)
-
-
-def too_slow(ms_per_token: float, best: float | None) -> bool:
-    """Whether a call that decoded at ``ms_per_token`` shows threads stalling on busy cores."""
-    return best is not None and ms_per_token > SLOW_FACTOR * best
-
-
 def server_params(
     path: Path, *, host: str, n_ctx: int, n_threads: int, seed: int = 0, alias: str = "",
     slots: int = SLOTS,
@@ -204,7 +118,7 @@ def server_params(
     (with port 0: the OS picks a free port) or a ``*.sock`` path (a Unix socket)."""
     import xllamacpp
 
-    p = xllamacpp.CommonParams()
+    p = xllamacpp.CommonParams()  # pyright: ignore[reportAttributeAccessIssue]  (no stubs)
     p.model.path = str(path)
     if alias:
         p.model_alias = {alias}
@@ -261,7 +175,7 @@ def start_server(params: Any) -> Any:
 
     with signals_deferred():
         try:
-            server = xllamacpp.Server(params)
+            server = xllamacpp.Server(params)  # pyright: ignore[reportAttributeAccessIssue]
         except (RuntimeError, ValueError) as exc:
             raise ModelSpecError(
                 f"llama.cpp could not load {params.model.path}: {exc}") from None
@@ -299,7 +213,8 @@ def compact_grammar(json_schema: dict[str, Any]) -> str:
     # JSON Schema allows unlisted properties unless told otherwise, and llguidance follows
     # it: the demo model then appends a "reasoning" key and writes to the token cap
     strict = {"additionalProperties": False, **json_schema, "x-guidance": COMPACT_JSON}
-    return xllamacpp.json_schema_to_grammar(json.dumps(strict))
+    return xllamacpp.json_schema_to_grammar(  # pyright: ignore[reportAttributeAccessIssue]
+        json.dumps(strict))
 
 
 _STUCK: list[Any] = []  # servers whose abandoned request would not stop (see close)
@@ -383,15 +298,9 @@ class LocalLlama:
         self.item_patterns = DEMO_ITEM_PATTERNS if model_path is None else {}
         self.seed = seed
         self.slots = max(1, slots)
-        if n_threads is None:
-            n_threads = threads_from_env()
-        self.auto_threads = n_threads is None
-        self.max_threads = MAX_AUTO_THREADS if model_path is None else len(usable_cpus())
-        self.n_threads = (auto_threads(idle_cores(), self.max_threads) if n_threads is None
-                          else max(1, n_threads))
-        self._best_ms_per_token: float | None = None
-        self._calls_since_change = 0  # calls since automatic threads last changed
-        self._pending_threads: int | None = None  # a reload due before the next call
+        self.threads = ThreadPolicy(
+            n_threads if n_threads is not None else threads_from_env(),
+            MAX_AUTO_THREADS if model_path is None else len(usable_cpus()))
         self._abandoned = False  # a request left unanswered (Ctrl-C): see close
         self.last_timings: dict[str, Any] = {}
         # the server always listens; a fresh private directory holds its socket, so no TCP
@@ -399,59 +308,36 @@ class LocalLlama:
         self._dir = tempfile.mkdtemp(prefix="clin-llama-")
         self._sock = os.path.join(self._dir, "llama.sock")
         try:
-            self._server = self._start()
+            self._server = self._start(self.n_threads)
         except BaseException:
             shutil.rmtree(self._dir, ignore_errors=True)
             raise
 
-    def _start(self) -> Any:
+    @property
+    def n_threads(self) -> int:
+        return self.threads.n_threads
+
+    @property
+    def auto_threads(self) -> bool:
+        return self.threads.auto
+
+    @property
+    def max_threads(self) -> int:
+        return self.threads.max_threads
+
+    def _start(self, n_threads: int) -> Any:
         if os.path.exists(self._sock):
             os.unlink(self._sock)
         return start_server(server_params(self.path, host=self._sock, n_ctx=self.n_ctx,
-                                          n_threads=self.n_threads, seed=self.seed,
-                                          slots=self.slots))
+                                          n_threads=n_threads,
+                                          seed=self.seed, slots=self.slots))
 
     def _reload_if_due(self) -> None:
-        """Load the model again with the thread count ``_watch_speed`` asked for; if that
-        fails, with the count it had."""
-        threads, self._pending_threads = self._pending_threads, None
-        if threads is None or threads == self.n_threads:
-            return
-        before, self._server = self.n_threads, None  # free the old model first
-        try:
-            self.n_threads = threads
-            self._server = self._start()
-        except ModelSpecError:
-            log.warning("local model: could not reload with %d threads; keeping %d",
-                        threads, before)
-            self.n_threads = before
-            self._server = self._start()
-
-    def _watch_speed(self, timings: dict[str, Any]) -> None:
-        """With automatic threads: halve them when a call stalls, and every ``RECHECK_CALLS``
-        calls below the idle cores' count, sample those again (see the module notes). A
-        change is applied before the next call."""
-        if not self.auto_threads:
-            return
-        self._calls_since_change += 1
-        n, ms = timings.get("predicted_n") or 0, timings.get("predicted_ms") or 0.0
-        rate = ms / n if n >= 8 else None
-        if self.n_threads > 1 and rate is not None and too_slow(rate, self._best_ms_per_token):
-            self._pending_threads = max(1, self.n_threads // 2)
-            log.warning("local model: %d threads stall on busy cores (%.0f ms/token, best "
-                        "%.0f); going to %d", self.n_threads, rate, self._best_ms_per_token,
-                        self._pending_threads)
-            self._calls_since_change = 0
-            return
-        if rate is not None:
-            self._best_ms_per_token = min(rate, self._best_ms_per_token or rate)
-        if (self._calls_since_change % RECHECK_CALLS == 0
-                and self.n_threads < min(self.max_threads, len(usable_cpus()))):
-            threads = auto_threads(idle_cores(0.1), self.max_threads)
-            if threads > self.n_threads:
-                log.warning("local model: cores idle again; going to %d threads", threads)
-                self._pending_threads = threads
-                self._calls_since_change = 0
+        """Load the model again with the thread count the policy asked for (see
+        ``ThreadPolicy.reload``), the old one freed first."""
+        if self.threads.due:
+            self._server = None
+            self._server = self.threads.reload(self._start)
 
     def close(self) -> None:
         """Stop the server thread and free the model (also done when garbage-collected).
@@ -566,7 +452,7 @@ class LocalLlama:
                 f"local model: {err.get('message') or err if isinstance(err, dict) else err}")
         usage = out.get("usage") or {}
         self.last_timings = out.get("timings") or {}  # llama.cpp's: cache_n, prompt_n, ...
-        self._watch_speed(self.last_timings)
+        self.threads.watch(self.last_timings)
         return Completion(
             text=out["text"],
             model=self.name,

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import ModelSpecError
 from .base import ChatLLM
-from .local import threads_from_env
+from .cpu import threads_from_env
 
 SPEC_HELP = "use `local`, `local:/path/to/model.gguf` or `openai:<model>` (e.g. openai:gpt-4o-mini)"
 

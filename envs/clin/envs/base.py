@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -149,11 +149,19 @@ def check_task(env: TextEnv, task: str, variation: int) -> TaskInfo:
     """``env.check`` when it has one, else a check against ``env.tasks()``."""
     if isinstance(env, ChecksTasks):
         return env.check(task, variation)
-    by_name = {t.name: t for t in env.tasks()}
+    return find_task(env.tasks(), task, variation, where=f" in {env.name}")
+
+
+def find_task(infos: Iterable[TaskInfo], task: str, variation: int, *, where: str = "",
+              more: str = "") -> TaskInfo:
+    """The task named ``task`` among ``infos``, its ``variation`` in range; else
+    ``UnknownTask`` (with close names, ``where`` after the name and ``more`` at the end of
+    the line) or ``BadVariation``: the messages every env gives."""
+    by_name = {t.name: t for t in infos}
     if task not in by_name:
         close = difflib.get_close_matches(task, list(by_name), n=3, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise UnknownTask(f"unknown task {task!r} in {env.name}.{hint}")
+        raise UnknownTask(f"unknown task {task!r}{where}.{hint}{more}")
     info = by_name[task]
     if not 0 <= variation < info.variations:
         raise BadVariation(f"variation {variation} is out of range for {task}: "

@@ -1,17 +1,30 @@
 """What ScienceWorld and TextWorldExpress share: a simulator in its own JVM, reached over
-py4j, that may die mid-episode. :class:`CrashReplay` restarts it and replays the episode so
-the trial continues from the same state; ``close_gateway`` shuts one down without hanging."""
+py4j, that may die mid-episode.
+
+:class:`JvmEnv` is the one wrapper both adapters are built on: it starts the JVM, guards
+``reset``/``step`` (no step before a reset or after the episode ended), and runs every
+episode call through :class:`CrashReplay`, which restarts a dead JVM and replays the
+episode so the trial continues from the same state. Every call into the JVM goes through
+:class:`Guarded`, so a Ctrl-C that lands inside one is a ``KeyboardInterrupt`` for every
+caller (py4j 0.10.9.9 turns it into ``AttributeError: 'GatewayConnection' object has no
+attribute 'shutdown_socket'``). ``close_gateway`` shuts one down without hanging."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import shutil
 import signal
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from .base import EnvCrashed
+from typing_extensions import Self
+
+from .base import EnvCrashed, EnvError, EnvUnavailable, Observation, TaskInfo
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -24,12 +37,64 @@ def py4j_errors() -> tuple[type[BaseException], ...]:
     return (Py4JError, ConnectionError, OSError, EOFError)
 
 
+def interrupted(exc: BaseException, before: BaseException | None = None) -> bool:
+    """Whether ``exc`` is a ``KeyboardInterrupt`` or was raised while handling one that came
+    after ``before`` (the exception already being handled when the call began, which is
+    not this call's): a library that catches Ctrl-C to clean up and fails doing so hides it."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and cur is not before and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return True
+        seen.add(id(cur))
+        cur = cur.__context__
+    return False
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Re-raise an error that hides a Ctrl-C raised in the block (see :func:`interrupted`)
+    as the ``KeyboardInterrupt`` it was, so a run stopped mid-call is ``interrupted``, not
+    ``failed``, and never restarts the simulator."""
+    before = sys.exc_info()[1]
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        if interrupted(exc, before):
+            raise KeyboardInterrupt from exc
+        raise
+
+
+class Guarded:
+    """A py4j-backed simulator object whose method calls run under :func:`interruptible`;
+    its other attributes pass through."""
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._target, name)
+        if not callable(attr):
+            return attr
+
+        @functools.wraps(attr)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with interruptible():
+                return attr(*args, **kwargs)
+
+        return call
+
+
 def close_gateway(env: Any) -> None:
     """Close one py4j-backed simulator and wait for its JVM. A dead JVM's gateway is first
     marked disconnected: py4j's shutdown retries itself without bound on a refused connection
     (a RecursionError, which on CPython 3.11 also corrupts the recursion counter: a later
     ``ast.parse`` fails with 'AST constructor recursion depth mismatch'); the env's
     ``__del__`` would do the same when it is collected."""
+    if isinstance(env, Guarded):
+        env = env._target
     proc = env._gateway.java_process
     if proc.poll() is not None:
         env._gateway._gateway_client.is_connected = False
@@ -90,3 +155,93 @@ class CrashReplay:
                     ) from None
             log.warning("replayed in %.1fs", time.perf_counter() - t0)
             return fn()
+
+
+class JvmEnv:
+    """The shared part of a py4j-backed :class:`~clin.envs.base.TextEnv`: the JVM's life
+    cycle, the episode guards and crash replay. A subclass sets ``name``, ``profile``,
+    ``label`` and ``java_help`` and implements ``_launch`` (the package's env object, which
+    starts a JVM), ``check``, ``_load`` (reset the current ``_task``/``_variation`` and
+    observe), ``_step`` and ``_replay_step`` (one action; its score). Not thread-safe: one
+    simulator per process."""
+
+    label = "the simulator"
+    java_help = "the simulator needs Java (17 recommended) and `java` was not found on PATH"
+
+    def __init__(self, *, max_restarts: int = 3) -> None:
+        self._env: Any = None
+        self._task: str | None = None
+        self._variation = 0
+        self._done = False
+        self._replay = CrashReplay(self.label, close=self.close, load=self._load,
+                                   replay_step=self._replay_step, max_restarts=max_restarts)
+
+    # ------------------------------------------------------------------ to implement
+    def _launch(self) -> Any:
+        raise NotImplementedError
+
+    def check(self, task: str, variation: int) -> TaskInfo:
+        raise NotImplementedError
+
+    def _load(self) -> Observation:
+        raise NotImplementedError
+
+    def _step(self, action: str) -> Observation:
+        raise NotImplementedError
+
+    def _replay_step(self, action: str) -> float:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ lifecycle
+    def _start(self) -> Any:
+        """The running simulator (:class:`Guarded`), its JVM started on first use."""
+        if self._env is None:
+            if shutil.which("java") is None:
+                raise EnvUnavailable(self.java_help)
+            try:
+                with interruptible():
+                    self._env = Guarded(self._launch())
+            except EnvError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - py4j raises plain Exception
+                raise EnvUnavailable(f"could not start the {self.label} JVM: {exc}") from None
+        return self._env
+
+    @property
+    def java_pid(self) -> int | None:
+        """PID of the JVM, e.g. for fault-injection tests."""
+        return None if self._env is None else self._env._gateway.java_process.pid
+
+    @property
+    def restarts(self) -> int:
+        """JVM restarts so far in this process."""
+        return self._replay.restarts
+
+    def close(self) -> None:
+        env, self._env = self._env, None
+        if env is not None:
+            close_gateway(env)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ episode
+    def reset(self, task: str, variation: int) -> Observation:
+        self.check(task, variation)
+        self._task, self._variation = task, variation
+        self._done = False
+        self._replay.begin()
+        return self._replay.run(self._load)
+
+    def step(self, action: str) -> Observation:
+        if self._task is None:
+            raise EnvError("call reset() before step()")
+        if self._done:
+            raise EnvError("the episode is over; call reset() to start another")
+        result = self._replay.run(lambda: self._step(action))
+        self._replay.record(action, result.score)
+        self._done = result.done
+        return result

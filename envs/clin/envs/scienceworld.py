@@ -15,25 +15,21 @@ Quirks handled here (see the package's own behaviour):
 
 from __future__ import annotations
 
-import difflib
 import logging
 import re
-import shutil
 from typing import Any
 
 from pydantic import Field
-from typing_extensions import Self
 
 from .base import (
-    BadVariation,
     EnvError,
     EnvProfile,
     EnvUnavailable,
     Observation,
     TaskInfo,
-    UnknownTask,
+    find_task,
 )
-from .jvm import CrashReplay, close_gateway
+from .jvm import JvmEnv
 
 log = logging.getLogger(__name__)
 
@@ -122,59 +118,25 @@ def parse_choices(text: str) -> list[str]:
     return out
 
 
-class ScienceWorld:
+class ScienceWorld(JvmEnv):
     """One ScienceWorld simulator (one JVM). Not thread-safe; use one per process."""
 
     name = "scienceworld"
     profile = PROFILE
+    label = "ScienceWorld"
+    java_help = JAVA_HELP
 
     def __init__(self, simplification: str = "easy", *, max_restarts: int = 3) -> None:
+        super().__init__(max_restarts=max_restarts)
         self.simplification = simplification
-        self._env: Any = None
-        self._task: str | None = None
-        self._variation: int | None = None
-        self._done = False
         self._tasks_cache: list[TaskInfo] | None = None
-        self._replay = CrashReplay("ScienceWorld", close=self.close, load=self._load,
-                                   replay_step=self._replay_step, max_restarts=max_restarts)
 
-    @property
-    def restarts(self) -> int:
-        """JVM restarts so far in this process."""
-        return self._replay.restarts
-
-    # ------------------------------------------------------------------ lifecycle
-    def _start(self) -> Any:
-        if self._env is None:
-            if shutil.which("java") is None:
-                raise EnvUnavailable(JAVA_HELP)
-            try:
-                from scienceworld import ScienceWorldEnv
-            except ImportError as exc:  # pragma: no cover - declared dependency
-                raise EnvUnavailable(f"the scienceworld package is not installed ({exc})") from None
-            try:
-                self._env = ScienceWorldEnv("", envStepLimit=_ENV_STEP_LIMIT)
-            except Exception as exc:  # noqa: BLE001 - py4j raises plain Exception if the JVM won't start
-                raise EnvUnavailable(f"could not start the ScienceWorld JVM: {exc}") from None
-        return self._env
-
-    @property
-    def java_pid(self) -> int | None:
-        """PID of the JVM, e.g. for fault-injection tests."""
-        if self._env is None:
-            return None
-        return self._env._gateway.java_process.pid
-
-    def close(self) -> None:
-        env, self._env = self._env, None
-        if env is not None:
-            close_gateway(env)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _launch(self) -> Any:
+        try:
+            from scienceworld import ScienceWorldEnv
+        except ImportError as exc:  # pragma: no cover - declared dependency
+            raise EnvUnavailable(f"the scienceworld package is not installed ({exc})") from None
+        return ScienceWorldEnv("", envStepLimit=_ENV_STEP_LIMIT)
 
     # ------------------------------------------------------------------ tasks
     def tasks(self) -> list[TaskInfo]:
@@ -188,18 +150,7 @@ class ScienceWorld:
 
     def check(self, task: str, variation: int) -> TaskInfo:
         """Validate a task name and variation; raise a helpful error if either is wrong."""
-        by_name = {t.name: t for t in self.tasks()}
-        if task not in by_name:
-            close = difflib.get_close_matches(task, list(by_name), n=3, cutoff=0.5)
-            hint = f" Did you mean: {', '.join(close)}?" if close else ""
-            raise UnknownTask(f"unknown task {task!r}.{hint} (`clin tasks` lists all 30)")
-        info = by_name[task]
-        if not 0 <= variation < info.variations:
-            raise BadVariation(
-                f"variation {variation} is out of range for {task}: "
-                f"choose 0..{info.variations - 1}"
-            )
-        return info
+        return find_task(self.tasks(), task, variation, more=" (`clin tasks` lists all 30)")
 
     def split(self, task: str, which: str) -> list[int]:
         """ScienceWorld's train/dev/test variation ids for a task."""
@@ -234,33 +185,15 @@ class ScienceWorld:
         return path
 
     # ------------------------------------------------------------------ episode
-    def reset(self, task: str, variation: int) -> SWObservation:
-        self.check(task, variation)
-        self._task, self._variation = task, variation
-        self._replay.begin()
-        self._done = False
-        return self._replay.run(self._load)
-
     def _load(self) -> SWObservation:
         env = self._start()
         env.load(self._task, self._variation, self.simplification, generateGoldPath=False)
         obs, info = env.reset()
         return self._observation(obs, 0, False, info)
 
-    def step(self, action: str) -> SWObservation:
-        if self._task is None:
-            raise EnvError("call reset() before step()")
-        if self._done:
-            raise EnvError("the episode is over; call reset() to start another")
-        result = self._replay.run(lambda: self._step(action))
-        self._replay.record(action, result.score)
-        return result
-
     def _step(self, action: str) -> SWObservation:
         obs, reward, completed, info = self._start().step(action)
-        result = self._observation(obs, reward, completed, info)
-        self._done = result.done
-        return result
+        return self._observation(obs, reward, completed, info)
 
     def _replay_step(self, action: str) -> float:
         _, _, _, info = self._start().step(action)

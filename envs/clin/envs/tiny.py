@@ -20,7 +20,6 @@ watered flower pot grow, water on an active stove boils.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,7 +28,7 @@ from pydantic import Field
 from typing_extensions import Self
 
 from . import scienceworld
-from .base import BadVariation, EnvError, Observation, TaskInfo, UnknownTask
+from .base import EnvError, Observation, TaskInfo, find_task
 
 ROOMS = ("hallway", "kitchen", "greenhouse", "outside")
 DOORS = (("hallway", "kitchen"), ("hallway", "greenhouse"), ("greenhouse", "outside"),
@@ -362,15 +361,7 @@ class TinyWorld:
 
     def check(self, task: str, variation: int) -> TaskInfo:
         """Validate a task name and variation, with ScienceWorld's messages."""
-        if task not in TASKS:
-            close = difflib.get_close_matches(task, list(TASKS), n=3, cutoff=0.5)
-            hint = f" Did you mean: {', '.join(close)}?" if close else ""
-            raise UnknownTask(f"unknown task {task!r}.{hint} (tasks: {', '.join(TASKS)})")
-        n = TASKS[task].variations
-        if not 0 <= variation < n:
-            raise BadVariation(
-                f"variation {variation} is out of range for {task}: choose 0..{n - 1}")
-        return next(t for t in self.tasks() if t.name == task)
+        return find_task(self.tasks(), task, variation, more=f" (tasks: {', '.join(TASKS)})")
 
     def split(self, task: str, which: str) -> list[int]:
         """Train: the first half of the variations; dev: the next quarter; test: the rest."""

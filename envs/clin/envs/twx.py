@@ -15,12 +15,8 @@
 
 from __future__ import annotations
 
-import difflib
-import shutil
 from collections.abc import Mapping
 from typing import Any
-
-from typing_extensions import Self
 
 from .base import (
     BadVariation,
@@ -29,9 +25,9 @@ from .base import (
     EnvUnavailable,
     Observation,
     TaskInfo,
-    UnknownTask,
+    find_task,
 )
-from .jvm import CrashReplay, close_gateway
+from .jvm import JvmEnv
 
 JAVA_HELP = (
     "TextWorldExpress needs Java (17 recommended) and `java` was not found on PATH: install "
@@ -125,59 +121,29 @@ class TWObservation(Observation):
     pass
 
 
-class TextWorldExpress:
+class TextWorldExpress(JvmEnv):
     """One TextWorldExpress simulator (one JVM, ~80 MB). Not thread-safe."""
 
     name = "textworld-express"
     profile = PROFILE
+    label = "TextWorldExpress"
+    java_help = JAVA_HELP
 
     def __init__(self, *, max_restarts: int = 3, **game_params: Any) -> None:
+        super().__init__(max_restarts=max_restarts)
         self.game_params = _game_params(game_params)
-        self._env: Any = None
         self._seeds: dict[str, list[int]] | None = None
         self._checked: set[str] = set()  # games whose parameters the game accepted
-        self._task: str | None = None
-        self._variation = 0
         self._description = ""
         self._score = 0.0
-        self._done = False
-        self._replay = CrashReplay("TextWorldExpress", close=self.close, load=self._load,
-                                   replay_step=self._replay_step, max_restarts=max_restarts)
 
-    # ------------------------------------------------------------------ lifecycle
-    def _start(self) -> Any:
-        if self._env is None:
-            if shutil.which("java") is None:
-                raise EnvUnavailable(JAVA_HELP)
-            try:
-                from textworld_express import TextWorldExpressEnv
-            except ImportError as exc:  # pragma: no cover - declared dependency
-                raise EnvUnavailable(
-                    f"the textworld-express package is not installed ({exc})") from None
-            try:
-                self._env = TextWorldExpressEnv(envStepLimit=_ENV_STEP_LIMIT)
-            except Exception as exc:  # noqa: BLE001 - py4j raises plain Exception
-                raise EnvUnavailable(f"could not start the TextWorldExpress JVM: {exc}") from None
-        return self._env
-
-    @property
-    def java_pid(self) -> int | None:
-        return None if self._env is None else self._env._gateway.java_process.pid
-
-    @property
-    def restarts(self) -> int:
-        return self._replay.restarts
-
-    def close(self) -> None:
-        env, self._env = self._env, None
-        if env is not None:
-            close_gateway(env)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _launch(self) -> Any:
+        try:
+            from textworld_express import TextWorldExpressEnv
+        except ImportError as exc:  # pragma: no cover - declared dependency
+            raise EnvUnavailable(
+                f"the textworld-express package is not installed ({exc})") from None
+        return TextWorldExpressEnv(envStepLimit=_ENV_STEP_LIMIT)
 
     # ------------------------------------------------------------------ tasks
     def _seed_lists(self) -> dict[str, list[int]]:
@@ -201,14 +167,10 @@ class TextWorldExpress:
         return [TaskInfo(name=g, variations=n, description=d) for g, (d, _) in GAMES.items()]
 
     def check(self, task: str, variation: int) -> TaskInfo:
-        if task not in GAMES:
-            close = difflib.get_close_matches(task, list(GAMES), n=3, cutoff=0.5)
-            hint = f" Did you mean: {', '.join(close)}?" if close else ""
-            raise UnknownTask(f"unknown task {task!r}.{hint} (games: {', '.join(GAMES)})")
-        info = next(t for t in self.tasks() if t.name == task)
-        if not 0 <= variation < info.variations:
-            raise BadVariation(f"variation {variation} is out of range for {task}: "
-                               f"choose 0..{info.variations - 1}")
+        # an unknown game is refused before the JVM starts (self.tasks() reads its seeds)
+        known = self.tasks() if task in GAMES else [TaskInfo(name=g, variations=0)
+                                                    for g in GAMES]
+        info = find_task(known, task, variation, more=f" (games: {', '.join(GAMES)})")
         if task not in self._checked:  # the game's own check of its parameter values
             try:
                 self._start().load(task, self._params(task))
@@ -255,26 +217,11 @@ class TextWorldExpress:
         except ValueError as exc:  # the game refused a parameter value
             raise EnvError(f"{self._task}: {exc}".strip()) from None
 
-    def reset(self, task: str, variation: int) -> TWObservation:
-        self.check(task, variation)
-        self._task, self._variation = task, variation
-        self._replay.begin()
-        return self._replay.run(self._load)
-
     def _load(self) -> TWObservation:
         obs, info = self._reset_raw()
         self._description = str(info.get("taskDescription", "")).strip()
-        self._score, self._done = 0.0, False
+        self._score = 0.0
         return self._observation(obs, info)
-
-    def step(self, action: str) -> TWObservation:
-        if self._task is None:
-            raise EnvError("call reset() before step()")
-        if self._done:
-            raise EnvError("the episode is over; call reset() to start another")
-        result = self._replay.run(lambda: self._step(action))
-        self._replay.record(action, result.score)
-        return result
 
     def _step(self, action: str) -> TWObservation:
         obs, _, _, info = self._start().step(action)
@@ -286,7 +233,6 @@ class TextWorldExpress:
     def _observation(self, obs: str, info: dict[str, Any]) -> TWObservation:
         score = round(float(info.get("score", 0)) * 100, 6)
         reward, self._score = score - self._score, score
-        self._done = bool(info.get("done", False))
         text = str(obs).strip()
         return TWObservation(
             text=text,
@@ -294,7 +240,7 @@ class TextWorldExpress:
             inventory=str(info.get("inventory", "")).strip(),
             score=score,
             reward=reward,
-            done=self._done,
+            done=bool(info.get("done", False)),
             valid_actions=[str(a) for a in info.get("validActions", [])],
             moves=int(info.get("numMoves", 0)),
             understood=not text.startswith(UNKNOWN_PREFIX),

@@ -1,6 +1,7 @@
 """CLIN memory: causal abstractions that an agent learns across attempts, kept in SQLite.
 
-Imports nothing from the rest of the CLIN repository, so any agent can use it alone::
+Imports nothing from the rest of the CLIN repository but the prompt files' loader
+(``clin.prompts``, Jinja2 only), so any agent can use it alone::
 
     from clin.memory import Memory, Scope
     mem = Memory("agent.db")

@@ -26,27 +26,47 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
 Relation = Literal["necessary", "does-not-contribute"]
 Confidence = Literal["should", "may"]
 
-_VERB = {
-    ("necessary", "should"): "SHOULD BE NECESSARY",
-    ("necessary", "may"): "MAY BE NECESSARY",
-    ("does-not-contribute", "may"): "MAY NOT CONTRIBUTE",
-    ("does-not-contribute", "should"): "DOES NOT CONTRIBUTE",
-}
+
+class Form(NamedTuple):
+    """One of the four learning forms: its canonical verb and what it means."""
+
+    verb: str
+    relation: Relation
+    confidence: Confidence
+
+
+# The one definition of the four forms, in the order prompts list them. Prompts (reflection,
+# meta-memory), the structured-output pattern, the parser, error messages and the README
+# table are generated from it or checked against it (tests/memory/test_abstractions.py).
+FORMS: tuple[Form, ...] = (
+    Form("SHOULD BE NECESSARY", "necessary", "should"),
+    Form("MAY BE NECESSARY", "necessary", "may"),
+    Form("MAY NOT CONTRIBUTE", "does-not-contribute", "may"),
+    Form("DOES NOT CONTRIBUTE", "does-not-contribute", "should"),
+)
+VERBS: tuple[str, ...] = tuple(f.verb for f in FORMS)
+# The forms as a regular-expression group (JSON schemas and llama.cpp grammars use it).
+FORMS_PATTERN = "(" + "|".join(VERBS) + ")"
+# What a user or an LLM is told when a sentence is in none of the forms.
+FORMS_HELP = "write exactly one of: " + ", ".join(f"'X {v} to Y'" for v in VERBS)
+_VERB = {(f.relation, f.confidence): f.verb for f in FORMS}
 _APOS = "['\u2019]"
-# The four relations, in every spelling we accept; the named group says which one matched.
+# The four relations, in every spelling we accept; the named group (the initials of the
+# canonical verb) says which one matched.
 _RELATION = (
     r"(?:(?P<sn>should\s+be\s+necessary)"
     r"|(?P<mn>(?:may|might|could)\s+be\s+necessary)"
     r"|(?P<mc>(?:may|might)\s+not\s+contribute)"
     rf"|(?P<dc>(?:does|do)\s+not\s+contribute|(?:doesn|don){_APOS}t\s+contribute))"
 )
+_GROUPS = ("sn", "mn", "mc", "dc")  # in the order of FORMS
 _LINK = r"(?P<link>in\s+order\s+to|so\s+that|towards?|to|for)"
 _FORWARD = re.compile(
     rf"^(?P<cause>.+?)\s+{_RELATION}\s+{_LINK}\s+(?P<effect>.+)$", re.IGNORECASE
@@ -229,14 +249,8 @@ def _build(cause: str, effect: str, match: re.Match[str], condition: str = "") -
         return NOT_A_FORM
     if _ANY_RELATION.search(cause) or _ANY_RELATION.search(effect):
         return NOT_A_FORM  # two relations in one sentence: ambiguous
-    if match.group("sn"):
-        relation, confidence = "necessary", "should"
-    elif match.group("mn"):
-        relation, confidence = "necessary", "may"
-    elif match.group("mc"):
-        relation, confidence = "does-not-contribute", "may"
-    else:
-        relation, confidence = "does-not-contribute", "should"
+    form = next(f for f, g in zip(FORMS, _GROUPS) if match.group(g))
+    relation, confidence = form.relation, form.confidence
     if "that" in (match.groupdict().get("link") or "").lower():
         effect = f"so that {effect}"
     if len(effect) > _MAX_PART:

@@ -6,8 +6,8 @@ rules (only adds, support 0, revives, retires the contradicted) are in ``memory.
 
 from __future__ import annotations
 
-from .abstractions import Abstraction
-from .learnings import FORMS_HELP, AddResult, NotALearning, as_abstraction
+from .abstractions import FORMS_HELP, Abstraction
+from .learnings import AddResult, NotALearning, as_abstraction
 from .scope import Scope
 from .store import Memory
 

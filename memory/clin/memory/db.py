@@ -66,7 +66,12 @@ def insert(conn: sqlite3.Connection, table: str, row: dict[str, Any]) -> int:
     """INSERT one row (column names from the dict keys); return its rowid."""
     cols = ", ".join(f"[{c}]" for c in row)
     marks = ", ".join("?" for _ in row)
-    cur = conn.execute(f"INSERT INTO [{table}] ({cols}) VALUES ({marks})", list(row.values()))
+    return inserted_id(conn.execute(f"INSERT INTO [{table}] ({cols}) VALUES ({marks})",
+                                    list(row.values())))
+
+
+def inserted_id(cur: sqlite3.Cursor) -> int:
+    """The rowid of the row an INSERT through ``cur`` just wrote."""
     assert cur.lastrowid is not None  # an INSERT always sets it
     return cur.lastrowid
 

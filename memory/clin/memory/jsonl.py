@@ -74,7 +74,7 @@ def export_jsonl(
     """Write learnings (active only unless ``include_retired``) as JSON lines; return how
     many. A path is opened read-only, so exporting never changes the file."""
     if isinstance(mem_or_path, Memory):
-        return _write(iter_records(mem_or_path.conn, scope, include_retired=include_retired), fh)
+        return _write(iter_records(mem_or_path.db.conn, scope, include_retired=include_retired), fh)
     path = Path(mem_or_path)
     conn = open_readonly(path)
     try:

@@ -80,7 +80,7 @@ def to_scope(namespace: Sequence[str]) -> Scope:
     for name in ("namespace", "agent"):
         if fields.get(name) == ANY:
             raise InvalidNamespaceError(f"the {name} label of a namespace cannot be {ANY!r}")
-    return Scope(**{k: (None if v == ANY else v) for k, v in fields.items()})
+    return Scope.model_validate({k: (None if v == ANY else v) for k, v in fields.items()})
 
 
 def path_of(learning: Learning | Scope, namespace: str, agent: str) -> tuple[str, ...]:
@@ -222,16 +222,16 @@ class CLINStore(BaseStore):
         if len(prefix) >= 2:
             return [to_scope(prefix)]
         sql = "SELECT DISTINCT namespace, agent FROM learnings"
-        rows = self.memory.conn.execute(sql + (" WHERE namespace = ?" if prefix else ""),
+        rows = self.memory.db.execute(sql + (" WHERE namespace = ?" if prefix else ""),
                                         list(prefix[:1])).fetchall()
         return [Scope(namespace=ns, agent=agent) for ns, agent in rows]
 
     def _namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         paths: set[tuple[str, ...]] = {
-            tuple(json.loads(r[0])) for r in self.memory.conn.execute(
+            tuple(json.loads(r[0])) for r in self.memory.db.execute(
                 "SELECT DISTINCT i.path FROM langgraph_items i JOIN learnings l "
                 "ON l.id = i.learning_id WHERE l.status = 'active'")}
-        for ns, agent, env, task, variation in self.memory.conn.execute(
+        for ns, agent, env, task, variation in self.memory.db.execute(
                 "SELECT DISTINCT namespace, agent, env, task, variation FROM learnings "
                 "WHERE status = 'active' AND id NOT IN (SELECT learning_id FROM langgraph_items)"):
             scope = Scope(namespace=ns, agent=agent, env=env, task=task, variation=variation)

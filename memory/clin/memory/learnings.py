@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from .abstractions import (
+    FORMS_HELP,
     NOT_A_FORM,
     Abstraction,
     Confidence,
@@ -34,9 +35,9 @@ from .abstractions import (
     Relation,
     parse_candidate,
 )
-from .db import insert, now
+from .db import insert, inserted_id, now
 from .errors import MemoryStoreError
-from .scope import Scope
+from .scope import Scope, level
 
 PROMOTE_AFTER = 3  # support needed to promote MAY -> SHOULD
 PROMOTE_MIN_MEAN_SCORE = 50.0
@@ -66,6 +67,31 @@ class Learning(BaseModel):
     last_trial_id: int | None = None
     inherited_from: int | None = None  # the broader scope's learning this is a copy of
     inherited_level: str | None = None  # that learning's scope level: task | env | global
+
+
+# Where a learning came from, seen from a scope, in the order prompts show them: its own, other
+# variations of the task, other tasks, another environment.
+Origin = Literal["own", "task", "tasks", "envs"]
+ORIGINS: tuple[Origin, ...] = ("own", "task", "tasks", "envs")
+
+
+def origin(learning: Learning, scope: Scope) -> Origin:
+    """Where ``learning`` came from, seen from ``scope``: its own, another variation of the
+    same task (a task-level learning), other tasks (an environment-level one), or another
+    environment (a global one, bound to no environment, seen from a scope in one: what a
+    cross-environment eval's meta-memory holds). A copy made by ``Memory.inherit`` counts
+    where its original was."""
+    if learning.inherited_from is not None:
+        at = learning.inherited_level or "global"
+    else:
+        at = level(learning.env, learning.task, learning.variation)
+        if at == level(scope.env, scope.task, scope.variation):
+            return "own"
+    if at == "variation":
+        return "own"
+    if at == "global" and scope.env is not None:
+        return "envs"
+    return "task" if at == "task" else "tasks"
 
 
 class ReflectionOutcome(BaseModel):
@@ -142,12 +168,6 @@ class LearningRecord(BaseModel):
     def scope(self) -> Scope:
         return Scope(namespace=self.namespace, agent=self.agent, env=self.env, task=self.task,
                      variation=self.variation)
-
-
-FORMS_HELP = (
-    "write exactly one of: 'X SHOULD BE NECESSARY to Y', 'X MAY BE NECESSARY to Y', "
-    "'X MAY NOT CONTRIBUTE to Y', 'X DOES NOT CONTRIBUTE to Y'"
-)
 
 
 def as_abstraction(learning: str | Abstraction) -> Abstraction:
@@ -448,7 +468,7 @@ def inherit(conn: sqlite3.Connection, scope: Scope, sources: Iterable[Learning])
              src.id],
         )
         if cur.rowcount:
-            copies.append(int(cur.lastrowid))
+            copies.append(inserted_id(cur))
             event(copies[-1], "inherited", src.confidence, src.text)
     return copies
 

@@ -40,6 +40,7 @@ from mcp.types import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .abstractions import VERBS
 from .errors import MemoryStoreError, ReflectionError
 from .learnings import Learning
 from .reflect import ANSWER_TOKENS, LLM
@@ -276,7 +277,7 @@ class MemoryServer:
             "clin-memory",
             instructions=(
                 "Causal memory across attempts. After an attempt: record_trial, then reflect "
-                "(writes learnings like 'X SHOULD BE NECESSARY to Y'). Before the next: "
+                f"(writes learnings like 'X {VERBS[0]} to Y'). Before the next: "
                 "recall or render for the same scope."
             ),
         )
@@ -387,8 +388,8 @@ class MemoryServer:
         @_tool_errors
         def add_learning(
             text: Annotated[str, Field(description=(
-                "one sentence in a causal form: 'X SHOULD BE NECESSARY to Y', 'X MAY BE "
-                "NECESSARY to Y', 'X MAY NOT CONTRIBUTE to Y' or 'X DOES NOT CONTRIBUTE to Y'"
+                "one sentence in a causal form: "
+                + " or ".join(", ".join(f"'X {v} to Y'" for v in VERBS).rsplit(", ", 1))
             ))],
             scope: ScopeIn | None = None,
             trial_id: RowId | None = None,

@@ -4,9 +4,9 @@ memory, and writes causal abstractions that are merged with support and history.
 
 What lives here: the input (``ReflectionInput``, read from the database by ``gather``), the
 trial compressed into a token budget (``compress_trace``), the prompt (``build_messages``,
-templates ``reflect_system.j2`` / ``reflect_user.j2`` beside this file), the answer's JSON
-schema (``reflection_schema``, generated from ``ReflectionAnswer``) and parsing
-(``parse_answer``). The agent's adapter (``clin.reflection``) adds its chat backend and
+templates ``prompts/reflect_system.j2`` / ``prompts/reflect_user.j2``), the answer's JSON
+schema (``reflection_schema``, generated from ``ReflectionAnswer``); answers are parsed by
+``abstractions.parse_learnings``, the one parser of every text that holds learnings. The agent's adapter (``clin.reflection``) adds its chat backend and
 structured output; ``reflect`` below is the library's entry point, for a langchain-core
 chat model or a plain ``str -> str`` callable (langchain is never imported here).
 """
@@ -17,18 +17,18 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-import jinja2
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from clin import prompts
+
 from . import learnings, recall, runs
-from .abstractions import Abstraction, ParseReport, parse_learnings
+from .abstractions import FORMS_PATTERN, VERBS, Abstraction, ParseReport, parse_learnings
 from .db import Database
 from .errors import MemoryStoreError, ReflectionError
-from .learnings import Learning, ReflectionOutcome
-from .render import estimate_tokens
+from .learnings import ORIGINS, Learning, Origin, ReflectionOutcome
+from .render import clip, estimate_tokens, within_budget
 from .scope import Scope
 
 MAX_LEARNINGS = 12
@@ -37,7 +37,6 @@ PAST_TRIALS = 3  # as the paper's memory generator: the last three trials' learn
 MEMORY_TOKENS = 800  # the current learnings shown (most useful first, as recall orders them)
 ANSWER_TOKENS = 600
 LLM = Any  # a langchain-core BaseChatModel (or any Runnable) | Callable[[str], str]
-FORMS_PATTERN = "(SHOULD BE NECESSARY|MAY BE NECESSARY|MAY NOT CONTRIBUTE|DOES NOT CONTRIBUTE)"
 
 
 class TraceStep(BaseModel):
@@ -60,8 +59,7 @@ class MemoryLine(BaseModel):
     text: str
     support: int = 1
     mean_score: float | None = None
-    # own | task (other variations of the task) | tasks (other tasks) | envs (another env)
-    origin: Literal["own", "task", "tasks", "envs"] = "own"
+    origin: Origin = "own"  # see ``learnings.origin``
 
 
 class ReflectionInput(BaseModel):
@@ -137,18 +135,6 @@ _LEVELS = [
 ]
 
 
-def _clip(text: str, limit: int) -> str:
-    if limit <= 0:
-        return ""
-    return text if len(text) <= limit else text[: max(0, limit - 3)].rstrip() + "..."
-
-
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return "unknown"
-    return f"{value:g}"
-
-
 @lru_cache(maxsize=16)
 def _room_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
@@ -179,7 +165,7 @@ def _first_views(steps: Sequence[TraceStep], rooms: Sequence[str],
 def _render(steps: Sequence[TraceStep], views: list[tuple[str, str]], lvl: _Level,
             pattern: str | None) -> tuple[list[str], list[str]]:
     first = dict(views)
-    room_lines = [_clip(text, lvl.room) for _, text in views]
+    room_lines = [clip(text, lvl.room) for _, text in views]
     seen: dict[str, int] = {}
     lines: list[str] = []
     i = 0
@@ -196,11 +182,11 @@ def _render(steps: Sequence[TraceStep], views: list[tuple[str, str]], lvl: _Leve
         elif obs in seen:
             shown = f"(same as step {seen[obs]})" if lvl.plain or lvl.found else ""
         elif any(t.reward for t in steps[i : j + 1]):  # what changed the score stays readable
-            shown = _clip(obs, max(lvl.found, 120))
+            shown = clip(obs, max(lvl.found, 120))
         elif name is not None or _FOUND.search(obs):  # what is where (a room seen again too)
-            shown = _clip(obs, lvl.found)
+            shown = clip(obs, lvl.found)
         else:
-            shown = _clip(obs, lvl.plain)
+            shown = clip(obs, lvl.plain)
         seen.setdefault(obs, s.idx)
         head = f"{s.idx}." if j == i else f"{s.idx}-{steps[j].idx}."
         line = f"{head} > {s.action}" + (f" (x{j - i + 1})" if j > i else "")
@@ -226,6 +212,7 @@ def compress_trace(
     whether anything was shortened below the first level). ``room_pattern``: see
     ``ReflectionInput``."""
     views = _first_views(steps, rooms, room_pattern)
+    n, room_lines, lines = 0, [], []
     for n, lvl in enumerate(_LEVELS):
         room_lines, lines = _render(steps, views, lvl, room_pattern)
         cost = sum(estimate_tokens(x) + 1 for x in [*room_lines, *lines])
@@ -235,17 +222,6 @@ def compress_trace(
 
 
 # ---------------------------------------------------------------- the prompt
-@lru_cache(maxsize=1)
-def _env() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(Path(__file__).parent)),
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-        autoescape=False,
-    )
-    env.filters["fmt"] = _fmt
-    return env
-
-
 _GOAL_LEAD = re.compile(r"^\s*(?:your\s+)?task\s*(?:is\s*)?(?:to\s*)?:?\s*", re.IGNORECASE)
 
 
@@ -276,33 +252,22 @@ def build_messages(
     """System and user messages (``{"role", "content"}``) for one reflection."""
     room_lines, lines, shortened = compress_trace(inp.steps, inp.rooms, budget_tokens,
                                                   inp.room_pattern)
-    memory: list[MemoryLine] = []
-    used = 0
-    for m in inp.memory:
-        used += estimate_tokens(m.text) + 8
-        if used > MEMORY_TOKENS:
-            break
-        memory.append(m)
-    system = _env().get_template("reflect_system.j2").render(
-        max_learnings=inp.max_learnings, structured=structured,
-    ).strip()
-    user = _env().get_template("reflect_user.j2").render(
+    memory = within_budget(inp.memory, lambda m: estimate_tokens(m.text) + 8, MEMORY_TOKENS)
+    system = prompts.render(
+        "reflect_system", max_learnings=inp.max_learnings, structured=structured, forms=VERBS,
+    )
+    user = prompts.render(
+        "reflect_user",
         goal=inp.goal, past=inp.past, memory=memory, rooms=room_lines, lines=lines,
         steps=len(inp.steps), shortened=shortened, trial=inp.trial, score=inp.score,
         outcome=inp.outcome, structured=structured, example=example_learning(inp),
-    ).strip()
+    )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
 def as_text(messages: Sequence[dict[str, str]]) -> str:
     """The messages as one prompt, for LLMs that take a string."""
     return "\n\n".join(m["content"] for m in messages)
-
-
-def parse_answer(text: str) -> ParseReport:
-    """The learnings of an answer, JSON (``{"learnings": [...]}``) or lines; never raises.
-    An answer with none accepted is for the caller to treat as a failed reflection."""
-    return parse_learnings(text if isinstance(text, str) else "")
 
 
 # ---------------------------------------------------------------- from the database
@@ -318,7 +283,7 @@ def gather(
     rooms: Sequence[str] = (),
     room_pattern: str | None = None,
     max_learnings: int = MAX_LEARNINGS,
-    origin: Callable[[Learning], Literal["own", "task", "tasks", "envs"]] | None = None,
+    origin: Callable[[Learning], Origin] | None = None,
 ) -> ReflectionInput:
     """The reflection input for ``trial_id``: its steps as recorded, the last
     ``PAST_TRIALS`` completed trials of the scope before it with their scores and the
@@ -336,7 +301,7 @@ def gather(
     memory = [MemoryLine(text=x.text, support=x.support, mean_score=x.mean_score,
                          origin=origin(x) if origin else "own")
               for x in recall.recall(db, scope)]
-    memory.sort(key=lambda m: ("own", "task", "tasks", "envs").index(m.origin))  # stable
+    memory.sort(key=lambda m: ORIGINS.index(m.origin))  # stable
     return ReflectionInput(goal=goal, steps=steps, score=score, outcome=outcome, trial=trial,
                            rooms=list(rooms), room_pattern=room_pattern, past=past,
                            memory=memory,
@@ -462,7 +427,7 @@ def reflect(
             completion_tokens=estimate_tokens(text), latency_ms=(time.perf_counter() - t0) * 1e3,
             attempts=1, trial_id=tid, prompt=prompt, response=text, error=error,
         )
-    report = parse_answer(text)
+    report = parse_learnings(text)
     require_learnings(report)
     with db.transaction() as conn:
         _not_reflected_yet(db, tid)  # again inside the write lock: a concurrent reflect

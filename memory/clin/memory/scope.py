@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
+
+Level = Literal["variation", "task", "env", "global"]
+
+
+def level(env: str | None, task: str | None, variation: object) -> Level:
+    """How broad a scope is: its narrowest field that is set."""
+    if variation is not None:
+        return "variation"
+    if task is not None:
+        return "task"
+    return "env" if env is not None else "global"
 
 
 class Scope(BaseModel):
     """namespace > agent > env > task > variation. Queries only see this scope and its
-    ancestors (fields set to None), never siblings."""
+    ancestors (fields set to None), never siblings.
+
+    ``variation`` is a label, as the other fields are: an environment's variation number
+    (``Scope(task="boil", variation=3)``) is stored and compared as its text ``"3"``, and an
+    agent without numbered variations may use any name (``variation="windy"``)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -17,7 +32,7 @@ class Scope(BaseModel):
     agent: str = "clin"
     env: str | None = None
     task: str | None = None
-    variation: str | None = None
+    variation: int | str | None = None
 
     @field_validator("variation", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from .abstractions import Abstraction, ParseReport
 from .db import Database, Schema
 from .learnings import AddResult, Learning, LearningRecord, ReflectionOutcome
 from .record import StepRecord, TraceItem
+from .reflect import ReflectionInput
 from .render import RenderedMemory, render
 from .runs import RunStatus, StopStatus, TrialStatus
 from .scope import Scope
@@ -40,20 +41,21 @@ class Memory:
         create: bool = True,
         schemas: Sequence[Schema] = (),
     ) -> None:
-        self.store = Database(path, [migrations.SCHEMA, *schemas], create=create,
-                              moved=migrations.MOVED)
-        self.path: Path = self.store.path
-        self.conn: sqlite3.Connection = self.store.conn
-        self.db: sqlite_utils.Database = self.store.db
+        self._store = Database(path, [migrations.SCHEMA, *schemas], create=create,
+                               moved=migrations.MOVED)
+        self.path: Path = self._store.path
+        # The one handle on the file, for queries of your own (``mem.db.query(sql)``,
+        # ``mem.db["learnings"]``, ``mem.db.conn``); writes go through the methods below.
+        self.db: sqlite_utils.Database = self._store.db
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction taken up front (BEGIN IMMEDIATE); see ``memory.db``."""
-        with self.store.transaction() as conn:
+        with self._store.transaction() as conn:
             yield conn
 
     def close(self) -> None:
-        self.store.close()
+        self._store.close()
 
     def __enter__(self) -> Self:
         return self
@@ -71,7 +73,7 @@ class Memory:
         trials_requested: int | None = None,
         config: dict[str, Any] | None = None,
     ) -> int:
-        return runs.start_run(self.store, protocol=protocol, model=model, scope=scope,
+        return runs.start_run(self._store, protocol=protocol, model=model, scope=scope,
                               trials_requested=trials_requested, config=config)
 
     def finish_run(self, run_id: int, status: RunStatus = "finished",
@@ -95,16 +97,16 @@ class Memory:
     def reopen_run(self, run_id: int, trials_requested: int) -> int:
         """Mark a run running again, its unfinished trials interrupted; return how many
         trials it completed."""
-        return runs.reopen_run(self.store, run_id, trials_requested)
+        return runs.reopen_run(self._store, run_id, trials_requested)
 
     def latest_unfinished_run(self, scope: Scope, protocol: str) -> int | None:
-        return runs.latest_unfinished_run(self.store, scope, protocol)
+        return runs.latest_unfinished_run(self._store, scope, protocol)
 
     def start_trial(self, run_id: int, idx: int, scope: Scope) -> int:
-        return runs.start_trial(self.store, run_id, idx, scope)
+        return runs.start_trial(self._store, run_id, idx, scope)
 
     def add_step(self, trial_id: int, step: StepRecord) -> int:
-        return runs.add_step(self.store, trial_id, step)
+        return runs.add_step(self._store, trial_id, step)
 
     def add_llm_call(
         self,
@@ -123,7 +125,7 @@ class Memory:
         error: str | None = None,
     ) -> int:
         return runs.add_llm_call(
-            self.store, run_id=run_id, trial_id=trial_id, step_idx=step_idx, purpose=purpose,
+            self._store, run_id=run_id, trial_id=trial_id, step_idx=step_idx, purpose=purpose,
             model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
             latency_ms=latency_ms, attempts=attempts, error=error, prompt=prompt,
             response=response,
@@ -162,16 +164,16 @@ class Memory:
 
     def trials(self, run_id: int) -> list[dict[str, Any]]:
         """The run's trials as ``v_trial_scores`` rows (score, steps, tokens)."""
-        return list(self.store.rows("SELECT * FROM v_trial_scores WHERE run_id = ?", [run_id]))
+        return list(self._store.rows("SELECT * FROM v_trial_scores WHERE run_id = ?", [run_id]))
 
     def completed_trials(self, run_id: int) -> list[dict[str, Any]]:
-        return runs.completed_trials(self.store, run_id)
+        return runs.completed_trials(self._store, run_id)
 
     def best_trial(self, run_id: int) -> dict[str, Any] | None:
-        return runs.best_trial(self.store, run_id)
+        return runs.best_trial(self._store, run_id)
 
     def trial_counts(self, run_ids: Sequence[int]) -> tuple[int, list[dict[str, Any]]]:
-        return runs.trial_counts(self.store, run_ids)
+        return runs.trial_counts(self._store, run_ids)
 
     # ------------------------------------------------------------------ learnings
     def apply_reflection(
@@ -210,28 +212,28 @@ class Memory:
 
     def llm_call_tokens(self, call_ids: Sequence[int]) -> int:
         """Prompt plus completion tokens of the given ``llm_calls`` rows."""
-        return runs.llm_call_tokens(self.store, call_ids)
+        return runs.llm_call_tokens(self._store, call_ids)
 
     def learning_ids(self, scope: Scope, keys: Sequence[str]) -> list[int]:
-        return learnings.ids_for_keys(self.conn, scope, keys)
+        return learnings.ids_for_keys(self._store.conn, scope, keys)
 
     def learnings_written_by(self, trial_id: int) -> list[str]:
         """The learnings the reflection on ``trial_id`` asserted, as their texts."""
-        return learnings.texts_written_by(self.conn, trial_id)
+        return learnings.texts_written_by(self._store.conn, trial_id)
 
     def recall(
         self, scope: Scope, query: str | None = None, k: int | None = None
     ) -> list[Learning]:
         """Active learnings that apply to ``scope``, most specific and most relevant first
         (see ``memory.recall``)."""
-        return recall.recall(self.store, scope, query, k)
+        return recall.recall(self._store, scope, query, k)
 
     def learning(self, learning_id: int) -> Learning | None:
         """One learning by id (active or retired), or None."""
-        return recall.learning(self.store, learning_id)
+        return recall.learning(self._store, learning_id)
 
     def history(self, learning_id: int) -> list[dict[str, Any]]:
-        return recall.history(self.store, learning_id)
+        return recall.history(self._store, learning_id)
 
     def inherit(self, scope: Scope) -> list[int]:
         """Copy what ``scope`` sees from broader scopes into ``scope`` itself, so its own
@@ -258,7 +260,7 @@ class Memory:
         """Store a finished attempt (``(action, observation)`` pairs or step mappings) and
         its 0..100 score in one transaction; return the trial id. A non-finite score
         raises ``ValueError``."""
-        return runs.record_trial(self.store, scope, trace, score, completed=completed,
+        return runs.record_trial(self._store, scope, trace, score, completed=completed,
                                  stop_reason=stop_reason, run_id=run_id)
 
     def reflect(
@@ -271,7 +273,7 @@ class Memory:
     ) -> ReflectionOutcome:
         """Let ``llm`` (a langchain-core chat model or a ``str -> str`` callable) turn a
         recorded trial (default: the scope's latest) into learnings merged into ``scope``."""
-        return reflect.reflect(self.store, scope, llm, trial_id=trial_id, goal=goal)
+        return reflect.reflect(self._store, scope, llm, trial_id=trial_id, goal=goal)
 
     def reflection_prompt(
         self, scope: Scope, *, trial_id: int | None = None, goal: str | None = None
@@ -279,14 +281,20 @@ class Memory:
         """(trial id, score, system and user messages) of the reflection ``reflect`` would
         ask for; for an LLM that answers elsewhere, whose text is then passed to ``reflect``
         as ``llm=lambda _: text``."""
-        return reflect.prompt_for(self.store, scope, trial_id=trial_id, goal=goal)
+        return reflect.prompt_for(self._store, scope, trial_id=trial_id, goal=goal)
+
+    def reflection_input(self, scope: Scope, trial_id: int, **context: Any) -> ReflectionInput:
+        """What a reflection on ``trial_id`` is shown, for an agent that sends the prompt
+        itself (``clin.agent``); ``context``: the keywords of ``reflect.gather`` (goal, score,
+        outcome, rooms, ...)."""
+        return reflect.gather(self._store, scope, trial_id, **context)
 
     def learnings(
         self, scope: Scope, *, include_retired: bool = False, limit: int | None = None
     ) -> list[Learning]:
         """Learnings stored at ``scope`` or narrower (a ``None`` field matches any value),
         by scope then id: what a scope holds, where ``recall`` is what applies to it."""
-        return recall.stored(self.store, scope, include_retired=include_retired, limit=limit)
+        return recall.stored(self._store, scope, include_retired=include_retired, limit=limit)
 
     def render(
         self,

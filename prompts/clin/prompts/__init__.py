@@ -1,7 +1,11 @@
 """Prompt templates as files (Jinja2), loaded by name: ``render("controller_system", ...)``.
 
-Editing a prompt never means editing agent logic. Undefined placeholders are errors, so a
-renamed variable cannot silently vanish from a prompt.
+Every prompt CLIN sends lives here, with this one loader: the controller's, the meta-memory's
+and the reflection's (``clin.memory.reflect`` renders ``reflect_*``). This package is a
+bottom layer: it imports nothing of ``clin`` (``clin.memory`` may import it, and ``clin.memory``
+still imports no agent, environment or trials code). Editing a prompt never means editing
+agent logic. Undefined placeholders are errors, so a renamed variable cannot silently vanish
+from a prompt.
 """
 
 from __future__ import annotations
@@ -15,9 +19,16 @@ import jinja2
 DIR = Path(__file__).parent
 
 
+def number(value: float | None) -> str:
+    """A score or mean as prompts show it (the ``fmt`` filter): ``50``, ``12.5``, ``unknown``."""
+    if value is None:
+        return "unknown"
+    return f"{value:g}"
+
+
 @lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(DIR)),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -25,6 +36,8 @@ def _env() -> jinja2.Environment:
         keep_trailing_newline=False,
         autoescape=False,
     )
+    env.filters["fmt"] = number
+    return env
 
 
 def names() -> list[str]:

@@ -1,26 +1,27 @@
 """One eval episode: N trials of a (task, variation) in its scope, resumable trial by trial.
 
-An episode owns one ``runs`` row. Resuming it keeps the completed trials (their reflections
-are already in memory, committed atomically with the trial) and re-runs only the trial that
-was in flight, under the same run id.
+An episode owns one ``runs`` row and runs through the one ADAPT loop
+(:func:`clin.trials.runner.adapt_episode`, as ``clin run`` does). Resuming it keeps the
+completed trials (their reflections are already in memory, committed atomically with the
+trial) and re-runs only the trial that was in flight, under the same run id; the episode's
+row ends with its run's status.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from clin.envs.base import HasGoldPaths, TextEnv
-from clin.memory import Memory
-from clin.memory.db import now
 from pydantic import BaseModel
 
 from clin.agent import AgentSettings, StepEvent, TrialResult
+from clin.envs.base import HasGoldPaths, TextEnv
 from clin.errors import UserError
 from clin.llm.base import ChatLLM
+from clin.memory import Memory
+from clin.memory.db import now
 
-from . import evaldb
+from . import evaldb, runner
 from .protocols import EvalConfig, step_limit
-from .runner import run_trials, stop_message, stop_status
 
 
 class EpisodeResult(BaseModel):
@@ -41,7 +42,8 @@ def run_episode(
     on_trial: Callable[[TrialResult], None] | None = None,
 ) -> EpisodeResult:
     ep = evaldb.episode(mem, eval_id, key)
-    scope = evaldb.episode_scope(ep, cfg.agent, env.name)
+    scope = ep.scope(cfg.agent, env.name)
+    resumed = ep.run_id is not None
     if ep.run_id is None:
         gold = episode_gold_steps(env, ep.task, ep.variation, required=cfg.step_budget != "fixed")
         max_steps = step_limit(cfg, gold)
@@ -58,24 +60,17 @@ def run_episode(
         run_id, max_steps = ep.run_id, ep.max_steps or cfg.max_steps
         if ep.status == "finished":
             return EpisodeResult(key=key, run_id=run_id, ran=[])
-        mem.close_unfinished_trials(run_id, "interrupted")
         evaldb.set_episode(mem, ep.id, status="running")
     if ep.phase == "test":
         # The meta-memory becomes this episode's own, revisable copy (idempotent on resume).
         mem.inherit(scope)
     # BASE is the no-memory reference: it neither reads (own namespace) nor writes memory.
     settings = AgentSettings(max_steps=max_steps, reflect=ep.phase != "base")
-    try:
-        results = run_trials(mem=mem, env=env, llm=llm, run_id=run_id, scope=scope,
-                             task=ep.task, variation=ep.variation, trials=ep.trials,
-                             settings=settings, on_step=on_step, on_trial=on_trial)
-    except BaseException as exc:
-        _stop(mem, ep.id, run_id, stop_status(exc), stop_message(exc) or "interrupted")
-        raise
-    ran = [r.idx for r in results]
-    mem.finish_run(run_id, "finished")
-    evaldb.set_episode(mem, ep.id, status="finished")
-    return EpisodeResult(key=key, run_id=run_id, ran=ran)
+    results = runner.adapt_episode(
+        mem=mem, env=env, llm=llm, run_id=run_id, resumed=resumed, scope=scope, task=ep.task,
+        variation=ep.variation, trials=ep.trials, settings=settings, on_step=on_step,
+        on_trial=on_trial, on_close=lambda status: evaldb.set_episode(mem, ep.id, status=status))
+    return EpisodeResult(key=key, run_id=run_id, ran=[r.idx for r in results])
 
 
 def episode_gold_steps(env: TextEnv, task: str, variation: int, *, required: bool) -> int | None:
@@ -87,9 +82,3 @@ def episode_gold_steps(env: TextEnv, task: str, variation: int, *, required: boo
                             "use --step-budget fixed")
         return None
     return int(env.gold_length(task, variation))
-
-
-def _stop(mem: Memory, episode_id: int, run_id: int, status: str, error: str) -> None:
-    mem.close_run(run_id, status, error)
-    evaldb.set_episode(mem, episode_id, status=status)
-

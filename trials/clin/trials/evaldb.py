@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from clin.memory import Memory, Scope
-from clin.memory.db import now
 from pydantic import BaseModel
+
+from clin.memory import Memory
+from clin.memory.db import inserted_id, now
+from clin.memory.runs import StopStatus
 
 from .protocols import EpisodePlan, EvalConfig
 
@@ -25,15 +27,11 @@ class EvalRow(BaseModel):
     config: EvalConfig
 
 
-class EpisodeRow(BaseModel):
+class EpisodeRow(EpisodePlan):
+    """A planned episode as stored, with how far it got (its scope: ``EpisodePlan.scope``)."""
+
     id: int
     eval_id: int
-    key: str
-    phase: str
-    task: str
-    variation: int
-    trials: int
-    namespace: str
     run_id: int | None
     status: str
     gold_steps: int | None = None
@@ -52,7 +50,7 @@ def create_eval(mem: Memory, cfg: EvalConfig, namespace: str | None = None) -> E
             "VALUES (?, 'running', '', ?, ?, ?)",
             [cfg.protocol, cfg.model, cfg.model_dump_json(), now()],
         )
-        eval_id = int(cur.lastrowid)
+        eval_id = inserted_id(cur)
         ns = namespace or f"eval-{eval_id}"
         conn.execute("UPDATE evals SET namespace = ? WHERE id = ?", [ns, eval_id])
     return get_eval(mem, eval_id)
@@ -127,12 +125,7 @@ def progress(mem: Memory, eval_id: int) -> tuple[int, list[str]]:
     ]
 
 
-def episode_scope(ep: EpisodeRow, agent: str, env: str) -> Scope:
-    return Scope(namespace=ep.namespace, agent=agent, env=env, task=ep.task,
-                 variation=ep.variation)
-
-
-def close_unfinished(mem: Memory, eval_id: int, status: str) -> None:
+def close_unfinished(mem: Memory, eval_id: int, status: StopStatus) -> None:
     """After an interrupted or failed eval: no episode or trial of it stays ``running``."""
     for r in _rows(mem, "SELECT id, run_id FROM eval_episodes WHERE eval_id = ? "
                    "AND status = 'running'", [eval_id]):

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from clin.memory import Abstraction, Memory, ParseReport, Scope, estimate_tokens
-from clin.memory.db import now
 from pydantic import BaseModel
 
 from clin import prompts
 from clin.llm.base import ChatLLM, Completion, Message, purpose
-from clin.reflection import MAX_LEARNINGS, parse_reflection, reflection_schema
+from clin.memory import Memory, ParseReport, Scope, estimate_tokens, parse_learnings
+from clin.memory.abstractions import VERBS
+from clin.memory.db import inserted_id, now
+from clin.memory.render import within_budget
+from clin.reflection import MAX_LEARNINGS, reflection_schema
 
 from . import evaldb
 from .protocols import EvalConfig, MetaPlan
@@ -68,7 +70,7 @@ def best_sources(mem: Memory, eval_id: int, episode_keys: list[str]) -> list[Met
 def build_messages(mode: str, target: str, sources: list[MetaSource],
                    structured: bool, max_learnings: int = MAX_LEARNINGS) -> list[Message]:
     system = prompts.render("meta_memory_system", mode=mode, max_learnings=max_learnings,
-                            structured=structured)
+                            structured=structured, forms=VERBS)
     user = prompts.render("meta_memory_user", mode=mode, target=target, sources=sources)
     return [Message(role="system", content=system), Message(role="user", content=user)]
 
@@ -126,7 +128,7 @@ def _summarize(mem: Memory, llm: ChatLLM, mode: str, target: str, sources: list[
     with purpose("meta"):
         completion = llm.complete(messages, json_schema=reflection_schema() if structured
                                   else None, max_tokens=600)
-    return parse_reflection(completion.text), _record_call(mem, messages, completion)
+    return parse_learnings(completion.text), _record_call(mem, messages, completion)
 
 
 def _per_source_task(mem: Memory, llm: ChatLLM, target: str, sources: list[MetaSource],
@@ -143,24 +145,12 @@ def _per_source_task(mem: Memory, llm: ChatLLM, target: str, sources: list[MetaS
     for task, group in by_task.items():
         part, calls[task] = _summarize(mem, llm, "gen-task", target, group, max_lines)
         merged.rejected += part.rejected
-        for ab in within_budget(part, budget_tokens):
+        for ab in within_budget(part.accepted, lambda ab: estimate_tokens(ab.text) + 1,
+                                budget_tokens):
             if ab.key not in seen:
                 seen.add(ab.key)
                 merged.accepted.append(ab)
     return merged, calls
-
-
-def within_budget(report: ParseReport, budget_tokens: int) -> list[Abstraction]:
-    """The accepted abstractions, in the LLM's order, up to ``budget_tokens`` in total."""
-    kept: list[Abstraction] = []
-    used = 0
-    for ab in report.accepted:
-        cost = estimate_tokens(ab.text) + 1
-        if used + cost > budget_tokens:
-            break
-        kept.append(ab)
-        used += cost
-    return kept
 
 
 def _meta_row(mem: Memory, eval_id: int, key: str) -> dict[str, Any] | None:
@@ -176,7 +166,7 @@ def _insert_meta(mem: Memory, eval_id: int, key: str, scope: Scope) -> int:
             "status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'building', ?)",
             [eval_id, key, scope.namespace, scope.agent, scope.env, scope.task,
              scope.variation, now()])
-        return int(cur.lastrowid)
+        return inserted_id(cur)
 
 
 def _record_call(mem: Memory, messages: list[Message], c: Completion) -> int:

@@ -22,10 +22,10 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from clin.memory import Scope
 from pydantic import BaseModel, Field
 
 from clin.errors import UserError
+from clin.memory import Scope
 
 from .schema import PAPER_LONG_TASKS, PAPER_SHORT_TASKS
 
@@ -71,6 +71,8 @@ class EpisodePlan(BaseModel):
     namespace: str
 
     def scope(self, agent: str, env: str) -> Scope:
+        """Where the episode's learnings live: its task and variation, for ``agent`` in
+        ``env``, in its namespace (the one place an episode's scope is built)."""
         return Scope(namespace=self.namespace, agent=agent, env=env, task=self.task,
                      variation=self.variation)
 
@@ -174,7 +176,7 @@ def plan(cfg: EvalConfig, namespace: str, split: Splitter,
         for task in cfg.tasks:
             out.base += [e.model_copy(update={"trials": 1}) for e in episodes(
                 "base", task, "test", cfg.test_variations, f"{namespace}/base")]
-    sources = cfg.tasks if cfg.protocol == "gen-env" else list(
+    sources: list[str] = cfg.tasks if cfg.protocol == "gen-env" else list(
         dict.fromkeys([*cfg.tasks, *(cfg.source_tasks or [])])
     )
     if cross_env(cfg):  # only the source tasks train, in their own env

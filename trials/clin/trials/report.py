@@ -9,10 +9,10 @@ import html
 from pathlib import Path
 from typing import Any
 
-from clin.memory import Memory
 from pydantic import BaseModel
 
 from clin.errors import UserError
+from clin.memory import Memory
 
 from . import evaldb
 from .protocols import cross_env

@@ -1,21 +1,24 @@
 """Trial protocols. ADAPT: N trials of one (task, variation), memory carried trial to trial.
 
-``run_trials`` is the one ADAPT loop: ``clin run`` (``run_adapt``) and every eval episode
-(``clin.trials.episode``) run their trials through it, so both resume the same way (the
-run's completed trials are kept, the others run again under the same run id) and close a
-stopped run the same way (``stop_status``)."""
+``adapt_episode`` is the one ADAPT loop: ``clin run`` (``run_adapt``) is a one-episode eval
+in substance, and every eval episode (``clin.trials.episode``) runs through it too. So both
+resume by one rule (the run is reopened: its completed trials are kept, its unfinished ones
+closed ``interrupted`` and run again under the same run id) and close a stopped run by one
+rule (``stop_status``): Ctrl-C, or a simulator that crashed past its restarts, leaves it
+``interrupted`` (resumable); any other error ``failed``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from clin.envs.base import EnvCrashed, TextEnv
-from clin.memory import Memory, Scope
 from pydantic import BaseModel
 
 from clin.agent import AgentSettings, StepEvent, TrialResult, run_trial
+from clin.envs.base import EnvCrashed, TextEnv
 from clin.llm.base import ChatLLM
+from clin.memory import Memory, Scope
+from clin.memory.runs import StopStatus
 
 
 class AdaptConfig(BaseModel):
@@ -60,9 +63,8 @@ def run_adapt(
     """
     scope = scope_for(env, cfg)
     run_id = find_resumable(mem, scope) if resume else None
-    if run_id is not None:
-        reopen_run(mem, run_id, cfg.trials)
-    else:
+    resumed = run_id is not None
+    if run_id is None:
         run_id = mem.start_run(
             protocol="adapt",
             model=llm.name,
@@ -70,24 +72,20 @@ def run_adapt(
             trials_requested=cfg.trials,
             config={**cfg.model_dump(), **(run_config or {})},
         )
-    try:
-        results = run_trials(
-            mem=mem, env=env, llm=llm, run_id=run_id, scope=scope, task=cfg.task,
-            variation=cfg.variation, trials=cfg.trials, settings=cfg.settings,
-            on_step=on_step, on_trial=on_trial)
-    except BaseException as exc:
-        _close_unfinished(mem, run_id, stop_status(exc), stop_message(exc))
-        raise
-    mem.finish_run(run_id, "finished")
+    results = adapt_episode(
+        mem=mem, env=env, llm=llm, run_id=run_id, resumed=resumed, scope=scope, task=cfg.task,
+        variation=cfg.variation, trials=cfg.trials, settings=cfg.settings, on_step=on_step,
+        on_trial=on_trial)
     return RunSummary(run_id=run_id, model=llm.name, trials=results)
 
 
-def run_trials(
+def adapt_episode(
     *,
     mem: Memory,
     env: TextEnv,
     llm: ChatLLM,
     run_id: int,
+    resumed: bool,
     scope: Scope,
     task: str,
     variation: int,
@@ -95,24 +93,40 @@ def run_trials(
     settings: AgentSettings,
     on_step: Callable[[StepEvent], None] | None = None,
     on_trial: Callable[[TrialResult], None] | None = None,
+    on_close: Callable[[str], None] | None = None,
 ) -> list[TrialResult]:
-    """Trials 1..``trials`` of the run, skipping the ones it completed before (a resume);
-    each trial's reflection conditions the next. Returns the trials run by this call."""
-    done = {r["idx"] for r in mem.completed_trials(run_id)}
+    """The one ADAPT loop over a ``runs`` row that exists: reopen it when ``resumed``, run
+    trials 1..``trials`` but those it completed before, each trial's reflection conditioning
+    the next; close it ``finished``, or as ``stop_status`` says when an exception stops it
+    (re-raised). ``on_close(status)`` is told the run's final status (an eval episode mirrors
+    it in its own row). Returns the trials run by this call."""
+    if resumed:
+        reopen_run(mem, run_id, trials)
     results: list[TrialResult] = []
-    for idx in range(1, trials + 1):
-        if idx in done:
-            continue
-        result = run_trial(env=env, llm=llm, mem=mem, run_id=run_id, scope=scope, idx=idx,
-                           task=task, variation=variation, settings=settings,
-                           on_step=on_step)
-        results.append(result)
-        if on_trial:
-            on_trial(result)
+    try:
+        done = {r["idx"] for r in mem.completed_trials(run_id)}
+        for idx in range(1, trials + 1):
+            if idx in done:
+                continue
+            result = run_trial(env=env, llm=llm, mem=mem, run_id=run_id, scope=scope, idx=idx,
+                               task=task, variation=variation, settings=settings,
+                               on_step=on_step)
+            results.append(result)
+            if on_trial:
+                on_trial(result)
+    except BaseException as exc:
+        status = stop_status(exc)
+        mem.close_run(run_id, status, stop_message(exc))
+        if on_close:
+            on_close(status)
+        raise
+    mem.finish_run(run_id, "finished")
+    if on_close:
+        on_close("finished")
     return results
 
 
-def stop_status(exc: BaseException) -> str:
+def stop_status(exc: BaseException) -> StopStatus:
     """How a run stopped by ``exc`` is closed: Ctrl-C, or a simulator that crashed past its
     restarts, is ``interrupted`` (nothing is wrong with the run: resume it); anything else
     ``failed``."""
@@ -120,6 +134,8 @@ def stop_status(exc: BaseException) -> str:
 
 
 def stop_message(exc: BaseException) -> str | None:
+    """What the run's ``error`` column says: nothing for Ctrl-C (nothing went wrong), the
+    crash's own message for a simulator crash, the exception's type and message otherwise."""
     if isinstance(exc, KeyboardInterrupt):
         return None
     return str(exc) if isinstance(exc, EnvCrashed) else f"{type(exc).__name__}: {exc}"
@@ -134,7 +150,3 @@ def reopen_run(mem: Memory, run_id: int, trials: int) -> int:
     """Mark the run running again and its unfinished trials interrupted; return how many
     trials completed (they are not re-run)."""
     return mem.reopen_run(run_id, trials)
-
-
-def _close_unfinished(mem: Memory, run_id: int, status: str, error: str | None = None) -> None:
-    mem.close_run(run_id, status, error)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 import sqlite_utils
+
 from clin.memory import Memory, Schema
 from clin.memory.db import Migration
 

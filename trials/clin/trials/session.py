@@ -10,16 +10,16 @@ from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
 
-from clin.envs.base import check_task
-from clin.envs.registry import make
-from clin.memory import Memory
 from pydantic import BaseModel
 
 from clin.agent import AgentSettings, StepEvent, TrialResult
+from clin.envs.base import check_task
+from clin.envs.registry import make
 from clin.llm.base import ChatLLM, Closeable
 from clin.llm.local import DEFAULT_NAME
 from clin.llm.openai_backend import redact_url
 from clin.llm.spec import build_llm, default_spec, parse_spec
+from clin.memory import Memory
 
 from .runner import AdaptConfig, RunSummary, run_adapt
 

@@ -6,7 +6,9 @@ Imports only :mod:`clin.memory` (for the shipped Datasette metadata); the pages 
 database with SQL and nothing else.
 """
 
-from .app import ViewerError, build_datasette, check_database, serve
+from .database import ViewerError, check_database
 from .export import export_static
 
-__all__ = ["ViewerError", "build_datasette", "check_database", "export_static", "serve"]
+# The server (Datasette) is clin.viewer.app: build_datasette, serve. Importing this package
+# or the static export does not load Datasette.
+__all__ = ["ViewerError", "check_database", "export_static"]

@@ -1,7 +1,7 @@
 """The served viewer: a Datasette instance with the CLIN pages registered as plugin routes.
 
 Datasette brings table browsing, the SQL editor, canned queries and JSON for free; the plugin
-adds the pages of :mod:`clin.viewer.pages` at ``/``, ``/learnings``, ``/run/N``,
+adds the pages of :mod:`clin.viewer.pages` (answered by :mod:`clin.viewer.views`) at ``/``, ``/learnings``, ``/run/N``,
 ``/trial/N``, ... and ``/sql/<page>`` for the queries behind each. Read-only, in three layers:
 the database opens ``mode=ro`` connections only (:class:`ReadOnlyDatabase` has no write
 connection), each gets ``PRAGMA query_only`` and an authorizer denying the functions that
@@ -19,83 +19,17 @@ import sqlite3
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 from datasette.app import Datasette
 from datasette.database import Database
-from datasette.utils.asgi import Response
 
-from . import render, routes
-from .pages import Page, PageError
-from .urls import DB_NAME, ServerUrls
-
-URLS = ServerUrls()
-
-
-class ViewerError(Exception):
-    """The viewer cannot open what it was given (a user error: one line, exit code 2)."""
-
-
-def check_database(path: Path) -> Path:
-    """The resolved path of an existing SQLite file made by CLIN, or :class:`ViewerError`."""
-    if not path.exists():
-        raise ViewerError(f"database {path} does not exist: run `clin run` first or pass --db")
-    if not path.is_file():
-        raise ViewerError(f"{path} is not a file")
-    with open(path, "rb") as fh:
-        if fh.read(16) != b"SQLite format 3\x00":
-            raise ViewerError(f"{path} is not a SQLite database")
-    path = path.resolve()
-    try:
-        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
-        try:
-            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        raise ViewerError(f"cannot read {path}: {exc}") from None
-    if not {"runs", "trials", "steps", "learnings"} <= names:
-        raise ViewerError(f"{path} is not a CLIN database (no runs/trials/steps tables)")
-    return path
+from .database import ViewerError, check_database
+from .urls import DB_NAME
 
 
 def _metadata() -> dict[str, Any]:
     text = resources.files("clin.memory").joinpath("datasette-metadata.json").read_text()
     return json.loads(text)
-
-
-def error_response(status: int, message: str, sql: str | None = None) -> Response:
-    return Response.html(render.render_error(status, message, URLS, sql=sql), status=status)
-
-
-async def _build(datasette: Datasette, request: Any, path: str) -> Page | Response:
-    """The page at ``path`` built on a read connection, or the error page answering it."""
-    args = parse_qs(request.query_string, keep_blank_values=True)
-    try:
-        build = routes.resolve(path, args)
-        return await datasette.get_database(DB_NAME).execute_fn(build)
-    except PageError as exc:
-        return error_response(exc.status, str(exc))
-    except sqlite3.Error as exc:
-        return error_response(500, f"database error: {exc}")
-
-
-async def page_view(datasette: Datasette, request: Any) -> Response:
-    page = await _build(datasette, request, request.path)
-    if isinstance(page, Response):
-        return page
-    path = request.path + (f"?{request.query_string}" if request.query_string else "")
-    return Response.html(render.render_page(page, path, URLS))
-
-
-async def sql_view(datasette: Datasette, request: Any) -> Response:
-    path = request.url_vars["page"]
-    page = await _build(datasette, request, path)
-    if isinstance(page, Response):
-        return page
-    if request.query_string:
-        path += "?" + request.query_string
-    return Response.html(render.render_sql(page, path, URLS))
 
 
 class ReadOnlyDatabase(Database):

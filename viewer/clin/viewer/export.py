@@ -12,7 +12,7 @@ from pathlib import Path
 from clin.memory.sql import harden
 
 from . import pages, render
-from .app import ViewerError, check_database
+from .database import ViewerError, check_database
 from .pages import Page, PageError
 from .urls import StaticUrls, file_name
 

@@ -9,15 +9,15 @@ import re
 import sqlite3
 from typing import Any
 
-from clin.memory.sql import display_text, harden
 from datasette import hookimpl
 
 from clin.localserver import DEFAULT_CSP, local_only
+from clin.memory.sql import display_text, harden
 
 from . import routes
-from .app import URLS, error_response, page_view, sql_view
 from .render import render_error
 from .urls import DB_NAME, SCRIPT, SCRIPT_PATH
+from .views import URLS, error_response, page_view, sql_view
 
 
 @hookimpl

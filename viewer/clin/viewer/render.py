@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from clin.memory.sql import display_text
 from markupsafe import Markup
+
+from clin.memory.sql import display_text
 
 from .pages import Page
 from .urls import DB_NAME, ServerUrls, file_name

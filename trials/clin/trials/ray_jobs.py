@@ -30,8 +30,14 @@ from pathlib import Path
 from typing import Any
 
 import ray
+from ray.exceptions import GetTimeoutError, RayActorError
+
+from clin.agent import StepEvent
 from clin.envs.base import TextEnv
 from clin.envs.registry import canonical
+from clin.errors import UserError
+from clin.llm.base import ChatLLM, Completion, Message, Purpose, current_purpose, purpose
+from clin.llm.cpu import default_threads
 from clin.memory import Memory
 from clin.memory.db import now
 from clin.memory.transfer import (
@@ -41,21 +47,14 @@ from clin.memory.transfer import (
     recallable_learnings,
     seed_learnings,
 )
-from ray.exceptions import GetTimeoutError, RayActorError
-
-from clin.agent import StepEvent
-from clin.errors import UserError
-from clin.llm.base import ChatLLM, Completion, Message, Purpose, current_purpose, purpose
-from clin.llm.local import default_threads
 
 from . import evaldb
 from .episode import run_episode
-from .eval import EnvFactory, LLMFactory, Progress, _Runner, run_job
+from .jobs import POLL_S, EnvFactory, JobRunner, LLMFactory, Progress, run_job
 from .meta import build_meta
 from .protocols import MetaPlan
 from .schema import open_memory
 
-POLL_S = 0.5
 # eval_episodes columns the driver owns; the others are what the episode recorded about itself
 _EPISODE_KEEP = {"id", "eval_id", "key", "phase", "task", "variation", "trials", "namespace",
                  "run_id", "status", "started_at", "finished_at"}
@@ -200,7 +199,7 @@ class EpisodeActor:
                                                                   False))}
 
     def complete(self, messages: list[Message], json_schema: dict[str, Any] | None,
-                 max_tokens: int | None, why: Purpose | None = None) -> Completion:
+                 max_tokens: int, why: Purpose | None = None) -> Completion:
         with purpose(why) if why else nullcontext():
             return self._llm().complete(messages, json_schema=json_schema,
                                         max_tokens=max_tokens)
@@ -212,7 +211,7 @@ class RemoteLLM:
 
     def __init__(self, actor: Any, timeout_s: float) -> None:
         self.actor, self.timeout_s = actor, timeout_s
-        info = ray.get(actor.llm_info.remote(), timeout=timeout_s)
+        info: dict[str, Any] = ray.get(actor.llm_info.remote(), timeout=timeout_s)
         self.name, self.enforces_schema = info["name"], info["enforces_schema"]
 
     def complete(self, messages: list[Message], *, json_schema: dict[str, Any] | None = None,
@@ -238,19 +237,20 @@ class _Flight:
     started: float
 
 
-class RayRunner(_Runner):
-    """Phases as in :class:`clin.trials.eval._Pool`, episodes on Ray actors."""
+class RayRunner(JobRunner):
+    """Phases as in :class:`clin.trials.jobs.PoolRunner`, episodes on Ray actors."""
 
     def __init__(self, db: Path, workers: int, llm_factory: LLMFactory,
                  env_factory: EnvFactory, mem: Memory, row: evaldb.EvalRow, total: int,
                  on_progress: Callable[[Progress], None] | None, *,
-                 address: str | None = None, episode_timeout_s: float = DEFAULT_TIMEOUT_S,
+                 address: str | None = None, episode_timeout_s: float | None = None,
                  max_attempts: int = DEFAULT_ATTEMPTS, actor_cpus: float = 1.0) -> None:
         super().__init__(mem, row, total, on_progress)
         self.llm_factory, self.env_factory = llm_factory, env_factory
         # the scope env of the eval's episodes (the actors' env.name: a registered name)
         self.env_name = canonical(row.config.env)
-        self.timeout_s, self.max_attempts = episode_timeout_s, max_attempts
+        self.timeout_s = DEFAULT_TIMEOUT_S if episode_timeout_s is None else episode_timeout_s
+        self.max_attempts = max_attempts
         self.actors: list[Any] = []
         self.states: dict[int, dict[str, Any]] = {}
         self.recovering: dict[int, Any] = {}  # actor -> probe call, while Ray restarts it
@@ -371,7 +371,7 @@ class RayRunner(_Runner):
             free.remove(pick)
             queue.remove(job)
             ep = evaldb.episode(self.mem, self.row.id, job.arg)
-            scope = evaldb.episode_scope(ep, self.row.config.agent, self.env_name)
+            scope = ep.scope(self.row.config.agent, self.env_name)
             work = EpisodeWork(
                 eval_row=next(iter(self.mem.db.query("SELECT * FROM evals WHERE id = ?",
                                                      [self.row.id]))),
@@ -415,7 +415,7 @@ class RayRunner(_Runner):
         error = f"ray attempt {job.attempt} of {self.max_attempts} on actor {flight.actor}: {why}"
         run_id = self.mem.start_run(
             protocol=self.row.config.protocol, model=self.row.config.model,
-            scope=evaldb.episode_scope(ep, self.row.config.agent, self.env_name),
+            scope=ep.scope(self.row.config.agent, self.env_name),
             trials_requested=ep.trials,
             config={"eval_id": self.row.id, "episode": job.arg, "phase": ep.phase,
                     "executor": "ray", "attempt": job.attempt, "actor": flight.actor})
@@ -432,7 +432,7 @@ class RayRunner(_Runner):
         for i, ref in refs.items():
             if ref in ready:
                 try:
-                    state = ray.get(ref)
+                    state: dict[str, Any] = ray.get(ref)
                 except ACTOR_FAULTS:
                     self.states.pop(i, None)
                     continue
@@ -464,8 +464,10 @@ class RayRunner(_Runner):
             try:
                 text = target
                 if first:
-                    text = ray.get(actor.describe.remote(target, first[0]["variation"]),
-                                   timeout=self.timeout_s)
+                    described: str = ray.get(
+                        actor.describe.remote(target, first[0]["variation"]),
+                        timeout=self.timeout_s)
+                    text = described
                 build_meta(mem=self.mem, llm=RemoteLLM(actor, self.timeout_s),
                            eval_id=self.row.id, cfg=self.row.config, meta=meta, target=text,
                            env_name=self.env_name)

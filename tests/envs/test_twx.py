@@ -204,6 +204,7 @@ class CtrlCInPy4J:
         monkeypatch.setattr(GatewayConnection, "send_command", send_command)
 
 
+@pytest.mark.textworld
 def test_ctrl_c_inside_a_simulator_call_is_a_keyboard_interrupt(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Every caller sees the KeyboardInterrupt py4j hides, and it is no crash to replay."""
@@ -218,11 +219,11 @@ def test_ctrl_c_inside_a_simulator_call_is_a_keyboard_interrupt(
         assert env.step("look around").understood  # the simulator is still there
 
 
+@pytest.mark.textworld
 def test_ctrl_c_inside_a_simulator_call_leaves_an_eval_episode_interrupted(
         db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from clin.trials.eval import run_eval
     from clin.trials.protocols import EvalConfig
-
     from tests.trials.eval_helpers import answer
 
     ctrl_c = CtrlCInPy4J(monkeypatch)

@@ -34,6 +34,7 @@ def test_the_guard_blocks_java_and_the_heavy_modules_in_children_too(tmp_path: P
         from tests.support import tiers
         tiers.install_guard(Path({str(tmp_path)!r}))
         java = subprocess.run(["java", "-version"], capture_output=True, text=True)
+        assert java.stdout == java.stderr
         print("java", java.returncode, java.stderr.strip())
         try:
             import ray

@@ -61,8 +61,9 @@ def install_guard(stubs: Path) -> None:
     bin_dir = stubs / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     java = bin_dir / "java"
-    java.write_text("#!/bin/sh\necho '" + refusal("a JVM", "scienceworld (or textworld)")
-                    + f"' >&2\nexit {JAVA_EXIT}\n")
+    # on stdout too: py4j reads the JVM's port from there and quotes what it got instead
+    says = refusal("a JVM", "scienceworld (or textworld)")
+    java.write_text(f"#!/bin/sh\necho '{says}'\necho '{says}' >&2\nexit {JAVA_EXIT}\n")
     java.chmod(java.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     pkgs = stubs / "site"
     for module, marker in BLOCKED_MODULES.items():

@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from clin.cli import main
+from clin.errors import UserError
+from clin.llm import ScriptedLLM
 from clin.memory import Memory
 from clin.trials.eval import run_eval
 from clin.trials.protocols import EvalConfig
-
-from clin.errors import UserError
-from clin.llm import ScriptedLLM
 from tests.trials.eval_helpers import META_LINE, REFLECTION_LINE, answer, scripted
 
 STEPS = 2
@@ -132,6 +132,7 @@ def test_cross_environment_needs_gen_task_with_source_tasks(tiny, twx, db_path: 
         run_eval(db_path, cfg, env=twx, train_env=tiny, llm=ScriptedLLM([]))
 
 
+@pytest.mark.textworld  # the workers start their own TextWorldExpress JVM
 def test_gen_task_across_environments_on_two_workers(db_path: Path) -> None:
     """Worker processes make the training env for the training episodes; Ray refuses."""
     from tests.trials.eval_helpers import roomy_llm

@@ -6,12 +6,11 @@ from __future__ import annotations
 import math
 
 import pytest
-from clin.envs.base import DEFAULT_PROFILE, Observation, TaskInfo
-from clin.memory import Memory, Scope
 
 from clin.agent import AgentSettings, run_trial
+from clin.envs.base import DEFAULT_PROFILE, Observation, TaskInfo
 from clin.llm import ScriptedLLM
-
+from clin.memory import Memory, Scope
 from tests.conftest import proposal
 
 

@@ -8,16 +8,15 @@ import json
 
 import jsonschema
 import pytest
-from clin.envs.scienceworld import PROFILE as SW_PROFILE
-from clin.memory import Memory, estimate_tokens
-from clin.memory.reflect import reflection_schema
-from clin.trials.runner import AdaptConfig, run_adapt
 
 from clin import controller
 from clin.agent import AgentSettings
 from clin.controller import HistoryItem, Proposal, build_messages, proposal_schema
+from clin.envs.scienceworld import PROFILE as SW_PROFILE
 from clin.llm import ScriptedLLM
-
+from clin.memory import Memory, estimate_tokens
+from clin.memory.reflect import reflection_schema
+from clin.trials.runner import AdaptConfig, run_adapt
 from tests.conftest import proposal
 
 

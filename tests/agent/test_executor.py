@@ -1,7 +1,7 @@
 import pytest
-from clin.envs.scienceworld import PROFILE
 
 from clin.controller import TASK_COMPLETE, ProposalParseError, parse_proposal
+from clin.envs.scienceworld import PROFILE
 from clin.errors import GroundingError
 from clin.executor import lexicon
 

@@ -10,11 +10,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from clin.cli import main
-from clin.memory import Memory
-from clin.trials.runner import AdaptConfig, run_adapt
 
 from clin.agent import AgentSettings
+from clin.cli import main
 from clin.errors import LLMUnavailable
 from clin.llm.base import Message
 from clin.llm.cpu import THREADS_ENV
@@ -24,6 +22,8 @@ from clin.llm.local import (
     server_params,
     start_server,
 )
+from clin.memory import Memory
+from clin.trials.runner import AdaptConfig, run_adapt
 
 # a real end-to-end run: the real model plays the real simulator
 pytestmark = [pytest.mark.scienceworld, pytest.mark.local_llm]

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from clin.cli import main
 from clin.memory import Memory, Scope, parse_learnings
-
 from tests.support.rel_helpers import borrow_env, rows
 
 TASK = "find-living-thing"

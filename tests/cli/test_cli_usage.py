@@ -13,9 +13,9 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+
 from clin.cli import main
 from clin.memory import Memory, Scope, parse_learnings
-
 
 USAGE_ERRORS = [
     (["--nope"], "No such option"),

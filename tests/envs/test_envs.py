@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from clin.cli import main
 from clin.envs import (
     ChecksTasks,
@@ -24,7 +25,6 @@ from clin.envs import (
 )
 from clin.envs.tiny import TinyObservation, TinyWorld
 from clin.memory import Memory
-
 from tests.support.fake_openai import FakeOpenAI
 
 ENVS_DOC = Path(__file__).resolve().parents[2] / "docs" / "environments.md"

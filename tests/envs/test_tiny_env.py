@@ -4,6 +4,7 @@ a wrong focus fails, ambiguous names ask for a number, and it is deterministic."
 from __future__ import annotations
 
 import pytest
+
 from clin.envs.base import BadVariation, EnvError, TextEnv, UnknownTask
 from clin.envs.tiny import AMBIGUOUS, UNKNOWN, TinyWorld
 

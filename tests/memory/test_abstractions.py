@@ -3,6 +3,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from clin.memory import Abstraction, abstractions, parse_learnings, parse_line
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
 from clin.memory import Memory, ReflectionError, Scope, StepRecord
 from clin.memory.record import TraceError
 from clin.memory.reflect import ReflectionInput, TraceStep, as_text, build_messages, text_of
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage
 
 SCOPE = Scope(namespace="lib", agent="a", env="kitchen", task="make tea", variation="1")
 TRACE = [("boil water", "The kettle whistles."), ("add sugar", "Nothing happens.")]

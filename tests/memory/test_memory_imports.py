@@ -14,8 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import clin.memory
 import pytest
+
+import clin.memory
 
 # The rest of CLIN (the bare package ``clin`` is allowed: its ``__init__`` only sets the
 # version), the pre-namespace top-level names, and the third-party libraries behind the

@@ -3,9 +3,8 @@ while the original (what every other scope sees) stays as it was."""
 
 from __future__ import annotations
 
-from clin.memory import Memory, Scope, parse_learnings
-
 from clin.controller import render_memory
+from clin.memory import Memory, Scope, parse_learnings
 
 TASK = Scope(namespace="ns", env="sw", task="boil")
 VAR = TASK.model_copy(update={"variation": "3"})

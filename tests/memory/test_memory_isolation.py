@@ -8,10 +8,11 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
-from clin.memory import Abstraction, Memory, ParseReport, Scope
-from clin.memory.recall import fts_query
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from clin.memory import Abstraction, Memory, ParseReport, Scope
+from clin.memory.recall import fts_query
 
 NASTY = [
     "%", "_", "%_%", "a%", "_a", "'", "''", '"', '""', "`", "OR", "NEAR", "AND", "NOT", "*",

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from clin.memory import DatabaseError, Memory, Scope
 from clin.memory.jsonl import JsonlError, export_jsonl, import_jsonl
 

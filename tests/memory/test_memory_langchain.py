@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from langchain_core.documents import Document
+
 from clin.memory import Memory, Scope
 from clin.memory.langchain import MemoryRetriever, memory_tools, to_document
-from langchain_core.documents import Document
 
 SCOPE = Scope(namespace="lc", task="escape", variation="1")
 SIBLING = SCOPE.model_copy(update={"variation": "2"})

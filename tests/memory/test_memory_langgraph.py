@@ -12,9 +12,10 @@ import pytest
 
 pytest.importorskip("langgraph.store.base")
 
+from langgraph.store.base import BaseStore, InvalidNamespaceError
+
 from clin.memory import Memory, NotALearning, Scope
 from clin.memory.langgraph import NOT_A_VALUE, CLINStore, to_scope
-from langgraph.store.base import BaseStore, InvalidNamespaceError
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = ("demo", "bot", "kitchen", "make tea")

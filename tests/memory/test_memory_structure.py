@@ -9,6 +9,7 @@ import typing
 from pathlib import Path
 
 import pytest
+
 from clin.memory import LearningEvent, LearningStatus, Memory, RunStatus, Scope, TrialStatus
 from clin.memory import migrations as core
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from clin.memory import Memory, Scope, StepRecord, parse_learnings
 from clin.memory.transfer import export_run, import_run, recallable_learnings, seed_learnings
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
+
 from clin.cli import main
 from clin.memory import (
     Memory,
@@ -21,7 +22,6 @@ from clin.memory import (
 )
 from clin.memory import migrations as core
 from clin.trials.schema import open_memory
-
 from tests.memory.fixtures import schema_v0
 
 SCOPE = Scope(env="scienceworld", task="boil", variation="0")

@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
-from clin.envs.scienceworld import PROFILE, ScienceWorld, SWObservation
-from clin.memory import Memory, Scope
 
 from bench.ceiling import PerfectPlanner, plan_from_gold, run_episode
 from clin.agent import AgentSettings, run_trial
+from clin.envs.scienceworld import PROFILE, ScienceWorld, SWObservation
 from clin.llm import Message, ScriptedLLM
+from clin.memory import Memory, Scope
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,7 @@ def test_first_start_killed_during_migrations_recovers(
     import sqlite3
 
     import sqlite_utils
+
     from clin.trials.schema import open_memory
 
     def schema(db: Path) -> set[tuple[str, str]]:

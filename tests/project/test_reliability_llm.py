@@ -7,20 +7,26 @@ import functools
 from pathlib import Path
 
 import pytest
-from clin.cli import main
-from clin.memory import Memory
-from clin.trials.runner import AdaptConfig, run_adapt
 
 from clin.agent import AgentSettings
+from clin.cli import main
 from clin.errors import TransientLLMError
 from clin.llm import ScriptedLLM, openai_backend
 from clin.llm.base import Message
 from clin.llm.faults import ALL_FAULTS, FaultyLLM
 from clin.llm.openai_backend import OpenAIChat
 from clin.llm.retry import call_with_retries
+from clin.memory import Memory
+from clin.trials.runner import AdaptConfig, run_adapt
 from tests.support.fake_openai import ALL_FAULTS as HTTP_FAULTS
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.rel_helpers import borrow_env, check_trials_whole, rows, scripted_answers, stderr_lines
+from tests.support.rel_helpers import (
+    borrow_env,
+    check_trials_whole,
+    rows,
+    scripted_answers,
+    stderr_lines,
+)
 
 TASK = "find-living-thing"
 ATTEMPTS = 5

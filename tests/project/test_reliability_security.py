@@ -9,13 +9,13 @@ import logging
 from pathlib import Path
 
 import pytest
-from clin.cli import main
-from clin.envs.base import DEFAULT_PROFILE, Observation, TaskInfo
-from clin.memory import Memory, Scope, parse_learnings, parse_line
-from clin.trials.runner import AdaptConfig, run_adapt
 
 from clin.agent import AgentSettings
+from clin.cli import main
+from clin.envs.base import DEFAULT_PROFILE, Observation, TaskInfo
 from clin.llm import Message, ScriptedLLM
+from clin.memory import Memory, Scope, parse_learnings, parse_line
+from clin.trials.runner import AdaptConfig, run_adapt
 from tests.conftest import proposal
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.rel_helpers import borrow_env, rows

@@ -9,13 +9,13 @@ import signal
 from pathlib import Path
 
 import pytest
-from clin.envs.base import EnvCrashed
-from clin.envs.scienceworld import ScienceWorld
-from clin.memory import Memory
-from clin.trials.runner import AdaptConfig, run_adapt, scope_for
 
 from clin.agent import AgentSettings, run_trial
+from clin.envs.base import EnvCrashed
+from clin.envs.scienceworld import ScienceWorld
 from clin.llm import Message, ScriptedLLM
+from clin.memory import Memory
+from clin.trials.runner import AdaptConfig, run_adapt, scope_for
 from tests.conftest import proposal
 from tests.support.rel_helpers import check_trials_whole, rows
 

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import pytest
-from clin.trials.protocols import PAPER_TASKS, EvalConfig, plan, validate
 
 from clin.errors import UserError
+from clin.trials.protocols import PAPER_TASKS, EvalConfig, plan, validate
 
 
 def split(task: str, which: str) -> list[int]:

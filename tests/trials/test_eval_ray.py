@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from clin.memory import Memory
 from clin.trials.eval import run_eval
 from clin.trials.protocols import EvalConfig
 from clin.trials.report import build_report
-
 from tests.trials.eval_helpers import dies_once, hangs_once, roomy_llm
 
 pytest.importorskip("ray")

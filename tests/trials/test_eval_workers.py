@@ -10,7 +10,6 @@ from clin.envs.tiny import TinyWorld
 from clin.memory import Memory
 from clin.trials.eval import run_eval
 from clin.trials.protocols import EvalConfig
-
 from tests.trials.eval_helpers import roomy_llm
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
+
 from clin.cli import main
 
 from .viewer_helpers import LEARNING, chromium, make_run_db, serving

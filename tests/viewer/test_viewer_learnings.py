@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
+
 from clin.cli import main
 from clin.envs.tiny import TinyWorld
 from clin.memory import Memory, Scope

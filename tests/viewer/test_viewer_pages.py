@@ -8,12 +8,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
+from bench.view import generate
 from clin.cli import main
 from clin.viewer import pages
 from clin.viewer.pages import NotFound, PageError
 from clin.viewer.routes import resolve
-
-from bench.view import generate
 
 
 @pytest.fixture(scope="module")

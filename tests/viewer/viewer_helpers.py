@@ -13,12 +13,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from clin.memory import Memory
-from clin.trials.runner import AdaptConfig, RunSummary, run_adapt
 
 from clin.agent import AgentSettings
 from clin.llm import ScriptedLLM
-
+from clin.memory import Memory
+from clin.trials.runner import AdaptConfig, RunSummary, run_adapt
 from tests.conftest import proposal
 
 LEARNING = "opening the door to the kitchen SHOULD BE NECESSARY to finding the seeds"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from clin.cli import main
-from clin.memory import Memory, Scope, parse_learnings
-from tests.support.rel_helpers import borrow_env, rows
+from clin.memory import Memory, Scope
+from tests.support.rel_helpers import borrow_env, one_finished_trial, rows
 
 TASK = "find-living-thing"
 
@@ -36,13 +36,7 @@ def filled_db(tmp_path: Path) -> Path:
     db = tmp_path / "prior.db"
     scope = Scope(env="scienceworld", task=TASK, variation="0")
     with Memory(db) as mem:
-        run_id = mem.start_run(protocol="adapt", scope=scope, trials_requested=1)
-        trial_id = mem.start_trial(run_id, 1, scope)
-        mem.finish_trial(trial_id, score=25.0, completed=False, stop_reason="step-limit",
-                         reflection=parse_learnings(
-                             "opening the door MAY BE NECESSARY to going outside"),
-                         scope=scope)
-        mem.finish_run(run_id)
+        one_finished_trial(mem, scope)
         mem.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return db
 

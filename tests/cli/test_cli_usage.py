@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from clin.cli import main
-from clin.memory import Memory, Scope, parse_learnings
+from clin.memory import Memory, Scope
+from tests.support.rel_helpers import one_finished_trial
 
 USAGE_ERRORS = [
     (["--nope"], "No such option"),
@@ -71,13 +72,7 @@ def db(tmp_path: Path) -> Path:
             "standing beside the greenhouse entrance underneath the southern window every "
             "single morning")
     with Memory(db) as mem:
-        run_id = mem.start_run(protocol="adapt", scope=scope, trials_requested=1)
-        trial_id = mem.start_trial(run_id, 1, scope)
-        mem.finish_trial(trial_id, score=25.0, completed=False, stop_reason="step-limit",
-                         reflection=parse_learnings(
-                             "opening the door MAY BE NECESSARY to going outside"),
-                         scope=scope)
-        mem.finish_run(run_id)
+        one_finished_trial(mem, scope)
         mem.add_learning(scope, long + " MAY BE NECESSARY to growing a healthy flowering apple "
                          "plant before the reproduction stage")
     return db

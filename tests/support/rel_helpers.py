@@ -66,3 +66,17 @@ def stderr_lines(text: str) -> list[str]:
 
 def dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True)
+
+
+def one_finished_trial(mem, scope, learning: str = "opening the door MAY BE NECESSARY to "
+                       "going outside") -> int:
+    """A finished run of one completed trial (25/100, step limit) whose reflection wrote
+    ``learning``; returns the run id."""
+    from clin.memory import parse_learnings
+
+    run_id = mem.start_run(protocol="adapt", scope=scope, trials_requested=1)
+    trial_id = mem.start_trial(run_id, 1, scope)
+    mem.finish_trial(trial_id, score=25.0, completed=False, stop_reason="step-limit",
+                     reflection=parse_learnings(learning), scope=scope)
+    mem.finish_run(run_id)
+    return run_id

@@ -8,14 +8,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
-
-ROOT = Path(__file__).resolve().parents[2]
-ROOTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"][
-    "dev-mode-dirs"]
+from tests.support.project import ROOT, ROOTS
 
 
 def modules() -> dict[str, Path]:

@@ -13,14 +13,12 @@ from pathlib import Path
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.project import ROOT, ROOTS, package_folder
 
-ROOT = Path(__file__).resolve().parents[2]
 # Each component's folder is the root of its part of the `clin` namespace: clin.memory lives
 # in memory/clin/memory/, the agent's own modules (package "clin") in clin/clin/.
-FOLDERS = {"clin": "clin/clin", "clin.memory": "memory/clin/memory",
-           "clin.envs": "envs/clin/envs", "clin.prompts": "prompts/clin/prompts",
-           "clin.trials": "trials/clin/trials", "clin.cli": "cli/clin/cli",
-           "clin.viewer": "viewer/clin/viewer"}
+FOLDERS = {("clin" if root == "clin" else f"clin.{root}"): package_folder(root)
+           for root in ROOTS}
 # The top-level names these folders had before the clin namespace: importing one of them
 # would pick up a user's module of that name.
 BARE = ("memory", "envs", "prompts", "trials", "cli", "viewer")

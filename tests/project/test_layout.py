@@ -13,14 +13,8 @@ from pathlib import Path
 import jedi
 import pytest
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
+from tests.support.project import PYPROJECT, ROOT, ROOTS
 
-ROOT = Path(__file__).resolve().parents[2]
-PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-ROOTS = PYPROJECT["tool"]["hatch"]["build"]["dev-mode-dirs"]
 PROBE = """\
 from clin.memory import Memory
 import clin.trials.eval

@@ -9,18 +9,12 @@ import sys
 import textwrap
 from pathlib import Path
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10: pytest's own TOML reader
-    import tomli as tomllib
-
 from tests.support import tiers
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.project import PYPROJECT, ROOT
 
 
 def test_every_declared_marker_is_a_heavy_one_the_fast_tier_leaves_out() -> None:
-    ini = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
+    ini = PYPROJECT["tool"]["pytest"]
     declared = {m.split(":", 1)[0] for m in ini["ini_options"]["markers"]}
     assert declared == set(tiers.HEAVY_MARKERS)
     assert set(tiers.FIXTURE_MARKERS.values()) <= declared

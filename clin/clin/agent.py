@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from clin import prompts
 from clin.envs.base import DEFAULT_PROFILE, EnvProfile, NumberedChoices, Observation, TextEnv
-from clin.memory import GroundingKind, Memory, ReflectionOutcome, Scope, StepRecord
+from clin.memory import GroundingKind, Memory, ParseReport, ReflectionOutcome, Scope, StepRecord
 from clin.memory.learnings import origin
 from clin.memory.reflect import room_of
 
@@ -105,107 +105,93 @@ def run_trial(
     settings: AgentSettings | None = None,
     on_step: Callable[[StepEvent], None] | None = None,
 ) -> TrialResult:
+    """Play one trial to a stop rule, reflect on it, and finish its row in one transaction."""
     settings = settings or AgentSettings()
-    profile = env.profile
-    lex = executor.lexicon(profile)
     obs = env.reset(task, variation)
     description = env.task_description()
     trial_id = mem.start_trial(run_id, idx, scope)
     ledger = _Ledger(mem, run_id, trial_id)
-    rendered = controller.render_memory(mem.recall(scope, query=description), scope, settings.memory_tokens)
-    history: list[HistoryItem] = []
-    overheads: list[float] = []
-    stop_reason = "step-limit"
-    last_actions: list[str] = []
-    rooms: dict[str, str] = {}  # first full view of each room, for reflection
-    _note_room(rooms, obs.look, profile.room_pattern)
-
-    for step in range(1, settings.max_steps + 1):
+    rendered = controller.render_memory(mem.recall(scope, query=description), scope,
+                                        settings.memory_tokens)
+    lex = executor.lexicon(env.profile)
+    play = _Play(obs, env.profile)
+    while play.stop_reason is None and play.step < settings.max_steps:
+        step = play.step + 1
         t0 = time.perf_counter()
         messages = controller.build_messages(
-            task=description,
-            memory_text=rendered.text,
-            history=history,
-            step=step,
-            score=obs.score,
-            observation=obs.text,
-            look=obs.look,
-            inventory=obs.inventory,
-            profile=profile,
-        )
-        act = _act(env, lex, llm, messages, obs, settings, ledger, step)
-        llm_ms, env_ms = act.llm_ms, act.env_ms
-        proposal, action, grounding = act.proposal, act.action, act.grounding
+            task=description, memory_text=rendered.text, history=play.history, step=step,
+            score=play.obs.score, observation=play.obs.text, look=play.obs.look,
+            inventory=play.obs.inventory, profile=env.profile)
+        act = _act(env, lex, llm, messages, play.obs, settings, ledger, step)
         if act.obs is None:  # the model said the task is complete
-            stop_reason = "task-complete"
+            play.stop_reason = "task-complete"
             break
-        obs = act.obs
-        _note_room(rooms, obs.look, profile.room_pattern)
-        history.append(HistoryItem(idx=step, action=action, observation=obs.text,
-                                   reward=obs.reward, rationale=proposal.rationale))
-        total_ms = (time.perf_counter() - t0) * 1000
-        overhead = max(0.0, total_ms - llm_ms - env_ms)
+        record = play.advance(step, act, rendered.resolve(act.proposal.used_learnings), t0)
         t_db = time.perf_counter()
-        mem.add_step(
-            trial_id,
-            StepRecord(
-                idx=step,
-                proposal=proposal.action,
-                action=action,
-                grounding=grounding,
-                rationale=proposal.rationale,
-                cited_learning_ids=rendered.resolve(proposal.used_learnings),
-                observation=obs.text,
-                reward=obs.reward,
-                score=obs.score,
-                done=obs.done,
-                llm_ms=round(llm_ms, 3),
-                env_ms=round(env_ms, 3),
-                overhead_ms=round(overhead, 3),
-            ),
-        )
-        overheads.append(overhead + (time.perf_counter() - t_db) * 1000)
+        mem.add_step(trial_id, record)
+        play.overheads.append((record.overhead_ms or 0.0) + (time.perf_counter() - t_db) * 1000)
         if on_step:
             on_step(StepEvent(trial=idx, step=step, max_steps=settings.max_steps,
-                              action=action, score=obs.score))
-        if obs.done:
-            stop_reason = {"success": "success", "failed": "failed"}.get(
-                outcome_of(obs, profile), "env-done")
-            break
-        last_actions = [*last_actions[-(REPEAT_LIMIT - 1):], action]
-        if len(last_actions) == REPEAT_LIMIT and len(set(last_actions)) == 1:
-            stop_reason = "repeated-action"
-            break
-
+                              action=act.action, score=play.obs.score))
+    stop_reason = play.stop_reason or "step-limit"
     report = None
     if settings.reflect:
-        inp = mem.reflection_input(
-            scope, trial_id, goal=description, score=obs.score, outcome=outcome_of(obs, profile),
-            trial=idx, rooms=list(rooms.values()), room_pattern=profile.room_pattern,
-            origin=lambda learning: origin(learning, scope))
-        report, completion, msgs = reflection.reflect(llm, inp)
-        ledger.record("reflection", None, msgs, completion)
-    outcome = mem.finish_trial(
-        trial_id,
-        score=obs.score,
-        completed=obs.score >= 100,
-        stop_reason=stop_reason,
-        reflection=report,
-        scope=scope,
-    )
+        report = _reflect(llm, mem, ledger, scope, trial_id, description, idx, play)
+    outcome = mem.finish_trial(trial_id, score=play.obs.score, completed=play.obs.score >= 100,
+                               stop_reason=stop_reason, reflection=report, scope=scope)
     return TrialResult(
-        trial_id=trial_id,
-        idx=idx,
-        score=obs.score,
-        steps=len(history),
-        completed=obs.score >= 100,
-        stop_reason=stop_reason,
-        prompt_tokens=ledger.prompt_tokens,
-        completion_tokens=ledger.completion_tokens,
-        llm_attempts=ledger.attempts,
-        outcome=outcome,
-        overhead_ms=overheads,
-    )
+        trial_id=trial_id, idx=idx, score=play.obs.score, steps=len(play.history),
+        completed=play.obs.score >= 100, stop_reason=stop_reason,
+        prompt_tokens=ledger.prompt_tokens, completion_tokens=ledger.completion_tokens,
+        llm_attempts=ledger.attempts, outcome=outcome, overhead_ms=play.overheads)
+
+
+class _Play:
+    """The state of a trial's steps: the last observation, the history the controller sees,
+    the rooms reflection is shown, and which stop rule (if any) has fired."""
+
+    def __init__(self, obs: Observation, profile: EnvProfile) -> None:
+        self.obs, self.profile = obs, profile
+        self.step = 0
+        self.history: list[HistoryItem] = []
+        self.overheads: list[float] = []  # ms per step outside the LLM and the env
+        self.stop_reason: str | None = None
+        self.rooms: dict[str, str] = {}  # first full view of each room, for reflection
+        self.last_actions: list[str] = []
+        _note_room(self.rooms, obs.look, profile.room_pattern)
+
+    def advance(self, step: int, act: _Act, cited: list[int], t0: float) -> StepRecord:
+        """Take the step's observation, apply the stop rules, and return its row."""
+        assert act.obs is not None
+        obs = self.obs = act.obs
+        self.step = step
+        _note_room(self.rooms, obs.look, self.profile.room_pattern)
+        self.history.append(HistoryItem(idx=step, action=act.action, observation=obs.text,
+                                        reward=obs.reward, rationale=act.proposal.rationale))
+        self.last_actions = [*self.last_actions[-(REPEAT_LIMIT - 1):], act.action]
+        if obs.done:
+            self.stop_reason = {"success": "success", "failed": "failed"}.get(
+                outcome_of(obs, self.profile), "env-done")
+        elif len(self.last_actions) == REPEAT_LIMIT and len(set(self.last_actions)) == 1:
+            self.stop_reason = "repeated-action"
+        overhead = (time.perf_counter() - t0) * 1000 - act.llm_ms - act.env_ms
+        return StepRecord(
+            idx=step, proposal=act.proposal.action, action=act.action, grounding=act.grounding,
+            rationale=act.proposal.rationale, cited_learning_ids=cited, observation=obs.text,
+            reward=obs.reward, score=obs.score, done=obs.done, llm_ms=round(act.llm_ms, 3),
+            env_ms=round(act.env_ms, 3), overhead_ms=round(max(0.0, overhead), 3))
+
+
+def _reflect(llm: ChatLLM, mem: Memory, ledger: _Ledger, scope: Scope, trial_id: int,
+             description: str, idx: int, play: _Play) -> ParseReport:
+    """Ask the model what the trial teaches, with the learnings in scope to revise."""
+    inp = mem.reflection_input(
+        scope, trial_id, goal=description, score=play.obs.score,
+        outcome=outcome_of(play.obs, play.profile), trial=idx, rooms=list(play.rooms.values()),
+        room_pattern=play.profile.room_pattern, origin=lambda learning: origin(learning, scope))
+    report, completion, msgs = reflection.reflect(llm, inp)
+    ledger.record("reflection", None, msgs, completion)
+    return report
 
 
 def _note_room(rooms: dict[str, str], look: str, pattern: str | None) -> None:

@@ -119,7 +119,7 @@ class Sampler:
 
 # ---------------------------------------------------------------------- one run
 def run_scale(executor: str, workers: int, base_url: str, tmp: Path) -> ScaleRun:
-    from clin.trials.eval import run_eval
+    from clin.trials.eval import Execution, run_eval
     from clin.trials.protocols import EvalConfig
 
     episodes = EPISODES_PER_WORKER * workers
@@ -131,8 +131,9 @@ def run_scale(executor: str, workers: int, base_url: str, tmp: Path) -> ScaleRun
     thread.start()
     start = time.perf_counter()
     try:  # "local": a Ray of its own, never a cluster that happens to run here
-        run_eval(db, cfg, workers=workers, executor=executor,
-                 ray_address="local" if executor == "ray" else None)
+        run_eval(db, cfg, execution=Execution(
+            workers=workers, executor=executor,
+            ray_address="local" if executor == "ray" else None))
     finally:
         sampler.stop.set()
         thread.join()

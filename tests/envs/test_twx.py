@@ -222,7 +222,7 @@ def test_ctrl_c_inside_a_simulator_call_is_a_keyboard_interrupt(
 @pytest.mark.textworld
 def test_ctrl_c_inside_a_simulator_call_leaves_an_eval_episode_interrupted(
         db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from clin.trials.eval import run_eval
+    from clin.trials.eval import Parts, run_eval
     from clin.trials.protocols import EvalConfig
     from tests.trials.eval_helpers import answer
 
@@ -235,7 +235,7 @@ def test_ctrl_c_inside_a_simulator_call_leaves_an_eval_episode_interrupted(
     cfg = EvalConfig(protocol="adapt", tasks=["coin"], test_variations=1, trials=2,
                      max_steps=3, model="scripted", step_budget="fixed")
     with TextWorldExpress() as env, pytest.raises(KeyboardInterrupt):
-        run_eval(db_path, cfg, env=env, llm=ScriptedLLM([answer, then_ctrl_c]))
+        run_eval(db_path, cfg, parts=Parts(env=env, llm=ScriptedLLM([answer, then_ctrl_c])))
     assert rows(db_path, "SELECT status FROM evals") == [("interrupted",)]
     assert rows(db_path, "SELECT status FROM eval_episodes") == [("interrupted",)]
     assert rows(db_path, "SELECT status, error FROM runs") == [("interrupted", None)]

@@ -11,7 +11,7 @@ from clin.cli import main
 from clin.errors import UserError
 from clin.llm import ScriptedLLM
 from clin.memory import Memory
-from clin.trials.eval import run_eval
+from clin.trials.eval import Execution, Parts, run_eval
 from clin.trials.protocols import EvalConfig
 from tests.trials.eval_helpers import META_LINE, REFLECTION_LINE, answer, scripted
 
@@ -25,7 +25,7 @@ def test_gen_env_trial1_prompt_contains_meta_memory(tiny, db_path: Path) -> None
                      step_budget="fixed")  # TinyWorld has no gold paths
     # train, BASE (one trial, no reflection), meta, test
     llm = scripted(2 * 2 * PER_TRIAL + STEPS + 1 + 2 * PER_TRIAL)
-    summary = run_eval(db_path, cfg, env=tiny, llm=llm)
+    summary = run_eval(db_path, cfg, parts=Parts(env=tiny, llm=llm))
     llm.assert_complete()
     assert summary.status == "finished"
     assert (summary.trials_done, summary.trials_total, summary.metas) == (7, 7, 1)
@@ -65,7 +65,7 @@ def test_gen_task_meta_memory_reaches_the_new_task(tiny, db_path: Path) -> None:
                      model="scripted", step_budget="fixed")
     # train, BASE per target, one meta per target, test
     llm = scripted(2 * PER_TRIAL + 2 * STEPS + 2 + 2 * PER_TRIAL)
-    assert run_eval(db_path, cfg, env=tiny, llm=llm).status == "finished"
+    assert run_eval(db_path, cfg, parts=Parts(env=tiny, llm=llm)).status == "finished"
     llm.assert_complete()
     with Memory(db_path) as mem:
         metas = {r["key"]: r for r in mem.db.query("SELECT * FROM meta_memories")}
@@ -95,7 +95,8 @@ def test_gen_task_across_environments_with_base(tiny, twx, db_path: Path, capsys
                      test_variations=1, trials=1, max_steps=STEPS, model="scripted",
                      step_budget="fixed")
     llm = ScriptedLLM([answer] * 100)
-    assert run_eval(db_path, cfg, env=twx, train_env=tiny, llm=llm).status == "finished"
+    summary = run_eval(db_path, cfg, parts=Parts(env=twx, train_env=tiny, llm=llm))
+    assert summary.status == "finished"
     with Memory(db_path) as mem:
         eps = {(r["phase"], r["task"], r["variation"]) for r in mem.db.query(
             "SELECT phase, task, variation FROM eval_episodes")}
@@ -126,10 +127,10 @@ def test_cross_environment_needs_gen_task_with_source_tasks(tiny, twx, db_path: 
     cfg = EvalConfig(protocol="gen-env", env="textworld-express", train_env="tiny",
                      tasks=["coin"], model="scripted", step_budget="fixed")
     with pytest.raises(UserError, match="--train-env needs --protocol gen-task"):
-        run_eval(db_path, cfg, env=twx, train_env=tiny, llm=ScriptedLLM([]))
+        run_eval(db_path, cfg, parts=Parts(env=twx, train_env=tiny, llm=ScriptedLLM([])))
     cfg = cfg.model_copy(update={"protocol": "gen-task", "source_tasks": ["coin"]})
     with pytest.raises(UserError, match="unknown task"):
-        run_eval(db_path, cfg, env=twx, train_env=tiny, llm=ScriptedLLM([]))
+        run_eval(db_path, cfg, parts=Parts(env=twx, train_env=tiny, llm=ScriptedLLM([])))
 
 
 @pytest.mark.textworld  # the workers start their own TextWorldExpress JVM
@@ -141,7 +142,8 @@ def test_gen_task_across_environments_on_two_workers(db_path: Path) -> None:
                      tasks=["coin"], source_tasks=["find-living-thing", "find-plant"],
                      train_variations=1, test_variations=1, trials=1, max_steps=STEPS,
                      model="scripted", step_budget="fixed")
-    summary = run_eval(db_path, cfg, workers=2, llm_factory=roomy_llm)
+    summary = run_eval(db_path, cfg, execution=Execution(workers=2),
+                       parts=Parts(llm_factory=roomy_llm))
     assert (summary.status, summary.trials_done, summary.metas) == ("finished", 4, 1)
     with Memory(db_path) as mem:
         runs = sorted((r["phase"], r["env"]) for r in mem.db.query(
@@ -149,4 +151,5 @@ def test_gen_task_across_environments_on_two_workers(db_path: Path) -> None:
     assert runs == [("base", "textworld-express"), ("test", "textworld-express"),
                     ("train", "tiny"), ("train", "tiny")]
     with pytest.raises(UserError, match="runs with --executor local"):
-        run_eval(db_path.with_name("ray.db"), cfg, executor="ray", llm_factory=roomy_llm)
+        run_eval(db_path.with_name("ray.db"), cfg, execution=Execution(executor="ray"),
+                 parts=Parts(llm_factory=roomy_llm))

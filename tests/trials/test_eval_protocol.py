@@ -15,7 +15,7 @@ from clin.errors import UserError
 from clin.llm import ScriptedLLM
 from clin.llm.base import Message, current_purpose
 from clin.memory import Memory
-from clin.trials.eval import prepare, run_eval
+from clin.trials.eval import Parts, prepare, run_eval
 from clin.trials.protocols import EvalConfig, plan, step_limit
 from clin.trials.report import build_report
 from clin.trials.schema import open_memory
@@ -69,7 +69,7 @@ def test_gen_env_report_base_gen_gen_adapt(sw, db_path: Path, tmp_path: Path,
                      test_variations=1, trials=2, max_steps=2, model="scripted")
     assert cfg.step_budget == "gold1.5"
     llm = fail_without_memory()
-    assert run_eval(db_path, cfg, env=sw, llm=llm).status == "finished"
+    assert run_eval(db_path, cfg, parts=Parts(env=sw, llm=llm)).status == "finished"
     llm.assert_complete()  # exactly 13 calls: BASE wrote no reflection
 
     with Memory(db_path) as mem:
@@ -147,7 +147,7 @@ def test_inherited_learning_contradicted_in_a_test_episode(tiny, db_path: Path) 
                      test_variations=1, trials=2, max_steps=1, model="scripted", base=False,
                      step_budget="fixed")
     llm = contradicts_the_meta_memory()
-    assert run_eval(db_path, cfg, env=tiny, llm=llm).status == "finished"
+    assert run_eval(db_path, cfg, parts=Parts(env=tiny, llm=llm)).status == "finished"
     llm.assert_complete()
     with Memory(db_path) as mem:
         (meta,) = mem.db.query("SELECT l.* FROM meta_learnings ml JOIN learnings l "
@@ -195,7 +195,7 @@ def test_gen_task_meta_memory_per_source_task_within_budget(tiny, db_path: Path)
                      test_variations=1, trials=1, max_steps=1, model="scripted",
                      step_budget="fixed", meta_tokens_per_task=30)
     llm = per_source_meta()
-    assert run_eval(db_path, cfg, env=tiny, llm=llm).status == "finished"
+    assert run_eval(db_path, cfg, parts=Parts(env=tiny, llm=llm)).status == "finished"
     llm.assert_complete()
     with Memory(db_path) as mem:
         src = {r["source_task"]: r["llm_call_id"] for r in mem.db.query(

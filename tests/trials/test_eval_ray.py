@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from clin.memory import Memory
-from clin.trials.eval import run_eval
+from clin.trials.eval import Execution, Parts, run_eval
 from clin.trials.protocols import EvalConfig
 from clin.trials.report import build_report
 from tests.trials.eval_helpers import dies_once, hangs_once, roomy_llm
@@ -75,6 +75,11 @@ def stored(db: Path) -> dict[str, Any]:
         }
 
 
+def on_ray(cluster: str, workers: int = 1, **kw: Any) -> Execution:
+    """Episodes on ``workers`` actors of the test's cluster."""
+    return Execution(workers=workers, executor="ray", ray_address=cluster, **kw)
+
+
 def check_clean(db: Path) -> None:
     with Memory(db) as mem:
         q = mem.db.execute
@@ -88,10 +93,10 @@ def check_clean(db: Path) -> None:
 
 
 def test_gen_env_on_two_nodes_stores_what_local_stores(sw, cluster: str, tmp_path: Path) -> None:
-    local = run_eval(tmp_path / "local.db", GEN_ENV, env=sw, llm=roomy_llm())
+    local = run_eval(tmp_path / "local.db", GEN_ENV, parts=Parts(env=sw, llm=roomy_llm()))
     seen: list[int] = []
-    remote = run_eval(tmp_path / "ray.db", GEN_ENV, workers=2, executor="ray",
-                      ray_address=cluster, llm_factory=roomy_llm,
+    remote = run_eval(tmp_path / "ray.db", GEN_ENV, execution=on_ray(cluster, workers=2),
+                      parts=Parts(llm_factory=roomy_llm),
                       on_progress=lambda p: seen.append(p.done))
     assert remote.model_dump() == local.model_dump()
     # 2 training + 1 test episode of 2 trials, and the one no-memory BASE trial on the test
@@ -112,8 +117,8 @@ def test_actor_killed_mid_episode_reruns_it_once_elsewhere(cluster: str, tmp_pat
     db = tmp_path / "kill.db"
     # call 4 is trial 2's first step: trial 1 already finished inside the dying actor
     factory = functools.partial(dies_once, str(tmp_path / "died"), 4)
-    summary = run_eval(db, ADAPT, workers=2, executor="ray", ray_address=cluster,
-                       llm_factory=factory)
+    summary = run_eval(db, ADAPT, execution=on_ray(cluster, workers=2),
+                       parts=Parts(llm_factory=factory))
     assert (tmp_path / "died").exists()
     assert (summary.status, summary.trials_done, summary.trials_total) == ("finished", 2, 2)
     check_clean(db)
@@ -136,8 +141,8 @@ def test_hung_episode_is_cancelled_and_rerun(cluster: str, tmp_path: Path) -> No
     # one trial of one step (2 LLM calls) on an actor whose JVM is up: a few seconds, far
     # below the timeout even on a loaded machine; the hung attempt costs the whole timeout
     cfg = ADAPT.model_copy(update={"trials": 1, "max_steps": 1})
-    summary = run_eval(db, cfg, workers=1, executor="ray", ray_address=cluster,
-                       llm_factory=factory, episode_timeout_s=30)
+    summary = run_eval(db, cfg, execution=on_ray(cluster, episode_timeout_s=30),
+                       parts=Parts(llm_factory=factory))
     assert (summary.status, summary.trials_done) == ("finished", 1)
     check_clean(db)
     with Memory(db) as mem:
@@ -170,15 +175,15 @@ def test_driver_stopped_then_resumed_keeps_landed_episodes(cluster: str, tmp_pat
                 raise KeyboardInterrupt  # the driver goes away; the actors with it
 
     with pytest.raises(KeyboardInterrupt):
-        run_eval(db, cfg, workers=1, executor="ray", ray_address=cluster,
-                 llm_factory=roomy_llm, on_progress=stop_after_first_landing)
+        run_eval(db, cfg, execution=on_ray(cluster), parts=Parts(llm_factory=roomy_llm),
+                 on_progress=stop_after_first_landing)
     with Memory(db) as mem:
         first, second = (r["status"] for r in mem.db.query(
             "SELECT status FROM eval_episodes ORDER BY id"))
         assert (first, second in ("pending", "interrupted")) == ("finished", True)
         assert mem.db.execute("SELECT status FROM evals").fetchone()[0] == "interrupted"
-    summary = run_eval(db, None, resume=True, workers=1, executor="ray", ray_address=cluster,
-                       llm_factory=roomy_llm)
+    summary = run_eval(db, None, resume=True, execution=on_ray(cluster),
+                       parts=Parts(llm_factory=roomy_llm))
     assert (summary.status, summary.trials_done, summary.ran_trials) == ("finished", 2, 1)
     check_clean(db)
     with Memory(db) as mem:

@@ -14,7 +14,7 @@ from clin.envs.tiny import TinyWorld
 from clin.llm import ScriptedLLM
 from clin.llm.base import Message, current_purpose
 from clin.memory import Memory
-from clin.trials.eval import run_eval
+from clin.trials.eval import Parts, run_eval
 from clin.trials.protocols import EvalConfig
 from clin.trials.report import build_report, markdown_table
 from tests.trials.eval_helpers import answer
@@ -44,7 +44,7 @@ def gen_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
                      train_variations=1, test_variations=1, trials=2, max_steps=3,
                      model="scripted",
                      step_budget="fixed")
-    assert run_eval(db, cfg, env=TinyWorld(), llm=varied()).status == "finished"
+    assert run_eval(db, cfg, parts=Parts(env=TinyWorld(), llm=varied())).status == "finished"
     yield db
 
 

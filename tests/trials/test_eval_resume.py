@@ -11,7 +11,7 @@ from clin.cli import main
 from clin.envs import EnvCrashed
 from clin.envs.tiny import TinyWorld
 from clin.memory import Memory
-from clin.trials.eval import run_eval
+from clin.trials.eval import Parts, run_eval
 from clin.trials.protocols import EvalConfig
 from tests.trials.eval_helpers import interrupt_after, scripted
 
@@ -23,7 +23,7 @@ def test_resume_does_not_redo_finished_trials(tiny, db_path: Path) -> None:
                      trials=2, max_steps=2, model="scripted",
                      step_budget="fixed")
     with pytest.raises(KeyboardInterrupt):  # Ctrl-C during episode 1, trial 2, step 1
-        run_eval(db_path, cfg, env=tiny, llm=interrupt_after(PER_TRIAL))
+        run_eval(db_path, cfg, parts=Parts(env=tiny, llm=interrupt_after(PER_TRIAL)))
     with Memory(db_path) as mem:
         assert mem.db.execute("SELECT status FROM evals").fetchone()[0] == "interrupted"
         before = list(mem.db.query("SELECT id, run_id, idx, status FROM trials ORDER BY id"))
@@ -33,7 +33,7 @@ def test_resume_does_not_redo_finished_trials(tiny, db_path: Path) -> None:
                               ).fetchone()[0] == 0
 
     llm = scripted(PER_TRIAL * 3)  # exactly: ep 1 trial 2, ep 2 trials 1 and 2
-    summary = run_eval(db_path, None, resume=True, env=tiny, llm=llm)
+    summary = run_eval(db_path, None, resume=True, parts=Parts(env=tiny, llm=llm))
     llm.assert_complete()
     assert (summary.status, summary.trials_done, summary.ran_trials) == ("finished", 4, 3)
     with Memory(db_path) as mem:

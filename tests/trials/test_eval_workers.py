@@ -8,7 +8,7 @@ from pathlib import Path
 
 from clin.envs.tiny import TinyWorld
 from clin.memory import Memory
-from clin.trials.eval import run_eval
+from clin.trials.eval import Execution, Parts, run_eval
 from clin.trials.protocols import EvalConfig
 from tests.trials.eval_helpers import roomy_llm
 
@@ -18,8 +18,8 @@ def test_two_workers_share_the_database(tiny, db_path: Path) -> None:
                      test_variations=1, trials=2, max_steps=2, model="scripted",
                      step_budget="fixed")
     seen: list[int] = []
-    summary = run_eval(db_path, cfg, env=tiny, env_factory=TinyWorld, workers=2,
-                       llm_factory=roomy_llm,
+    summary = run_eval(db_path, cfg, execution=Execution(workers=2),
+                       parts=Parts(env=tiny, env_factory=TinyWorld, llm_factory=roomy_llm),
                        on_progress=lambda p: seen.append(p.done))
     assert (summary.status, summary.trials_done, summary.trials_total) == ("finished", 4, 4)
     assert seen[-1] == 4 and seen == sorted(seen)

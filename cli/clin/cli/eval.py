@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,7 @@ from clin.errors import UserError
 from .output import progress_bar
 
 if TYPE_CHECKING:
+    from clin.trials.eval import EvalSummary, Execution
     from clin.trials.protocols import EvalConfig
 
 out = Console()
@@ -118,7 +119,11 @@ def eval_cmd(
     db: DbOpt = Path("clin.db"),
 ) -> None:
     """Run an evaluation protocol over many episodes (ADAPT, GEN-ENV or GEN-TASK)."""
-    _check_runner(workers, executor, ray_address, episode_timeout)
+    from clin.trials.eval import Execution
+
+    execution = Execution(workers=workers, executor=executor, ray_address=ray_address,
+                          episode_timeout_s=episode_timeout)
+    execution.check()  # before a JVM or a model starts
     cfg = None
     if not resume:
         cfg = _config(protocol=protocol, tasks=tasks, source_tasks=source_tasks,
@@ -128,9 +133,7 @@ def eval_cmd(
                       train_env=train_env, env_opt=env_opt)
     elif eval_id is not None and eval_id < 1:
         raise UserError("--eval-id must be a positive eval id")
-    summary = _run_with_progress(db, cfg, resume=resume, eval_id=eval_id, workers=workers,
-                                 executor=executor, ray_address=ray_address,
-                                 episode_timeout_s=episode_timeout)
+    summary = _run_with_progress(db, cfg, resume=resume, eval_id=eval_id, execution=execution)
     out.print(f"eval {summary.eval_id} {summary.status}: {summary.trials_done}/"
               f"{summary.trials_total} trials ({summary.ran_trials} run now), "
               f"{summary.metas} meta-memories; see: clin report --run {summary.eval_id}"
@@ -140,22 +143,6 @@ def eval_cmd(
 def _db_flag(db: Path) -> str:
     """`` --db PATH`` for a hint the user may paste, empty for the default file."""
     return "" if str(db) == "clin.db" else f" --db {db}"
-
-
-def _check_runner(workers: int, executor: str, ray_address: str | None,
-                  episode_timeout: float | None) -> None:
-    if workers < 1:
-        raise UserError("--workers must be at least 1")
-    if executor not in ("local", "ray"):
-        raise UserError(f"unknown --executor {executor!r}: use local or ray")
-    if executor == "ray":
-        from clin.trials.eval import load_ray_runner
-
-        load_ray_runner()  # one line and exit 2 when Ray is not installed
-    elif ray_address is not None:
-        raise UserError("--ray-address needs --executor ray")
-    if episode_timeout is not None and episode_timeout <= 0:
-        raise UserError("--episode-timeout must be a positive number of seconds")
 
 
 def _config(*, protocol: str, tasks: str | None, source_tasks: str | None,
@@ -190,7 +177,8 @@ def _config(*, protocol: str, tasks: str | None, source_tasks: str | None,
     )
 
 
-def _run_with_progress(db: Path, cfg: EvalConfig | None, *, resume: bool, **runner: Any):
+def _run_with_progress(db: Path, cfg: EvalConfig | None, *, resume: bool, eval_id: int | None,
+                       execution: Execution) -> EvalSummary:
     """Run the eval under one progress bar; on Ctrl-C say how to continue, then re-raise."""
     from clin.trials.eval import run_eval
 
@@ -209,8 +197,8 @@ def _run_with_progress(db: Path, cfg: EvalConfig | None, *, resume: bool, **runn
                             running="; ".join(p.running)[:90])
 
         try:
-            return run_eval(db, cfg, resume=resume, on_progress=on_progress,
-                            on_start=on_start, **runner)
+            return run_eval(db, cfg, resume=resume, eval_id=eval_id, execution=execution,
+                            on_progress=on_progress, on_start=on_start)
         except KeyboardInterrupt:
             progress.stop()
             err.print("interrupted: finished trials are kept; continue with: clin eval "

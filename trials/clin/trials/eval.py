@@ -9,9 +9,11 @@ writes says which eval/episode it belongs to, so ``--resume`` skips what finishe
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -115,108 +117,142 @@ def prepare(mem: Memory, env: TextEnv, cfg: EvalConfig,
     return row, the_plan
 
 
+@dataclass(frozen=True)
+class Execution:
+    """Where an eval's episodes run: one after another in this process (``workers=1``), on a
+    pool of ``workers`` processes, or with ``executor="ray"`` on ``workers`` Ray actors
+    (joining ``ray_address``; a hung episode is cancelled and re-run after
+    ``episode_timeout_s``), see :mod:`clin.trials.ray_jobs`."""
+
+    workers: int = 1
+    executor: str = "local"
+    ray_address: str | None = None
+    episode_timeout_s: float | None = None
+
+    def check(self) -> None:
+        """Refuse settings that cannot run, each with the CLI option's own line."""
+        if self.workers < 1:
+            raise UserError("--workers must be at least 1")
+        if self.executor not in ("local", "ray"):
+            raise UserError(f"unknown --executor {self.executor!r}: use local or ray")
+        if self.executor == "ray":
+            load_ray_runner()  # one line when Ray is not installed
+        elif self.ray_address is not None:
+            raise UserError("--ray-address needs --executor ray")
+        if self.episode_timeout_s is not None and self.episode_timeout_s <= 0:
+            raise UserError("--episode-timeout must be a positive number of seconds")
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What an eval's episodes run with (tests and library users inject theirs). Each one
+    left out is built from the config: in this process when ``workers == 1``, else in each
+    worker from the factories, which must be picklable (the defaults are). ``env`` and
+    ``train_env`` given here are the caller's to close; ``llm`` too."""
+
+    env: TextEnv | None = None
+    train_env: TextEnv | None = None  # a cross-environment eval's training world
+    llm: ChatLLM | None = None
+    env_factory: EnvFactory | None = None
+    llm_factory: LLMFactory | None = None
+
+
 def run_eval(
     db: str | os.PathLike[str],
     cfg: EvalConfig | None,
     *,
     resume: bool = False,
     eval_id: int | None = None,
-    workers: int = 1,
-    env: TextEnv | None = None,
-    llm: ChatLLM | None = None,
-    llm_factory: LLMFactory | None = None,
-    env_factory: EnvFactory | None = None,
-    train_env: TextEnv | None = None,
+    execution: Execution = Execution(),
+    parts: Parts = Parts(),
     on_progress: Callable[[Progress], None] | None = None,
     on_start: Callable[[evaldb.EvalRow], None] | None = None,
-    executor: str = "local",
-    ray_address: str | None = None,
-    episode_timeout_s: float | None = None,
 ) -> EvalSummary:
     """Run (or resume) an eval to the end; the eval row ends ``finished``, ``interrupted``
     (Ctrl-C, a simulator past its restarts) or ``failed``, and no trial of it is left
-    ``running``.
-
-    With ``workers == 1`` the given ``env``/``llm`` are used in this process (built from the
-    factories when missing); with more, each worker builds its own from the factories, which
-    must be picklable (the defaults are).
-
-    ``executor="ray"`` runs episodes on ``workers`` Ray actors (connecting to
-    ``ray_address``, or starting a local Ray) instead; see :mod:`clin.trials.ray_jobs`."""
-    if workers < 1:
-        raise UserError("--workers must be at least 1")
-    ray_runner = load_ray_runner() if executor == "ray" else None
-    if executor not in ("local", "ray"):
-        raise UserError(f"unknown --executor {executor!r}: use local or ray")
+    ``running``."""
+    execution.check()
     mem = open_memory(db)
-    own_env, own_train = env is None, train_env is None
-    try:
-        cfg, old = resolve(mem, cfg, resume=resume, eval_id=eval_id)
-        if cross_env(cfg) and executor != "local":
-            raise UserError("a cross-environment eval (--train-env) runs with --executor "
-                            "local (--workers N is fine)")
-        if not cross_env(cfg):
-            own_train, train_env = False, None
-        elif train_env is None:
-            assert cfg.train_env is not None
-            train_env = make(cfg.train_env, **cfg.train_env_options)
-        if env is None:
-            env = (env_factory or default_env_factory(cfg))()
-        row, the_plan = prepare(mem, env, cfg, old, train_env)
-        if on_start:
-            on_start(row)
-        llm_factory = llm_factory or default_llm_factory(cfg.model, cfg.base_url)
-        env_factory = env_factory or default_env_factory(cfg)
-        total = sum(e.trials for e in the_plan.episodes)
-        before, _ = evaldb.progress(mem, row.id)
-        if ray_runner is not None:
-            if own_env:
-                env.close()
-                own_env = False
-            runner: JobRunner = ray_runner(
-                Path(db), workers, llm_factory, env_factory, mem, row, total, on_progress,
-                address=ray_address, episode_timeout_s=episode_timeout_s)
-        elif workers == 1:
-            runner = InProcessRunner(mem, env, llm, llm_factory, row, total, on_progress,
-                                train_env)
-        else:
-            if own_env:
-                env.close()
-                own_env = False
-            if own_train and train_env is not None:  # each worker makes its own
-                train_env.close()
-                own_train = False
-            runner = PoolRunner(Path(db), workers, llm_factory, env_factory, mem, row, total,
-                                on_progress, train_env_factory(cfg))
+    with contextlib.ExitStack() as worlds:  # the envs built here, closed here
         try:
-            try:
-                # BASE episodes need no meta-memory: they run beside the training ones.
-                runner.phase("train", [("episode", e.key)
-                                       for e in [*the_plan.train, *the_plan.base]])
-                runner.phase("meta", [("meta", m.model_dump_json()) for m in the_plan.metas])
-                runner.phase("test", [("episode", e.key) for e in the_plan.test])
-            except BaseException:
-                runner.close(ok=False)
-                raise
-            runner.close(ok=True)
-        except BaseException as exc:  # the same rule as each episode's (stop_status)
-            status = stop_status(exc)
-            evaldb.close_unfinished(mem, row.id, status)
-            evaldb.set_eval_status(mem, row.id, status, stop_message(exc))
+            cfg, old = resolve(mem, cfg, resume=resume, eval_id=eval_id)
+            if cross_env(cfg) and execution.executor != "local":
+                raise UserError("a cross-environment eval (--train-env) runs with --executor "
+                                "local (--workers N is fine)")
+            env, train_env = _worlds(cfg, parts, worlds)
+            row, the_plan = prepare(mem, env, cfg, old, train_env)
+            if on_start:
+                on_start(row)
+            total = sum(e.trials for e in the_plan.episodes)
+            before, _ = evaldb.progress(mem, row.id)
+            if execution.executor == "ray" or execution.workers > 1:
+                worlds.close()  # workers build their own; the JVMs here would sit idle
+            runner = _runner(Path(db), mem, row, total, cfg, execution, parts, env, train_env,
+                             on_progress)
+            _run_phases(mem, row.id, runner, the_plan)
+            done, _ = evaldb.progress(mem, row.id)
+            metas = mem.db.execute("SELECT count(*) FROM meta_memories WHERE eval_id = ? AND "
+                                   "status = 'done'", [row.id]).fetchone()[0]
+            return EvalSummary(eval_id=row.id, protocol=cfg.protocol, status="finished",
+                               trials_done=done, trials_total=total, ran_trials=done - before,
+                               metas=metas)
+        finally:
+            mem.close()
+
+
+def _worlds(cfg: EvalConfig, parts: Parts, owned: contextlib.ExitStack
+            ) -> tuple[TextEnv, TextEnv | None]:
+    """The eval's env and (cross-environment only) training env: the given ones, else built
+    here and closed with ``owned``."""
+    env = parts.env
+    if env is None:
+        env = owned.enter_context(contextlib.closing((parts.env_factory
+                                                      or default_env_factory(cfg))()))
+    if not cross_env(cfg):
+        return env, None
+    train_env = parts.train_env
+    if train_env is None:
+        factory = train_env_factory(cfg)
+        assert factory is not None  # a cross-environment config names its training env
+        train_env = owned.enter_context(contextlib.closing(factory()))
+    return env, train_env
+
+
+def _runner(db: Path, mem: Memory, row: evaldb.EvalRow, total: int, cfg: EvalConfig,
+            execution: Execution, parts: Parts, env: TextEnv, train_env: TextEnv | None,
+            on_progress: Callable[[Progress], None] | None) -> JobRunner:
+    llm_factory = parts.llm_factory or default_llm_factory(cfg.model, cfg.base_url)
+    env_factory = parts.env_factory or default_env_factory(cfg)
+    if execution.executor == "ray":
+        return load_ray_runner()(db, execution.workers, llm_factory, env_factory, mem, row,
+                                 total, on_progress, address=execution.ray_address,
+                                 episode_timeout_s=execution.episode_timeout_s)
+    if execution.workers == 1:
+        return InProcessRunner(mem, env, parts.llm, llm_factory, row, total, on_progress,
+                               train_env)
+    return PoolRunner(db, execution.workers, llm_factory, env_factory, mem, row, total,
+                      on_progress, train_env_factory(cfg))
+
+
+def _run_phases(mem: Memory, eval_id: int, runner: JobRunner, the_plan: EvalPlan) -> None:
+    """Training (with BASE, which needs no meta-memory), meta-memories, then test; the eval
+    row ends ``finished``, or by the same rule as each episode's (``stop_status``)."""
+    try:
+        try:
+            runner.phase("train", [("episode", e.key)
+                                   for e in [*the_plan.train, *the_plan.base]])
+            runner.phase("meta", [("meta", m.model_dump_json()) for m in the_plan.metas])
+            runner.phase("test", [("episode", e.key) for e in the_plan.test])
+        except BaseException:
+            runner.close(ok=False)
             raise
-        evaldb.set_eval_status(mem, row.id, "finished")
-        done, _ = evaldb.progress(mem, row.id)
-        metas = mem.db.execute("SELECT count(*) FROM meta_memories WHERE eval_id = ? AND "
-                               "status = 'done'", [row.id]).fetchone()[0]
-        return EvalSummary(eval_id=row.id, protocol=cfg.protocol, status="finished",
-                           trials_done=done, trials_total=total, ran_trials=done - before,
-                           metas=metas)
-    finally:
-        if own_env and env is not None:
-            env.close()
-        if own_train and train_env is not None:
-            train_env.close()
-        mem.close()
+        runner.close(ok=True)
+    except BaseException as exc:
+        status = stop_status(exc)
+        evaldb.close_unfinished(mem, eval_id, status)
+        evaldb.set_eval_status(mem, eval_id, status, stop_message(exc))
+        raise
+    evaldb.set_eval_status(mem, eval_id, "finished")
 
 
 def load_ray_runner() -> type[RayRunner]:

@@ -22,9 +22,14 @@ from stress.checks import count
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# A child's Ctrl-C raises KeyboardInterrupt whatever it inherits: Python installs that handler
+# only where SIGINT is not ignored, and a shell's background job (`make test &`) ignores it.
+CTRL_C = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+
+
 def _python(code: str, timeout: float, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], check=False,
-                          cwd=ROOT,
+    return subprocess.run([sys.executable, "-c", CTRL_C + textwrap.dedent(code)],
+                          check=False, cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout, **kw)
 
 

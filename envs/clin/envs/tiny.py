@@ -28,7 +28,7 @@ from pydantic import Field
 from typing_extensions import Self
 
 from . import scienceworld
-from .base import EnvError, Observation, TaskInfo, find_task
+from .base import ClosesOnExit, EnvError, Observation, TaskInfo, find_task
 
 ROOMS = ("hallway", "kitchen", "greenhouse", "outside")
 DOORS = (("hallway", "kitchen"), ("hallway", "greenhouse"), ("greenhouse", "outside"),
@@ -344,7 +344,7 @@ TASKS: dict[str, Task] = {
 
 
 # ---------------------------------------------------------------------------- the env
-class TinyWorld:
+class TinyWorld(ClosesOnExit):
     """A :class:`~clin.envs.base.TextEnv` over :data:`TASKS`. Deterministic: the same task,
     variation and actions always give the same observations."""
 
@@ -385,12 +385,6 @@ class TinyWorld:
 
     def close(self) -> None:
         self._world = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ episode
     def reset(self, task: str, variation: int) -> TinyObservation:

@@ -115,41 +115,50 @@ def test_look_alikes_are_rejected(line: str) -> None:
     assert len(parse_learnings(line).rejected) == 1
 
 
-def test_json_answers_and_prose_around_a_list() -> None:
-    answer = ('Sure! Here they are:\n```json\n{"learnings": ["opening the jar SHOULD BE '
-              'NECESSARY to planting", {"learning": "looking at the sky DOES NOT CONTRIBUTE '
-              'to planting"}, 3]}\n```\nHope this helps.')
+@pytest.mark.parametrize(("answer", "accepted", "rejected"), [
+    pytest.param(
+        'Sure! Here they are:\n```json\n{"learnings": ["opening the jar SHOULD BE NECESSARY to '
+        'planting", {"learning": "looking at the sky DOES NOT CONTRIBUTE to planting"}, 3]}\n'
+        '```\nHope this helps.',
+        ["opening the jar SHOULD BE NECESSARY to planting",
+         "looking at the sky DOES NOT CONTRIBUTE to planting"],
+        ["3"],  # the items count; the chatter around them is no item
+        id="json-in-prose"),
+    pytest.param(
+        "1. opening door SHOULD BE NECESSARY to leaving. 2. eating the apple DOES NOT "
+        "CONTRIBUTE to leaving.",
+        ["opening door SHOULD BE NECESSARY to leaving",
+         "eating the apple DOES NOT CONTRIBUTE to leaving"],
+        [],
+        id="numbered-inline"),
+    pytest.param(
+        "<learnings>\n<learning>opening the door SHOULD BE NECESSARY to going outside"
+        "</learning>\n<learning id=\"2\">→ watering the pot MAY BE NECESSARY to growing "
+        "the plant</learning></learnings>\n"
+        "▸ looking around DOES NOT CONTRIBUTE to finding the seed\n"
+        "✓ <b>focusing on the seed</b> SHOULD BE NECESSARY to growing the plant\n"
+        "➤ reading the book MAY NOT CONTRIBUTE to growing the plant\n"
+        "<learning>eating the apple DOES NOT CONTRIBUTE to growing the plant</learning>"
+        "<learning>moving the pot MAY BE NECESSARY to watering it</learning>",
+        ["opening the door SHOULD BE NECESSARY to going outside",
+         "watering the pot MAY BE NECESSARY to growing the plant",
+         "looking around DOES NOT CONTRIBUTE to finding the seed",
+         "focusing on the seed SHOULD BE NECESSARY to growing the plant",
+         "reading the book MAY NOT CONTRIBUTE to growing the plant",
+         "eating the apple DOES NOT CONTRIBUTE to growing the plant",
+         "moving the pot MAY BE NECESSARY to watering it"],
+        [],
+        id="xml-tags-and-bullet-glyphs-stripped-like-markdown"),
+])
+def test_answers_around_and_inside_a_list(answer: str, accepted: list[str],
+                                          rejected: list[str]) -> None:
     report = parse_learnings(answer)
-    assert [a.text for a in report.accepted] == [
-        "opening the jar SHOULD BE NECESSARY to planting",
-        "looking at the sky DOES NOT CONTRIBUTE to planting",
-    ]
-    assert report.rejected == ["3"]  # the items count; the chatter around them is no item
-    inline = parse_learnings("1. opening door SHOULD BE NECESSARY to leaving. 2. eating the "
-                             "apple DOES NOT CONTRIBUTE to leaving.")
-    assert len(inline.accepted) == 2 and inline.rejected == []
+    assert [a.text for a in report.accepted] == accepted
+    assert report.rejected == rejected
+    assert sum(report.reasons.values()) == len(rejected)
 
 
-def test_xml_tags_and_bullet_glyphs_are_stripped_like_markdown() -> None:
-    answer = ("<learnings>\n<learning>opening the door SHOULD BE NECESSARY to going outside"
-              "</learning>\n<learning id=\"2\">→ watering the pot MAY BE NECESSARY to growing "
-              "the plant</learning></learnings>\n"
-              "▸ looking around DOES NOT CONTRIBUTE to finding the seed\n"
-              "✓ <b>focusing on the seed</b> SHOULD BE NECESSARY to growing the plant\n"
-              "➤ reading the book MAY NOT CONTRIBUTE to growing the plant\n"
-              "<learning>eating the apple DOES NOT CONTRIBUTE to growing the plant</learning>"
-              "<learning>moving the pot MAY BE NECESSARY to watering it</learning>")
-    report = parse_learnings(answer)
-    assert [a.text for a in report.accepted] == [
-        "opening the door SHOULD BE NECESSARY to going outside",
-        "watering the pot MAY BE NECESSARY to growing the plant",
-        "looking around DOES NOT CONTRIBUTE to finding the seed",
-        "focusing on the seed SHOULD BE NECESSARY to growing the plant",
-        "reading the book MAY NOT CONTRIBUTE to growing the plant",
-        "eating the apple DOES NOT CONTRIBUTE to growing the plant",
-        "moving the pot MAY BE NECESSARY to watering it",
-    ]
-    assert report.rejected == [] and report.reasons == {}
+def test_a_learning_tag_after_a_bullet_glyph_is_stripped() -> None:
     assert parse_line("→ <learning>opening the jar SHOULD BE NECESSARY to planting</learning>"
                       ).text == "opening the jar SHOULD BE NECESSARY to planting"
 

@@ -10,7 +10,6 @@ import http.client
 import io
 import re
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -18,7 +17,7 @@ import pytest
 
 from clin.cli import main
 
-from .viewer_helpers import LEARNING, chromium, make_run_db, serving
+from .viewer_helpers import LEARNING, make_run_db
 
 
 @pytest.fixture(scope="module")
@@ -27,18 +26,6 @@ def run_db(tmp_path_factory: pytest.TempPathFactory, sw) -> dict:
     summary = make_run_db(path, sw)
     t1, t2 = (t.trial_id for t in summary.trials)
     return {"path": path, "run_id": summary.run_id, "t1": t1, "t2": t2}
-
-
-@pytest.fixture(scope="module")
-def viewer(run_db: dict) -> Iterator[str]:
-    with serving(run_db["path"]) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as b:
-        yield b
 
 
 def _follow(page, link) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.client
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -19,7 +18,7 @@ from clin.cli import main
 from clin.envs.tiny import TinyWorld
 from clin.memory import Memory, Scope
 
-from .viewer_helpers import LEARNING, chromium, make_run_db, serving
+from .viewer_helpers import LEARNING, make_run_db
 
 BY_HAND = "reading the seed packet MAY BE NECESSARY to planting the right seed"
 REVERSED = "moving the \u202eexe.txt file SHOULD BE NECESSARY to tidying the greenhouse"
@@ -27,7 +26,7 @@ LONG = 200_000
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def run_db(tmp_path_factory: pytest.TempPathFactory) -> dict:
     path = tmp_path_factory.mktemp("learnings") / "clin.db"
     summary = make_run_db(path, TinyWorld())
     t1, t2 = (t.trial_id for t in summary.trials)
@@ -42,18 +41,6 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> dict:
     conn.close()
     return {"path": path, "run_id": summary.run_id, "t1": t1, "t2": t2, "by_hand": by_hand,
             "reversed": reversed_id}
-
-
-@pytest.fixture(scope="module")
-def viewer(db: dict) -> Iterator[str]:
-    with serving(db["path"]) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as b:
-        yield b
 
 
 def _get(base: str, path: str, headers: dict[str, str] | None = None
@@ -75,7 +62,7 @@ def _get(base: str, path: str, headers: dict[str, str] | None = None
 
 # ---------------------------------------------------------------------- Learnings page
 def test_find_learnings_by_search_and_reach_one_added_by_hand(
-        viewer: str, browser, db: dict, tmp_path: Path) -> None:
+        viewer: str, browser, run_db: dict, tmp_path: Path) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -94,7 +81,7 @@ def test_find_learnings_by_search_and_reach_one_added_by_hand(
     assert "added by hand" in rows.nth(1).inner_text()
     page.screenshot(path=str(tmp_path / "learnings.png"), full_page=True)
     with page.expect_navigation():
-        page.get_by_role("link", name=f"#{db['by_hand']}", exact=True).click()
+        page.get_by_role("link", name=f"#{run_db['by_hand']}", exact=True).click()
     assert page.locator("#learning-text").inner_text() == BY_HAND
     page.goto(viewer + "/learnings")
     with page.expect_navigation():  # filters submit when changed (the page's one script)
@@ -106,7 +93,7 @@ def test_find_learnings_by_search_and_reach_one_added_by_hand(
     page.close()
 
 
-def test_learnings_filters_and_sorts(viewer: str, db: dict) -> None:
+def test_learnings_filters_and_sorts(viewer: str, run_db: dict) -> None:
     status, _, body = _get(viewer, "/learnings?status=retired")
     assert status == 200 and "looking around the kitchen" in body and BY_HAND not in body
     status, _, body = _get(viewer, "/learnings?sort=recent")
@@ -120,37 +107,37 @@ def test_learnings_filters_and_sorts(viewer: str, db: dict) -> None:
 
 # ---------------------------------------------------------------------- pages
 def test_long_text_is_clipped_with_the_whole_one_click_away(viewer: str, browser,
-                                                            db: dict) -> None:
-    status, _, body = _get(viewer, f"/trial/{db['t1']}")
+                                                            run_db: dict) -> None:
+    status, _, body = _get(viewer, f"/trial/{run_db['t1']}")
     assert status == 200 and len(body) < 60_000, len(body)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{viewer}/trial/{db['t1']}")
+    page.goto(f"{viewer}/trial/{run_db['t1']}")
     assert page.evaluate("document.body.scrollHeight") < 5000
     more = page.locator("#step-2 a.more").first
     assert f"all {LONG // 3 * 3} characters" in more.inner_text()
     with page.expect_navigation():
         more.click()
-    assert page.url.endswith(f"/trial/{db['t1']}/step/2")
+    assert page.url.endswith(f"/trial/{run_db['t1']}/step/2")
     page.close()
 
 
-def test_run_compare_and_trial_pages(viewer: str, db: dict) -> None:
-    _, _, run = _get(viewer, f"/run/{db['run_id']}")
+def test_run_compare_and_trial_pages(viewer: str, run_db: dict) -> None:
+    _, _, run = _get(viewer, f"/run/{run_db['run_id']}")
     produced = run[run.index('id="produced"'):]
     assert LEARNING in produced and BY_HAND not in produced
-    _, _, cmp = _get(viewer, f"/compare/{db['t1']}/{db['t2']}")
+    _, _, cmp = _get(viewer, f"/compare/{run_db['t1']}/{run_db['t2']}")
     assert cmp.count("<th>observation</th>") == 2
-    _, _, trial = _get(viewer, f"/trial/{db['t2']}")
+    _, _, trial = _get(viewer, f"/trial/{run_db['t2']}")
     assert 'id="goal"' in trial and "Your task is to grow" in trial
     assert "None" not in trial.replace("NoneType", "")
-    _, _, learning = _get(viewer, f"/learning/{db['by_hand']}")
+    _, _, learning = _get(viewer, f"/learning/{run_db['by_hand']}")
     assert "None" not in learning and "\u2014" in learning  # NULL shown as "—"
     assert "trial id" not in learning + trial + run + cmp  # trials are "trial N of run R"
 
 
-def test_bidi_controls_are_neutralised(viewer: str, db: dict) -> None:
-    for path in (f"/learning/{db['reversed']}", "/learnings",
-                 f"/clin/learnings/{db['reversed']}"):
+def test_bidi_controls_are_neutralised(viewer: str, run_db: dict) -> None:
+    for path in (f"/learning/{run_db['reversed']}", "/learnings",
+                 f"/clin/learnings/{run_db['reversed']}"):
         status, _, body = _get(viewer, path)
         assert status == 200, path
         assert "\u202e" not in body and "&lt;U+202E&gt;exe.txt" in body, path
@@ -201,7 +188,7 @@ DENIED = ["SELECT fts3_tokenizer('simple')",
 
 
 @pytest.mark.parametrize("sql", DENIED)
-def test_dangerous_functions_are_denied_in_the_viewer(viewer: str, db: dict, sql: str) -> None:
+def test_dangerous_functions_are_denied_in_the_viewer(viewer: str, run_db: dict, sql: str) -> None:
     status, _, body = _get(viewer, "/clin.json?sql=" + quote(sql))
     assert status == 400
     err = json.loads(body)["error"]
@@ -211,7 +198,7 @@ def test_dangerous_functions_are_denied_in_the_viewer(viewer: str, db: dict, sql
 
 
 @pytest.mark.parametrize("sql", DENIED)
-def test_dangerous_functions_are_denied_in_memory_sql(db: dict, sql: str, capsys) -> None:
-    assert main(["memory", "sql", sql, "--db", str(db["path"])]) == 2
+def test_dangerous_functions_are_denied_in_memory_sql(run_db: dict, sql: str, capsys) -> None:
+    assert main(["memory", "sql", sql, "--db", str(run_db["path"])]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err

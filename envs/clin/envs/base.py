@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
+from typing_extensions import Self
 
 
 class EnvError(Exception):
@@ -108,6 +109,20 @@ class TextEnv(Protocol):
     def task_description(self) -> str: ...
 
     def close(self) -> None: ...
+
+
+class ClosesOnExit:
+    """A base for envs: ``with env:`` calls ``close`` when the block ends, however it ends (a
+    simulator holds a JVM). The subclass defines ``close``."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # ---------------------------------------------------------------- optional capabilities

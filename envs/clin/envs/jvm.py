@@ -22,9 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from typing_extensions import Self
-
-from .base import EnvCrashed, EnvError, EnvUnavailable, Observation, TaskInfo
+from .base import ClosesOnExit, EnvCrashed, EnvError, EnvUnavailable, Observation, TaskInfo
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -157,7 +155,7 @@ class CrashReplay:
             return fn()
 
 
-class JvmEnv:
+class JvmEnv(ClosesOnExit):
     """The shared part of a py4j-backed :class:`~clin.envs.base.TextEnv`: the JVM's life
     cycle, the episode guards and crash replay. A subclass sets ``name``, ``profile``,
     ``label`` and ``java_help`` and implements ``_launch`` (the package's env object, which
@@ -221,12 +219,6 @@ class JvmEnv:
         env, self._env = self._env, None
         if env is not None:
             close_gateway(env)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ episode
     def reset(self, task: str, variation: int) -> Observation:

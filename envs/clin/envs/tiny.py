@@ -28,7 +28,7 @@ from pydantic import Field
 from typing_extensions import Self
 
 from . import scienceworld
-from .base import EnvError, Observation, TaskInfo, find_task
+from .base import ClosesOnExit, EnvError, Observation, TaskInfo, find_task
 
 ROOMS = ("hallway", "kitchen", "greenhouse", "outside")
 DOORS = (("hallway", "kitchen"), ("hallway", "greenhouse"), ("greenhouse", "outside"),
@@ -44,6 +44,14 @@ ANIMALS = ("bee", "frog", "butterfly", "snail")
 PLANTS = ("banana", "lemon", "pea", "rose")
 SEEDS = ("apple", "orange", "pea", "bean")
 BOXES = (("red", "kitchen"), ("green", "hallway"))
+# The verbs that switch a two-state field of a Thing: verb -> (the field, the field that
+# allows it, the state it sets, the words of "can't be ...", "is already ...", "is now ...").
+SWITCHES = {
+    "open": ("is_open", "openable", True, ("opened", "open", "open")),
+    "close": ("is_open", "openable", False, ("closed", "closed", "closed")),
+    "activate": ("active", "device", True, ("activated", "on", "activated")),
+    "deactivate": ("active", "device", False, ("deactivated", "off", "deactivated")),
+}
 
 
 # TinyWorld reads and plays like ScienceWorld: the same verbs, rooms and focus rule.
@@ -336,7 +344,7 @@ TASKS: dict[str, Task] = {
 
 
 # ---------------------------------------------------------------------------- the env
-class TinyWorld:
+class TinyWorld(ClosesOnExit):
     """A :class:`~clin.envs.base.TextEnv` over :data:`TASKS`. Deterministic: the same task,
     variation and actions always give the same observations."""
 
@@ -377,12 +385,6 @@ class TinyWorld:
 
     def close(self) -> None:
         self._world = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ episode
     def reset(self, task: str, variation: int) -> TinyObservation:
@@ -485,10 +487,10 @@ class TinyWorld:
             "focus on ": self._focus,
             "pick up ": lambda t: self._move(t, w.inventory),
             "put down ": lambda t: self._move(t, w.rooms[w.here]),
-            "open ": lambda t: self._open(t, True),
-            "close ": lambda t: self._open(t, False),
-            "activate ": lambda t: self._activate(t, True),
-            "deactivate ": lambda t: self._activate(t, False),
+            "open ": lambda t: self._switch(t, "open"),
+            "close ": lambda t: self._switch(t, "close"),
+            "activate ": lambda t: self._switch(t, "activate"),
+            "deactivate ": lambda t: self._switch(t, "deactivate"),
         }
         for prefix, fn in verbs.items():
             if action.startswith(prefix):
@@ -564,19 +566,11 @@ class TinyWorld:
         return f"You move the {t.name} to the {where}."
 
     @staticmethod
-    def _open(t: Thing, want: bool) -> str:
-        if not t.openable:
-            return f"The {t.name} can't be {'opened' if want else 'closed'}."
-        if t.is_open == want:
-            return f"The {t.name} is already {'open' if want else 'closed'}."
-        t.is_open = want
-        return f"The {t.name} is now {'open' if want else 'closed'}."
-
-    @staticmethod
-    def _activate(t: Thing, want: bool) -> str:
-        if not t.device:
-            return f"The {t.name} can't be {'activated' if want else 'deactivated'}."
-        if t.active == want:
-            return f"The {t.name} is already {'on' if want else 'off'}."
-        t.active = want
-        return f"The {t.name} is now {'activated' if want else 'deactivated'}."
+    def _switch(t: Thing, verb: str) -> str:
+        state, able, want, (cant, already, now) = SWITCHES[verb]
+        if not getattr(t, able):
+            return f"The {t.name} can't be {cant}."
+        if getattr(t, state) == want:
+            return f"The {t.name} is already {already}."
+        setattr(t, state, want)
+        return f"The {t.name} is now {now}."

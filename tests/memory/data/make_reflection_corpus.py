@@ -1,6 +1,7 @@
 """Writes tests/memory/data/reflection_answers.jsonl: model answers to the reflection prompt in the
 styles strong and weak models really use (and worse), each labelled with the abstractions
-it holds and how many look-alike non-abstractions it holds.
+it holds and how many look-alike non-abstractions it holds; the answers written by hand
+(reflection_answers_by_hand.json) come last.
 
 Run ``python tests/memory/data/make_reflection_corpus.py`` after changing it; the test reads the
 JSONL file, so the corpus stays fixed between runs (seeded).
@@ -13,6 +14,8 @@ import random
 from pathlib import Path
 
 OUT = Path(__file__).with_name("reflection_answers.jsonl")
+# Answers in shapes the generator does not make, written and labelled by hand.
+HAND = Path(__file__).with_name("reflection_answers_by_hand.json")
 VERB = {("necessary", "should"): "SHOULD BE NECESSARY", ("necessary", "may"): "MAY BE NECESSARY",
         ("does-not-contribute", "may"): "MAY NOT CONTRIBUTE",
         ("does-not-contribute", "should"): "DOES NOT CONTRIBUTE"}
@@ -262,91 +265,10 @@ def make_answer(rng: random.Random, n: int) -> dict:
             "expected": expected, "near_misses": len(misses)}
 
 
-# Written by hand: answers in shapes the generator does not make.
-HAND = [
-    {"answer": "Using the lighter on the metal pot may be necessary to heat the water in the "
-               "pot\nTurning on the stove does not contribute to boiling if the stove is broken\n"
-               "1. Moving seeds to the pot MAY BE NECESSARY for planting seeds.",
-     "expected": [expect("Using the lighter on the metal pot", M, "heat the water in the pot"),
-                  expect("Turning on the stove", D, "boiling if the stove is broken"),
-                  expect("Moving seeds to the pot", M, "planting seeds")], "near_misses": 0},
-    {"answer": "Reflection: the agent found the seed jar late (step 40), after visiting the "
-               "kitchen and the workshop.\n\nLearnings:\n- Going to the greenhouse first SHOULD "
-               "BE NECESSARY to finding the seed jar.\n- Going to the workshop DOES NOT "
-               "CONTRIBUTE to finding the seed jar.\n- Focusing on the seed jar before planting "
-               "MAY NOT CONTRIBUTE to planting seeds.",
-     "expected": [expect("Going to the greenhouse first", S, "finding the seed jar"),
-                  expect("Going to the workshop", D, "finding the seed jar"),
-                  expect("Focusing on the seed jar before planting", MN, "planting seeds")],
-     "near_misses": 1},
-    {"answer": "| # | Learning |\n|---|---|\n| 1 | Opening the freezer MAY BE NECESSARY to "
-               "finding ice |\n| 2 | Waiting DOES NOT CONTRIBUTE to melting ice in the "
-               "freezer |",
-     "expected": [expect("Opening the freezer", M, "finding ice"),
-                  expect("Waiting", D, "melting ice in the freezer")], "near_misses": 0},
-    {"answer": "I think the following holds: heating the substance should be necessary to "
-               "melting it. Also, looking at the substance may not contribute to melting it. "
-               "The score was 0 because the agent never turned on the stove.",
-     "expected": [expect("heating the substance", S, "melting it"),
-                  expect("looking at the substance", MN, "melting it")], "near_misses": 1},
-    {"answer": "> **Picking up the thermometer** SHOULD BE NECESSARY to *measuring the "
-               "temperature*\n> __Teleporting to the kitchen__ may be necessary to __finding "
-               "the chocolate__",
-     "expected": [expect("Picking up the thermometer", S, "measuring the temperature"),
-                  expect("Teleporting to the kitchen", M, "finding the chocolate")],
-     "near_misses": 0},
-    {"answer": "{\"learnings\": [\"Mixing the cup SHOULD BE NECESSARY to making green paint\", "
-               "\"Adding blue paint to the cup SHOULD BE NECESSARY to making green paint\"], "
-               "\"notes\": \"the agent mixed before adding yellow\"}",
-     "expected": [expect("Mixing the cup", S, "making green paint"),
-                  expect("Adding blue paint to the cup", S, "making green paint")],
-     "near_misses": 0},
-    {"answer": "1) If the door is closed, opening it SHOULD BE NECESSARY to entering the "
-               "greenhouse.\n2) Waiting in the greenhouse MAY BE NECESSARY so that the plants "
-               "grow.\n3) Reading the sign is necessary to know the task.",
-     "expected": [expect("opening it", S, "entering the greenhouse if the door is closed"),
-                  expect("Waiting in the greenhouse", M, "so that the plants grow")],
-     "near_misses": 1},
-    {"answer": "Here are my learnings:\n\n* `move seed jar to inventory` SHOULD BE NECESSARY "
-               "to `plant seeds`\n* `look at sky` DOES NOT CONTRIBUTE to `grow plant`\n\nX "
-               "SHOULD BE NECESSARY to Y is the format I used.",
-     "expected": [expect("move seed jar to inventory", S, "plant seeds"),
-                  expect("look at sky", D, "grow plant")], "near_misses": 1},
-    {"answer": "LEARNINGS\nOpening the fridge MAY NOT CONTRIBUTE to boiling water;\nTurning on "
-               "the sink MAY BE NECESSARY to filling the pot;\nThe agent wasted 20 steps.",
-     "expected": [expect("Opening the fridge", MN, "boiling water"),
-                  expect("Turning on the sink", M, "filling the pot")], "near_misses": 2},
-    {"answer": "Learnings:\nA. Activating the stove SHOULD BE NECESSARY to heating the pot\n"
-               "B. Moving the pot to the counter does not contribute to heating the pot\nC. "
-               "Does the lighter work on the pot?",
-     "expected": [expect("Activating the stove", S, "heating the pot"),
-                  expect("Moving the pot to the counter", D, "heating the pot")],
-     "near_misses": 2},
-    {"answer": "| Cause | Relation | Effect |\n|---|---|---|\n| Opening the seed jar | SHOULD "
-               "BE NECESSARY | planting a seed |\n| Looking at the sky | does not contribute | "
-               "growing a plant |\n| The agent wandered | for 20 steps | in the hallway |",
-     "expected": [expect("Opening the seed jar", S, "planting a seed"),
-                  expect("Looking at the sky", D, "growing a plant")], "near_misses": 1},
-    {"answer": "```json\n{\"learnings\": [\n  {\"cause\": \"activating the stove\", "
-               "\"relation\": \"SHOULD BE NECESSARY\", \"effect\": \"boiling water\"},\n  "
-               "{\"cause\": \"opening the fridge\", \"relation\": \"MAY NOT CONTRIBUTE\", "
-               "\"effect\": \"boiling water\"},\n  {\"cause\": \"the pot\", \"relation\": "
-               "\"IS USEFUL\", \"effect\": \"boiling\"}\n]}\n```",
-     "expected": [expect("activating the stove", S, "boiling water"),
-                  expect("opening the fridge", MN, "boiling water")], "near_misses": 1},
-    {"answer": "- Using the stove: SHOULD BE NECESSARY to boil water\n- Reading the recipe "
-               "MAY NOT CONTRIBUTE TO boiling water.\n- So, waiting a few steps might be "
-               "necessary in order to let the water boil.",
-     "expected": [expect("Using the stove", S, "boil water"),
-                  expect("Reading the recipe", MN, "boiling water"),
-                  expect("waiting a few steps", M, "let the water boil")], "near_misses": 0},
-]
-
-
 def main() -> None:
     rng = random.Random(20231010)
     records = [make_answer(rng, n) for n in range(200)]
-    for i, rec in enumerate(HAND):
+    for i, rec in enumerate(json.loads(HAND.read_text(encoding="utf-8"))):
         records.append({"id": 200 + i, "shape": "hand", "style": [], **rec})
     with OUT.open("w", encoding="utf-8") as f:
         for rec in records:

@@ -1,7 +1,7 @@
 # Two commands on a fresh machine (Python 3.10+ and Java 17):
 #   make run    set up .venv and run 5 trials of grow-plant on the offline model
 #   make test   set up .venv (plus the test tools) and run the test suite (what .ci/run calls)
-#   make test-fast  the tests that need no JVM, model, Ray or browser (under a minute)
+#   make test-fast  the tests that need no JVM, model, Ray or browser (about 30 s on 2 cores)
 #   make lock   re-resolve the lock files after changing dependencies in pyproject.toml
 PYTHON ?= python3
 VENV ?= .venv
@@ -93,9 +93,11 @@ test: test-setup
 
 # --fast deselects the scienceworld/textworld/local_llm/ray/browser markers and makes a JVM,
 # Ray, playwright or the local model fail in any test left unmarked (tests/support/tiers.py).
+# -n auto: one pytest-xdist worker per core (each test is independent; `make test` stays one
+# process, as CI runs it).
 test-fast: test-setup
 	@$(COMPILE)
-	$(BIN)/python -m pytest -q --fast
+	$(BIN)/python -m pytest -q --fast -n auto
 
 # ruff (style, imports) and pyright (types, unresolved imports) through the namespace's roots.
 lint: test-setup

@@ -91,9 +91,9 @@ def test_clin_run_and_clin_eval_go_through_one_loop_with_one_crash_status(
     loops: list[str] = []
     real_loop = runner.adapt_episode
 
-    def spy(**kw):
-        loops.append(kw["scope"].namespace)
-        return real_loop(**kw)
+    def spy(run, **kw):
+        loops.append(run.scope.namespace)
+        return real_loop(run, **kw)
 
     def build(spec: str, **_: object):
         return scripted(PER_TRIAL * 2)

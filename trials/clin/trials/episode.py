@@ -31,13 +31,7 @@ class EpisodeResult(BaseModel):
 
 
 def run_episode(
-    *,
-    mem: Memory,
-    env: TextEnv,
-    llm: ChatLLM,
-    eval_id: int,
-    cfg: EvalConfig,
-    key: str,
+    *, mem: Memory, env: TextEnv, llm: ChatLLM, eval_id: int, cfg: EvalConfig, key: str,
     on_step: Callable[[StepEvent], None] | None = None,
     on_trial: Callable[[TrialResult], None] | None = None,
 ) -> EpisodeResult:
@@ -67,9 +61,9 @@ def run_episode(
     # BASE is the no-memory reference: it neither reads (own namespace) nor writes memory.
     settings = AgentSettings(max_steps=max_steps, reflect=ep.phase != "base")
     results = runner.adapt_episode(
-        mem=mem, env=env, llm=llm, run_id=run_id, resumed=resumed, scope=scope, task=ep.task,
-        variation=ep.variation, trials=ep.trials, settings=settings, on_step=on_step,
-        on_trial=on_trial, on_close=lambda status: evaldb.set_episode(mem, ep.id, status=status))
+        runner.OpenRun(run_id, scope, ep.task, ep.variation, ep.trials, resumed), mem=mem,
+        env=env, llm=llm, settings=settings, on_step=on_step, on_trial=on_trial,
+        on_close=lambda status: evaldb.set_episode(mem, ep.id, status=status))
     return EpisodeResult(key=key, run_id=run_id, ran=[r.idx for r in results])
 
 

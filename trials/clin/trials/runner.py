@@ -10,7 +10,7 @@ rule (``stop_status``): Ctrl-C, or a simulator that crashed past its restarts, l
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
@@ -44,15 +44,10 @@ def scope_for(env: TextEnv, cfg: AdaptConfig) -> Scope:
 
 
 def run_adapt(
-    cfg: AdaptConfig,
-    *,
-    env: TextEnv,
-    llm: ChatLLM,
-    mem: Memory,
+    cfg: AdaptConfig, *, env: TextEnv, llm: ChatLLM, mem: Memory,
     on_step: Callable[[StepEvent], None] | None = None,
     on_trial: Callable[[TrialResult], None] | None = None,
-    run_config: dict[str, Any] | None = None,
-    resume: bool = False,
+    run_config: dict[str, Any] | None = None, resume: bool = False,
 ) -> RunSummary:
     """Run ``cfg.trials`` trials; each trial's reflection conditions the next.
 
@@ -73,44 +68,47 @@ def run_adapt(
             config={**cfg.model_dump(), **(run_config or {})},
         )
     results = adapt_episode(
-        mem=mem, env=env, llm=llm, run_id=run_id, resumed=resumed, scope=scope, task=cfg.task,
-        variation=cfg.variation, trials=cfg.trials, settings=cfg.settings, on_step=on_step,
-        on_trial=on_trial)
+        OpenRun(run_id, scope, cfg.task, cfg.variation, cfg.trials, resumed), mem=mem, env=env,
+        llm=llm, settings=cfg.settings, on_step=on_step, on_trial=on_trial)
     return RunSummary(run_id=run_id, model=llm.name, trials=results)
 
 
+class OpenRun(NamedTuple):
+    """A ``runs`` row that exists, and what to play in it: trials 1..``trials`` of ``task``
+    variation ``variation``, learning in ``scope``. ``resumed``: it ran before (its completed
+    trials are kept)."""
+
+    run_id: int
+    scope: Scope
+    task: str
+    variation: int
+    trials: int
+    resumed: bool = False
+
+
 def adapt_episode(
-    *,
-    mem: Memory,
-    env: TextEnv,
-    llm: ChatLLM,
-    run_id: int,
-    resumed: bool,
-    scope: Scope,
-    task: str,
-    variation: int,
-    trials: int,
-    settings: AgentSettings,
+    run: OpenRun, *, mem: Memory, env: TextEnv, llm: ChatLLM, settings: AgentSettings,
     on_step: Callable[[StepEvent], None] | None = None,
     on_trial: Callable[[TrialResult], None] | None = None,
     on_close: Callable[[str], None] | None = None,
 ) -> list[TrialResult]:
-    """The one ADAPT loop over a ``runs`` row that exists: reopen it when ``resumed``, run
-    trials 1..``trials`` but those it completed before, each trial's reflection conditioning
-    the next; close it ``finished``, or as ``stop_status`` says when an exception stops it
-    (re-raised). ``on_close(status)`` is told the run's final status (an eval episode mirrors
-    it in its own row). Returns the trials run by this call."""
-    if resumed:
-        reopen_run(mem, run_id, trials)
+    """The one ADAPT loop over ``run``: reopen it when ``resumed``, run its trials but those
+    it completed before, each trial's reflection conditioning the next; close it
+    ``finished``, or as ``stop_status`` says when an exception stops it (re-raised).
+    ``on_close(status)`` is told the run's final status (an eval episode mirrors it in its own
+    row). Returns the trials run by this call."""
+    run_id = run.run_id
+    if run.resumed:
+        reopen_run(mem, run_id, run.trials)
     results: list[TrialResult] = []
     try:
         done = {r["idx"] for r in mem.completed_trials(run_id)}
-        for idx in range(1, trials + 1):
+        for idx in range(1, run.trials + 1):
             if idx in done:
                 continue
-            result = run_trial(env=env, llm=llm, mem=mem, run_id=run_id, scope=scope, idx=idx,
-                               task=task, variation=variation, settings=settings,
-                               on_step=on_step)
+            result = run_trial(env=env, llm=llm, mem=mem, run_id=run_id, scope=run.scope,
+                               idx=idx, task=run.task, variation=run.variation,
+                               settings=settings, on_step=on_step)
             results.append(result)
             if on_trial:
                 on_trial(result)

@@ -41,3 +41,15 @@ def test_relative_links_lead_to_files_and_anchors(page: Path) -> None:
 def test_every_reference_page_is_linked_from_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     assert [p.name for p in PAGES[1:] if f"docs/{p.name}" not in readme] == []
+
+
+def test_the_reflection_corpus_figures_in_the_docs_are_the_corpus() -> None:
+    import json
+
+    corpus = ROOT / "tests" / "memory" / "data" / "reflection_answers.jsonl"
+    rows = [json.loads(line) for line in corpus.read_text().splitlines() if line.strip()]
+    learnings = sum(len(r["expected"]) for r in rows)
+    near = sum(r["near_misses"] for r in rows)  # a count per answer
+    text = " ".join((ROOT / "docs" / "memory-library.md").read_text().split())
+    assert (f"holds {len(rows)} model answers in these styles ({learnings:,} learnings, "
+            f"{near:,} look-alikes)") in text

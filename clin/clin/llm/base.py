@@ -26,6 +26,11 @@ class Completion(BaseModel):
     attempts: int = 1  # 1 + transient failures retried
 
 
+JsonSchema = dict[str, Any]
+"""A JSON Schema, as ``model_json_schema()`` writes it: what ``json_schema=`` asks an answer
+to match."""
+
+
 Purpose = Literal["controller", "choice", "reflection", "meta"]
 """What a call is for: the agent's proposal (and its re-asks), the agent's pick among
 numbered options, a trial's reflection, a meta-memory. The ``purpose`` column of
@@ -59,13 +64,8 @@ class ChatLLM(Protocol):
     name: str
     enforces_schema: bool  # True when json_schema (incl. enums) is guaranteed by the backend
 
-    def complete(
-        self,
-        messages: list[Message],
-        *,
-        json_schema: dict[str, Any] | None = None,
-        max_tokens: int = 256,
-    ) -> Completion: ...
+    def complete(self, messages: list[Message], *, json_schema: JsonSchema | None = None,
+                 max_tokens: int = 256) -> Completion: ...
 
 
 @runtime_checkable

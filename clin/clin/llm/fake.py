@@ -8,10 +8,9 @@ never tells a proposal from a reflection by the prompt's wording."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 from ..errors import UnexpectedModelCall
-from .base import Completion, Message, Purpose, current_purpose
+from .base import Completion, JsonSchema, Message, Purpose, current_purpose
 
 Answer = str | Callable[[list[Message]], str]
 Script = Sequence[Answer] | Mapping[Purpose, Sequence[Answer]]
@@ -30,15 +29,10 @@ class ScriptedLLM:
         self.name = name
         self.calls: list[list[Message]] = []
         self.purposes: list[Purpose | None] = []  # what each call declared
-        self.schemas: list[dict[str, Any] | None] = []
+        self.schemas: list[JsonSchema | None] = []
 
-    def complete(
-        self,
-        messages: list[Message],
-        *,
-        json_schema: dict[str, Any] | None = None,
-        max_tokens: int = 256,
-    ) -> Completion:
+    def complete(self, messages: list[Message], *, json_schema: JsonSchema | None = None,
+                 max_tokens: int = 256) -> Completion:
         declared = current_purpose()
         key = declared if self.keyed else None
         answers = self.scripts.get(key)

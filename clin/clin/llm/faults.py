@@ -14,10 +14,9 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from ..errors import TransientLLMError
-from .base import ChatLLM, Completion, Message
+from .base import ChatLLM, Completion, JsonSchema, Message
 from .retry import call_with_retries
 
 TRANSIENT_FAULTS = ("429", "500", "timeout", "connection")
@@ -61,13 +60,8 @@ class FaultyLLM:
     def faults_injected(self) -> int:
         return sum(self.injected.values())
 
-    def complete(
-        self,
-        messages: list[Message],
-        *,
-        json_schema: dict[str, Any] | None = None,
-        max_tokens: int = 256,
-    ) -> Completion:
+    def complete(self, messages: list[Message], *, json_schema: JsonSchema | None = None,
+                 max_tokens: int = 256) -> Completion:
         t0 = time.perf_counter()
 
         def attempt() -> Completion:

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from ..errors import TransientLLMError
-from .base import Completion, Message
+from .base import Completion, JsonSchema, Message
 from .retry import call_with_retries
 
 
@@ -22,13 +22,8 @@ class LangChainChat:
         self.attempts = attempts
         self.name = name or f"langchain:{getattr(model, '_llm_type', type(model).__name__)}"
 
-    def complete(
-        self,
-        messages: list[Message],
-        *,
-        json_schema: dict[str, Any] | None = None,
-        max_tokens: int = 256,
-    ) -> Completion:
+    def complete(self, messages: list[Message], *, json_schema: JsonSchema | None = None,
+                 max_tokens: int = 256) -> Completion:
         from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
         kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}

@@ -54,7 +54,7 @@ from clin.memory.abstractions import FORMS_PATTERN
 
 from ..errors import LLMUnavailable, ModelSpecError
 from . import guard
-from .base import Completion, Message
+from .base import Completion, JsonSchema, Message
 from .cpu import MAX_AUTO_THREADS, ThreadPolicy, threads_from_env, usable_cpus
 
 if TYPE_CHECKING:
@@ -183,8 +183,8 @@ def start_server(params: Any) -> Any:
     return server
 
 
-def tighten(json_schema: dict[str, Any], caps: dict[str, dict[str, int]],
-            item_patterns: dict[str, str] | None = None) -> dict[str, Any]:
+def tighten(json_schema: JsonSchema, caps: dict[str, dict[str, int]],
+            item_patterns: dict[str, str] | None = None) -> JsonSchema:
     """A copy of ``json_schema`` with the bounds in ``caps`` applied to its top-level
     properties (never loosening one), and the string items of the arrays named in
     ``item_patterns`` held to those patterns (each narrower than the schema's own)."""
@@ -205,7 +205,7 @@ def tighten(json_schema: dict[str, Any], caps: dict[str, dict[str, int]],
     return {**json_schema, "properties": tight}
 
 
-def compact_grammar(json_schema: dict[str, Any]) -> str:
+def compact_grammar(json_schema: JsonSchema) -> str:
     """The llguidance grammar for ``json_schema`` that emits one-line JSON with no properties
     beyond the schema's (unless it sets ``additionalProperties`` itself)."""
     import xllamacpp
@@ -423,13 +423,8 @@ class LocalLlama:
     def count_tokens(self, text: str) -> int:
         return len(self._post("/tokenize", {"content": text, "parse_special": True})["tokens"])
 
-    def complete(
-        self,
-        messages: list[Message],
-        *,
-        json_schema: dict[str, Any] | None = None,
-        max_tokens: int = 256,
-    ) -> Completion:
+    def complete(self, messages: list[Message], *, json_schema: JsonSchema | None = None,
+                 max_tokens: int = 256) -> Completion:
         guard.check_allowed(self.name)
         if self._server is None:
             raise LLMUnavailable("local model: closed")

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import LLMUnavailable, TransientLLMError
 from . import guard
-from .base import Completion, Message, current_purpose
+from .base import Completion, JsonSchema, Message, current_purpose
 from .retry import call_with_retries
 
 PURPOSE_HEADER = "X-Clin-Purpose"  # controller | choice | reflection | meta
@@ -54,13 +54,8 @@ class OpenAIChat:
             api_key=key, base_url=self.base_url, timeout=timeout, max_retries=0
         )
 
-    def complete(
-        self,
-        messages: list[Message],
-        *,
-        json_schema: dict[str, Any] | None = None,
-        max_tokens: int = 256,
-    ) -> Completion:
+    def complete(self, messages: list[Message], *, json_schema: JsonSchema | None = None,
+                 max_tokens: int = 256) -> Completion:
         guard.check_allowed(self.name)
         kwargs: dict[str, Any] = {
             "model": self.model,

@@ -64,15 +64,9 @@ class Memory:
         self.close()
 
     # ------------------------------------------------------------------ runs and trials
-    def start_run(
-        self,
-        *,
-        protocol: str = "custom",
-        model: str | None = None,
-        scope: Scope | None = None,
-        trials_requested: int | None = None,
-        config: dict[str, Any] | None = None,
-    ) -> int:
+    def start_run(self, *, protocol: str = "custom", model: str | None = None,
+                  scope: Scope | None = None, trials_requested: int | None = None,
+                  config: dict[str, Any] | None = None) -> int:
         return runs.start_run(self._store, protocol=protocol, model=model, scope=scope,
                               trials_requested=trials_requested, config=config)
 
@@ -176,14 +170,8 @@ class Memory:
         return runs.trial_counts(self._store, run_ids)
 
     # ------------------------------------------------------------------ learnings
-    def apply_reflection(
-        self,
-        scope: Scope,
-        report: ParseReport,
-        *,
-        trial_id: int | None = None,
-        score: float | None = None,
-    ) -> ReflectionOutcome:
+    def apply_reflection(self, scope: Scope, report: ParseReport, *, trial_id: int | None = None,
+                         score: float | None = None) -> ReflectionOutcome:
         """Merge parsed abstractions into ``scope`` (for agents that manage trials themselves)."""
         with self.transaction() as conn:
             return learnings.merge_reflection(conn, scope, report, trial_id=trial_id,
@@ -247,30 +235,17 @@ class Memory:
             return learnings.inherit(conn, scope, sources)
 
     # ------------------------------------------------------------------ library API (issue 4)
-    def record_trial(
-        self,
-        scope: Scope,
-        trace: Sequence[TraceItem],
-        score: float,
-        *,
-        completed: bool | None = None,
-        stop_reason: str = "finished",
-        run_id: int | None = None,
-    ) -> int:
+    def record_trial(self, scope: Scope, trace: Sequence[TraceItem], score: float, *,
+                     completed: bool | None = None, stop_reason: str = "finished",
+                     run_id: int | None = None) -> int:
         """Store a finished attempt (``(action, observation)`` pairs or step mappings) and
         its 0..100 score in one transaction; return the trial id. A non-finite score
         raises ``ValueError``."""
         return runs.record_trial(self._store, scope, trace, score, completed=completed,
                                  stop_reason=stop_reason, run_id=run_id)
 
-    def reflect(
-        self,
-        scope: Scope,
-        llm: Any,
-        *,
-        trial_id: int | None = None,
-        goal: str | None = None,
-    ) -> ReflectionOutcome:
+    def reflect(self, scope: Scope, llm: Any, *, trial_id: int | None = None,
+                goal: str | None = None) -> ReflectionOutcome:
         """Let ``llm`` (a langchain-core chat model or a ``str -> str`` callable) turn a
         recorded trial (default: the scope's latest) into learnings merged into ``scope``."""
         return reflect.reflect(self._store, scope, llm, trial_id=trial_id, goal=goal)

@@ -25,6 +25,7 @@ from clin.memory import (
 )
 from clin.memory.sql import QUERY_TIMEOUT_S, display_text
 
+from .options import MODEL_SPECS, BaseUrlOpt, DbOpt
 from .output import progress_bar, write_rows
 
 HELP = """CLIN: a language agent that learns causal abstractions ("opening the door SHOULD BE
@@ -41,12 +42,6 @@ app.add_typer(memory_app, name="memory")
 
 out = Console()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-DbOpt = Annotated[
-    Path,
-    typer.Option("--db", envvar="CLIN_DB", help="SQLite file (default ./clin.db, or $CLIN_DB)."),
-]
-
 
 EnvOpt = Annotated[
     str,
@@ -96,14 +91,9 @@ def run(
     trials: Annotated[int, typer.Option(help="Number of trials (memory carries over).")] = 5,
     variation: Annotated[int, typer.Option(help="Task variation index.")] = 0,
     model: Annotated[
-        str | None,
-        typer.Option(help="local | local:PATH.gguf | openai:MODEL (default: local without "
-                     "OPENAI_API_KEY)."),
+        str | None, typer.Option(help=f"{MODEL_SPECS} (default: local without OPENAI_API_KEY).")
     ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint URL."),
-    ] = None,
+    base_url: BaseUrlOpt = None,
     max_steps: Annotated[int, typer.Option(help="Step limit per trial.")] = 100,
     simplification: Annotated[
         str | None, typer.Option(help="ScienceWorld simplifications (default easy).")

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from clin.errors import UserError
 
+from .options import MODEL_SPECS, BaseUrlOpt, DbOpt
 from .output import progress_bar
 
 if TYPE_CHECKING:
@@ -20,11 +21,6 @@ if TYPE_CHECKING:
 
 out = Console()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-DbOpt = Annotated[
-    Path,
-    typer.Option("--db", envvar="CLIN_DB", help="SQLite file (default ./clin.db, or $CLIN_DB)."),
-]
 
 
 def _default_tasks(env: str, options: dict) -> list[str]:
@@ -75,12 +71,9 @@ def eval_cmd(
                            "each test variation (BASE).")
     ] = True,
     model: Annotated[
-        str | None, typer.Option(help="local | local:PATH.gguf | openai:MODEL")
+        str | None, typer.Option(help=MODEL_SPECS)
     ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint URL."),
-    ] = None,
+    base_url: BaseUrlOpt = None,
     simplification: Annotated[str, typer.Option(help="ScienceWorld simplifications.")] = "easy",
     env: Annotated[str, typer.Option("--env", "--test-env",
                                      help="Environment of --tasks (see `clin run --help`).")

@@ -12,6 +12,8 @@ import typer
 
 from clin.errors import UserError
 
+from .options import MODEL_SPECS, BaseUrlOpt
+
 Transport = Literal["stdio", "http"]
 
 
@@ -28,13 +30,10 @@ def mcp_cmd(
     ] = "default",
     model: Annotated[
         str | None,
-        typer.Option(help="Reflection LLM for clients without MCP sampling: local | "
-                     "local:PATH.gguf | openai:MODEL (default: none, sampling only)."),
+        typer.Option(help="Reflection LLM for clients without MCP sampling: "
+                     f"{MODEL_SPECS} (default: none, sampling only)."),
     ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint URL."),
-    ] = None,
+    base_url: BaseUrlOpt = None,
     transport: Annotated[
         str, typer.Option(help="stdio (a client starts the server) | http (streamable HTTP "
                                 "on 127.0.0.1).")

@@ -115,8 +115,8 @@ def run_trial(
                                         settings.memory_tokens)
     lex = executor.lexicon(env.profile)
     play = _Play(obs, env.profile)
-    while play.stop_reason is None and play.step < settings.max_steps:
-        step = play.step + 1
+    while play.stop_reason is None and len(play.history) < settings.max_steps:
+        step = len(play.history) + 1
         t0 = time.perf_counter()
         messages = controller.build_messages(
             task=description, memory_text=rendered.text, history=play.history, step=step,
@@ -126,10 +126,12 @@ def run_trial(
         if act.obs is None:  # the model said the task is complete
             play.stop_reason = "task-complete"
             break
-        record = play.advance(step, act, rendered.resolve(act.proposal.used_learnings), t0)
+        play.advance(step, act)
+        overhead = max(0.0, (time.perf_counter() - t0) * 1000 - act.llm_ms - act.env_ms)
         t_db = time.perf_counter()
-        mem.add_step(trial_id, record)
-        play.overheads.append((record.overhead_ms or 0.0) + (time.perf_counter() - t_db) * 1000)
+        mem.add_step(trial_id, _step_record(
+            step, act, rendered.resolve(act.proposal.used_learnings), overhead))
+        play.overheads.append(overhead + (time.perf_counter() - t_db) * 1000)
         if on_step:
             on_step(StepEvent(trial=idx, step=step, max_steps=settings.max_steps,
                               action=act.action, score=play.obs.score))
@@ -152,7 +154,6 @@ class _Play:
 
     def __init__(self, obs: Observation, profile: EnvProfile) -> None:
         self.obs, self.profile = obs, profile
-        self.step = 0
         self.history: list[HistoryItem] = []
         self.overheads: list[float] = []  # ms per step outside the LLM and the env
         self.stop_reason: str | None = None
@@ -160,11 +161,10 @@ class _Play:
         self.last_actions: list[str] = []
         _note_room(self.rooms, obs.look, profile.room_pattern)
 
-    def advance(self, step: int, act: _Act, cited: list[int], t0: float) -> StepRecord:
-        """Take the step's observation, apply the stop rules, and return its row."""
+    def advance(self, step: int, act: _Act) -> None:
+        """Take the step's observation into the history and apply the stop rules."""
         assert act.obs is not None
         obs = self.obs = act.obs
-        self.step = step
         _note_room(self.rooms, obs.look, self.profile.room_pattern)
         self.history.append(HistoryItem(idx=step, action=act.action, observation=obs.text,
                                         reward=obs.reward, rationale=act.proposal.rationale))
@@ -174,12 +174,17 @@ class _Play:
                 outcome_of(obs, self.profile), "env-done")
         elif len(self.last_actions) == REPEAT_LIMIT and len(set(self.last_actions)) == 1:
             self.stop_reason = "repeated-action"
-        overhead = (time.perf_counter() - t0) * 1000 - act.llm_ms - act.env_ms
-        return StepRecord(
-            idx=step, proposal=act.proposal.action, action=act.action, grounding=act.grounding,
-            rationale=act.proposal.rationale, cited_learning_ids=cited, observation=obs.text,
-            reward=obs.reward, score=obs.score, done=obs.done, llm_ms=round(act.llm_ms, 3),
-            env_ms=round(act.env_ms, 3), overhead_ms=round(max(0.0, overhead), 3))
+
+
+def _step_record(step: int, act: _Act, cited: list[int], overhead_ms: float) -> StepRecord:
+    """The ``steps`` row of a step that reached the environment."""
+    assert act.obs is not None
+    obs = act.obs
+    return StepRecord(
+        idx=step, proposal=act.proposal.action, action=act.action, grounding=act.grounding,
+        rationale=act.proposal.rationale, cited_learning_ids=cited, observation=obs.text,
+        reward=obs.reward, score=obs.score, done=obs.done, llm_ms=round(act.llm_ms, 3),
+        env_ms=round(act.env_ms, 3), overhead_ms=round(overhead_ms, 3))
 
 
 def _reflect(llm: ChatLLM, mem: Memory, ledger: _Ledger, scope: Scope, trial_id: int,
